@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+# The shared test bed: private MariaDB source and target servers and a nats-server, all on loopback.
+#
+#   scripts/testbed.sh up      install what is missing, start whatever is not running (idempotent)
+#   scripts/testbed.sh down    stop what `up` started, by the pid files under the state folder
+#   scripts/testbed.sh status  one line per service; exit 0 only when all three answer
+#   scripts/testbed.sh env     print the connection settings as shell variables
+#
+# State lives in $DTLE_TESTBED_DIR (default: <repo>/state/testbed, git-ignored):
+#   src/  MariaDB source  127.0.0.1:3307  server-id 1, ROW binlog, FULL row image and metadata, CRC32,
+#                                           GTID strict mode, utf8mb4
+#   dst/  MariaDB target  127.0.0.1:3308  server-id 2, its own binlog
+#   nats/ nats-server     127.0.0.1:8193
+# Both servers have root without a password and a user `dtle` / `dtle-pass` with every privilege,
+# reachable on 127.0.0.1 only.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+STATE=${DTLE_TESTBED_DIR:-$ROOT/state/testbed}
+SRC_PORT=3307
+DST_PORT=3308
+NATS_PORT=8193
+TESTBED_USER=dtle
+TESTBED_PASSWORD=dtle-pass
+
+log() { echo "testbed: $*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+        die "need root (or sudo) to run: $*"
+    fi
+}
+
+find_bin() {
+    local name=$1
+    command -v "$name" 2>/dev/null && return 0
+    for dir in /usr/sbin /usr/bin /usr/local/sbin /usr/local/bin; do
+        [ -x "$dir/$name" ] && { echo "$dir/$name"; return 0; }
+    done
+    return 1
+}
+
+install_missing() {
+    local missing=()
+    find_bin mariadbd >/dev/null || missing+=(mariadb-server)
+    find_bin mariadb >/dev/null || missing+=(mariadb-client)
+    find_bin nats-server >/dev/null || missing+=(nats-server)
+    [ ${#missing[@]} -eq 0 ] && return 0
+    log "installing ${missing[*]} from Debian's packages"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# alive PIDFILE PATTERN: the pid in PIDFILE is running and its command line mentions PATTERN
+# (so a pid reused by some other process is never taken for ours).
+alive() {
+    local pidfile=$1 pattern=$2 pid
+    [ -s "$pidfile" ] || return 1
+    pid=$(cat "$pidfile")
+    [ -r "/proc/$pid/cmdline" ] || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$pattern"
+}
+
+mariadb_ping() {
+    local dir=$1
+    "$(find_bin mariadb-admin)" --no-defaults --socket="$dir/mysqld.sock" -uroot ping >/dev/null 2>&1
+}
+
+sql() {
+    local dir=$1; shift
+    "$(find_bin mariadb)" --no-defaults --socket="$dir/mysqld.sock" -uroot \
+        --default-character-set=utf8mb4 -N -e "$*"
+}
+
+# start_mariadb NAME PORT SERVER_ID [EXTRA_ARGS...]
+start_mariadb() {
+    local name=$1 port=$2 server_id=$3; shift 3
+    local dir=$STATE/$name
+    local data=$dir/data
+    mkdir -p "$dir"
+    if alive "$dir/mysqld.pid" "$data"; then
+        log "$name: already running (pid $(cat "$dir/mysqld.pid"), port $port)"
+        return 0
+    fi
+    if [ ! -d "$data/mysql" ]; then
+        log "$name: initialising $data"
+        rm -rf "$data"
+        "$(find_bin mariadb-install-db)" --no-defaults --user="$(id -un)" --datadir="$data" \
+            --auth-root-authentication-method=normal --skip-test-db >"$dir/install.log" 2>&1 \
+            || { cat "$dir/install.log" >&2; die "$name: mariadb-install-db failed"; }
+    fi
+    local user_args=()
+    [ "$(id -u)" -eq 0 ] && user_args=(--user=root)
+    # --no-defaults must come first, or /etc/mysql/my.cnf redirects the socket and pid file.
+    setsid "$(find_bin mariadbd)" --no-defaults "${user_args[@]}" \
+        --datadir="$data" --socket="$dir/mysqld.sock" --pid-file="$dir/mysqld.pid" \
+        --port="$port" --bind-address=127.0.0.1 --skip-name-resolve \
+        --log-error="$dir/error.log" --server-id="$server_id" \
+        --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
+        --max-allowed-packet=1G --innodb-buffer-pool-size=256M --innodb-log-file-size=256M \
+        --log-bin="$data/mysql-bin" --binlog-checksum=CRC32 \
+        "$@" </dev/null >/dev/null 2>&1 &
+    local i
+    for i in $(seq 1 300); do
+        mariadb_ping "$dir" && alive "$dir/mysqld.pid" "$data" && break
+        sleep 0.1
+    done
+    mariadb_ping "$dir" || { tail -n 20 "$dir/error.log" >&2 || true; die "$name: mariadbd did not start"; }
+    sql "$dir" "CREATE USER IF NOT EXISTS '$TESTBED_USER'@'127.0.0.1' IDENTIFIED BY '$TESTBED_PASSWORD';
+        GRANT ALL PRIVILEGES ON *.* TO '$TESTBED_USER'@'127.0.0.1' WITH GRANT OPTION;"
+    log "$name: started (pid $(cat "$dir/mysqld.pid"), port $port)"
+}
+
+start_nats() {
+    local dir=$STATE/nats
+    mkdir -p "$dir"
+    if alive "$dir/nats.pid" "$dir"; then
+        log "nats: already running (pid $(cat "$dir/nats.pid"), port $NATS_PORT)"
+        return 0
+    fi
+    setsid "$(find_bin nats-server)" -a 127.0.0.1 -p "$NATS_PORT" -P "$dir/nats.pid" \
+        -l "$dir/nats.log" -js -sd "$dir/jetstream" </dev/null >/dev/null 2>&1 &
+    local i
+    for i in $(seq 1 100); do
+        alive "$dir/nats.pid" "$dir" && port_open "$NATS_PORT" && break
+        sleep 0.1
+    done
+    port_open "$NATS_PORT" || { tail -n 20 "$dir/nats.log" >&2 || true; die "nats: did not start"; }
+    log "nats: started (pid $(cat "$dir/nats.pid"), port $NATS_PORT)"
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# stop NAME PIDFILE PATTERN: TERM the process we started, wait, KILL if it will not go.
+stop() {
+    local name=$1 pidfile=$2 pattern=$3 pid i
+    if ! alive "$pidfile" "$pattern"; then
+        log "$name: not running"
+        rm -f "$pidfile"
+        return 0
+    fi
+    pid=$(cat "$pidfile")
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 1 300); do
+        [ -d "/proc/$pid" ] || break
+        sleep 0.1
+    done
+    if [ -d "/proc/$pid" ]; then
+        log "$name: pid $pid ignored TERM for 30 s; killing"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$pidfile"
+    log "$name: stopped (pid $pid)"
+}
+
+status_line() {
+    local name=$1 pidfile=$2 pattern=$3 port=$4
+    if alive "$pidfile" "$pattern" && port_open "$port"; then
+        echo "$name: up (pid $(cat "$pidfile"), 127.0.0.1:$port)"
+    else
+        echo "$name: down"
+        return 1
+    fi
+}
+
+cmd=${1:-}
+case "$cmd" in
+up)
+    install_missing
+    mkdir -p "$STATE"
+    start_mariadb src "$SRC_PORT" 1 --binlog-format=ROW --binlog-row-image=FULL \
+        --binlog-row-metadata=FULL --gtid-strict-mode=1 --log-slave-updates
+    start_mariadb dst "$DST_PORT" 2 --binlog-format=ROW
+    start_nats
+    ;;
+down)
+    stop nats "$STATE/nats/nats.pid" "$STATE/nats"
+    stop dst "$STATE/dst/mysqld.pid" "$STATE/dst/data"
+    stop src "$STATE/src/mysqld.pid" "$STATE/src/data"
+    ;;
+status)
+    rc=0
+    status_line src "$STATE/src/mysqld.pid" "$STATE/src/data" "$SRC_PORT" || rc=1
+    status_line dst "$STATE/dst/mysqld.pid" "$STATE/dst/data" "$DST_PORT" || rc=1
+    status_line nats "$STATE/nats/nats.pid" "$STATE/nats" "$NATS_PORT" || rc=1
+    exit $rc
+    ;;
+env)
+    cat <<EOF
+DTLE_TEST_SRC=127.0.0.1:$SRC_PORT
+DTLE_TEST_DST=127.0.0.1:$DST_PORT
+DTLE_TEST_NATS=nats://127.0.0.1:$NATS_PORT
+DTLE_TEST_USER=$TESTBED_USER
+DTLE_TEST_PASSWORD=$TESTBED_PASSWORD
+EOF
+    ;;
+*)
+    echo "usage: $0 up|down|status|env" >&2
+    exit 2
+    ;;
+esac

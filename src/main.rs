@@ -1,0 +1,46 @@
+//! `dtle`: the one dtle-rs executable.
+//!
+//! Each subcommand is a thin edge over the library crates: `jobs` (the job model), `driver` (the
+//! Src and Dest tasks) and `gateway` (the HTTP API). Errors are reported here, once, with anyhow;
+//! the libraries return typed errors.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// dtle-rs: MySQL/MariaDB change-data-capture replication (snapshot + binlog) between servers.
+#[derive(Parser, Debug)]
+#[command(name = "dtle", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Work with job files (dtle JSON, Nomad JSON or Nomad HCL).
+    #[command(subcommand)]
+    Job(cmd::job::JobCommand),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("DTLE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Job(job) => cmd::job::run(job),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("dtle: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
