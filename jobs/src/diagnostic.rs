@@ -5,6 +5,7 @@
 //! `job["demo"].group["Src"].task["src"].config.ChunkSize` for a Nomad HCL job. Problems are
 //! collected, never thrown, so that one pass reports all of them at once.
 
+use crate::read::Leftover;
 use crate::spec::KeptField;
 use std::fmt;
 
@@ -117,6 +118,18 @@ impl Diagnostics {
             path: path.to_string(),
             value: value.clone(),
         });
+    }
+
+    /// Keeps fields nobody read: those named in `known` with the reason given there, the others
+    /// as unknown.
+    pub fn keep_leftovers(&mut self, leftovers: Vec<Leftover>, known: &[(&str, &str)]) {
+        for left in leftovers {
+            let why = known
+                .iter()
+                .find(|(key, _)| key.eq_ignore_ascii_case(&left.key))
+                .map_or("unknown field; kept but not used", |(_, why)| *why);
+            self.keep_unrecognised(&left.path, &left.value, why);
+        }
     }
 
     /// Keeps an orchestrator setting for the orchestrator.

@@ -9,19 +9,24 @@ use crate::read::ObjectReader;
 use crate::spec::{Placement, Role};
 use serde_json::{Map, Value};
 
-/// Fields dtle's API prints that a user may send back; read-only, so not used.
-const READ_ONLY_JOB_FIELDS: &[&str] = &[
-    "Type",
-    "Status",
-    "StatusDescription",
-    "CreateIndex",
-    "ModifyIndex",
-    "JobModifyIndex",
-    "EnforceIndex",
-    "Orders",
-    "Constraints",
+/// Fields dtle's API prints that a user may send back: read-only, so not used.
+const SET_BY_SERVER: &str = "set by the server; ignored when posted";
+const READ_ONLY_JOB_FIELDS: &[(&str, &str)] = &[
+    ("Type", SET_BY_SERVER),
+    ("Status", SET_BY_SERVER),
+    ("StatusDescription", SET_BY_SERVER),
+    ("CreateIndex", SET_BY_SERVER),
+    ("ModifyIndex", SET_BY_SERVER),
+    ("JobModifyIndex", SET_BY_SERVER),
+    ("EnforceIndex", SET_BY_SERVER),
+    ("Orders", SET_BY_SERVER),
+    ("Constraints", SET_BY_SERVER),
 ];
-const READ_ONLY_TASK_FIELDS: &[&str] = &["Leader", "ConfigLock", "Constraints"];
+const READ_ONLY_TASK_FIELDS: &[(&str, &str)] = &[
+    ("Leader", SET_BY_SERVER),
+    ("ConfigLock", SET_BY_SERVER),
+    ("Constraints", SET_BY_SERVER),
+];
 
 /// Reads a dtle 2.x job object.
 pub(crate) fn read<'a>(
@@ -50,7 +55,7 @@ pub(crate) fn read<'a>(
         .into_iter()
         .map(|task| read_task(task, empty, diags))
         .collect();
-    finish(r, READ_ONLY_JOB_FIELDS, diags);
+    diags.keep_leftovers(r.finish(), READ_ONLY_JOB_FIELDS);
     RawJob {
         id,
         name,
@@ -109,22 +114,11 @@ fn read_task<'a>(
         ObjectReader::new(empty, config_path)
     });
     let path = task.path().clone();
-    finish(task, READ_ONLY_TASK_FIELDS, diags);
+    diags.keep_leftovers(task.finish(), READ_ONLY_TASK_FIELDS);
     RawTask {
         path,
         role,
         config,
         placement,
-    }
-}
-
-fn finish(r: ObjectReader<'_>, read_only: &[&str], diags: &mut Diagnostics) {
-    for left in r.finish() {
-        let why = if read_only.iter().any(|k| k.eq_ignore_ascii_case(&left.key)) {
-            "set by the server; ignored when posted".to_owned()
-        } else {
-            "unknown field; kept but not used".to_owned()
-        };
-        diags.keep_unrecognised(&left.path, &left.value, &why);
     }
 }

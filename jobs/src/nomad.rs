@@ -147,64 +147,20 @@ impl NomadJob {
     pub fn from_json(job: &Map<String, Value>, base: Path, diags: &mut Diagnostics) -> Self {
         let mut settings = job.clone();
         let id = take_string(&mut settings, "ID").map(|id| (id, base.key("ID")));
-        let groups = match take(&mut settings, "TaskGroups") {
-            Some((_, Value::Array(groups))) => groups
-                .into_iter()
-                .enumerate()
-                .filter_map(|(i, group)| {
-                    let path = base.key("TaskGroups").index(i);
-                    let Value::Object(mut group) = group else {
-                        diags.error(
-                            &path,
-                            format!("expected an object, got {}", describe(&group)),
-                        );
-                        return None;
-                    };
-                    let name = take_string(&mut group, "Name");
-                    let tasks = match take(&mut group, "Tasks") {
-                        Some((_, Value::Array(tasks))) => tasks
-                            .into_iter()
-                            .enumerate()
-                            .filter_map(|(j, task)| {
-                                let path = path.key("Tasks").index(j);
-                                let Value::Object(mut task) = task else {
-                                    diags.error(
-                                        &path,
-                                        format!("expected an object, got {}", describe(&task)),
-                                    );
-                                    return None;
-                                };
-                                Some(NomadTask {
-                                    name: take_string(&mut task, "Name"),
-                                    settings: (task, path),
-                                })
-                            })
-                            .collect(),
-                        Some((key, other)) => {
-                            diags.error(
-                                &path.key(&key),
-                                format!("expected a list of tasks, got {}", describe(&other)),
-                            );
-                            Vec::new()
-                        }
-                        None => Vec::new(),
-                    };
-                    Some(NomadGroup {
-                        name,
-                        settings: (group, path),
-                        tasks,
+        let groups = take_objects(&mut settings, "TaskGroups", &base, diags)
+            .into_iter()
+            .map(|(mut group, path)| NomadGroup {
+                name: take_string(&mut group, "Name"),
+                tasks: take_objects(&mut group, "Tasks", &path, diags)
+                    .into_iter()
+                    .map(|(mut task, path)| NomadTask {
+                        name: take_string(&mut task, "Name"),
+                        settings: (task, path),
                     })
-                })
-                .collect(),
-            Some((key, other)) => {
-                diags.error(
-                    &base.key(&key),
-                    format!("expected a list of task groups, got {}", describe(&other)),
-                );
-                Vec::new()
-            }
-            None => Vec::new(),
-        };
+                    .collect(),
+                settings: (group, path),
+            })
+            .collect();
         Self {
             hcl: false,
             id,
@@ -449,6 +405,42 @@ fn keep_settings(r: ObjectReader<'_>, nomad_keys: &[&str], diags: &mut Diagnosti
 fn take(map: &mut Map<String, Value>, key: &str) -> Option<(String, Value)> {
     let k = map.keys().find(|k| k.eq_ignore_ascii_case(key))?.clone();
     map.shift_remove(&k).map(|v| (k, v))
+}
+
+/// Takes the list of objects under `key` out of `map`, each with its path.
+fn take_objects(
+    map: &mut Map<String, Value>,
+    key: &str,
+    base: &Path,
+    diags: &mut Diagnostics,
+) -> Vec<(Map<String, Value>, Path)> {
+    match take(map, key) {
+        Some((key, Value::Array(items))) => items
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, item)| {
+                let path = base.key(&key).index(i);
+                match item {
+                    Value::Object(object) => Some((object, path)),
+                    other => {
+                        diags.error(
+                            &path,
+                            format!("expected an object, got {}", describe(&other)),
+                        );
+                        None
+                    }
+                }
+            })
+            .collect(),
+        Some((key, other)) => {
+            diags.error(
+                &base.key(&key),
+                format!("expected a list of objects, got {}", describe(&other)),
+            );
+            Vec::new()
+        }
+        None => Vec::new(),
+    }
 }
 
 fn take_string(map: &mut Map<String, Value>, key: &str) -> Option<String> {

@@ -302,14 +302,7 @@ fn read_column_map(
 
 /// Reports the fields of an entry nobody read: legacy ones with why, others as unknown.
 fn finish(entry: ObjectReader<'_>, legacy: &[(&str, &str)], diags: &mut Diagnostics) {
-    for left in entry.finish() {
-        let why = legacy
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(&left.key))
-            .map(|(_, why)| (*why).to_owned())
-            .unwrap_or_else(|| "unknown field; kept but not used".to_owned());
-        diags.keep_unrecognised(&left.path, &left.value, &why);
-    }
+    diags.keep_leftovers(entry.finish(), legacy);
 }
 
 fn one_line(text: &str) -> String {

@@ -107,14 +107,7 @@ pub(crate) fn read_tasks<'a>(
     let apply = read_apply(&mut d, &mut s, diags);
 
     for config in [s, d] {
-        for left in config.finish() {
-            let why = IGNORED_FIELDS
-                .iter()
-                .find(|(key, _)| key.eq_ignore_ascii_case(&left.key))
-                .map(|(_, why)| (*why).to_owned())
-                .unwrap_or_else(|| "unknown field; kept but not used".to_owned());
-            diags.keep_unrecognised(&left.path, &left.value, &why);
-        }
+        diags.keep_leftovers(config.finish(), IGNORED_FIELDS);
     }
 
     Some((
