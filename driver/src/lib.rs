@@ -1,6 +1,11 @@
 //! The dtle-rs task driver: the **Src** task (extractor: consistent snapshot, then the binlog) and
-//! the **Dest** task (applier into MySQL/MariaDB), linked by NATS, and the adapter that lets a
-//! Nomad client run them through its task-driver plugin protocol.
+//! the **Dest** task (applier into MySQL/MariaDB), linked by NATS.
 //!
-//! Tasks are built from a validated [`jobs::JobSpec`]. The replication engine itself is being
-//! built (issue "Replication engine"); this crate holds no task yet.
+//! # Map
+//! - [`change`]: the change model both tasks share (items, rows, values, positions);
+//! - [`transport`]: frames over NATS, flow control, the sync protocol that makes resume exact;
+//! - [`stats`]: the counters the API shows.
+
+pub mod change;
+pub mod stats;
+pub mod transport;

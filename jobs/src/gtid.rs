@@ -39,7 +39,7 @@ pub enum GtidParseError {
 }
 
 /// A 16-byte server UUID.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ServerUuid(pub [u8; 16]);
 
 impl FromStr for ServerUuid {

@@ -1,0 +1,111 @@
+//! The items of a change stream.
+
+use super::{SourcePosition, TableDef, Value};
+use crate::change::Gtid;
+use serde::{Deserialize, Serialize};
+
+/// One element of the stream from the extractor to the applier.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Item {
+    /// Defines table `id` for the rows that follow.
+    Table(TableDef),
+    /// A consistent snapshot starts; its rows reflect exactly the source at `position`.
+    SnapshotBegin {
+        /// Identifies this snapshot; progress recorded on the target refers to it.
+        snapshot_id: u64,
+        /// The source position the snapshot was taken at; the binlog follows from here.
+        position: SourcePosition,
+    },
+    /// Rows of one snapshot chunk of one table, and how far the table's copy has come.
+    SnapshotChunk {
+        /// Table id of the rows.
+        table: u32,
+        /// The rows, in key order.
+        rows: Vec<Vec<Value>>,
+        /// Progress to record together with these rows.
+        progress: ChunkProgress,
+    },
+    /// Every table has been copied; the binlog follows from the snapshot's position.
+    SnapshotEnd {
+        /// The snapshot that ended.
+        snapshot_id: u64,
+    },
+    /// A source transaction begins.
+    Begin(TxnMeta),
+    /// A row changed, inside a transaction.
+    Row(RowChange),
+    /// A schema change, inside a transaction (DDL is a transaction of its own in the binlog; during
+    /// the snapshot, the statements that create schemas and tables).
+    Ddl(Ddl),
+    /// The current transaction ends; `position` is the source position just after it.
+    Commit {
+        /// Where the source is after this transaction.
+        position: SourcePosition,
+    },
+    /// No change, but the source advanced (filtered transactions, idle heartbeats): lets the
+    /// applier record progress and measure lag.
+    Heartbeat {
+        /// Where the source is.
+        position: SourcePosition,
+        /// The source's clock, seconds since the epoch.
+        timestamp: u32,
+    },
+}
+
+/// What is known of a source transaction when it begins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxnMeta {
+    /// Its GTID, when the source has GTIDs.
+    pub gtid: Option<Gtid>,
+    /// Source commit time, seconds since the epoch (for lag).
+    pub timestamp: u32,
+}
+
+/// One row change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RowChange {
+    /// Table id (see [`Item::Table`]).
+    pub table: u32,
+    /// What happened to the row.
+    pub kind: RowKind,
+}
+
+/// Insert, update or delete, with the row images.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum RowKind {
+    /// A new row.
+    Insert(Vec<Value>),
+    /// A row changed from `before` to `after`.
+    Update {
+        /// The row as it was.
+        before: Vec<Value>,
+        /// The row as it is now.
+        after: Vec<Value>,
+    },
+    /// A row removed.
+    Delete(Vec<Value>),
+}
+
+/// A DDL statement to run on the target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ddl {
+    /// The default schema to run it in (`USE`), already renamed.
+    pub schema: Option<String>,
+    /// The statement, with schema and table names already renamed.
+    pub statement: String,
+}
+
+/// How far the snapshot of one table has come, recorded on the target with its rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChunkProgress {
+    /// The snapshot the chunk belongs to.
+    pub snapshot_id: u64,
+    /// Source table, `schema.table`.
+    pub source_table: String,
+    /// Key of the last row copied (None when the table has no key and is read in one pass).
+    pub last_key: Option<Vec<Value>>,
+    /// Rows of this table copied so far, this chunk included.
+    pub rows_done: u64,
+    /// Whether this chunk is the table's last.
+    pub table_done: bool,
+}

@@ -1,0 +1,77 @@
+//! Where in the source's history a change comes from.
+
+use jobs::{GtidSet, MariaDbGtid, ServerUuid};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// One source transaction's GTID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Gtid {
+    /// MariaDB: domain-server-sequence.
+    MariaDb(MariaDbGtid),
+    /// MySQL: server UUID and transaction number.
+    MySql {
+        /// Originating server.
+        uuid: ServerUuid,
+        /// Transaction number on that server.
+        gno: u64,
+    },
+}
+
+impl Gtid {
+    /// Whether `set` already holds this transaction.
+    pub fn is_in(&self, set: &GtidSet) -> bool {
+        match self {
+            Gtid::MariaDb(g) => set.contains_mariadb(g),
+            Gtid::MySql { uuid, gno } => set.contains_mysql(uuid, *gno),
+        }
+    }
+
+    /// Adds this transaction to `set` (which must be of the same family).
+    pub fn add_to(&self, set: &mut GtidSet) {
+        match self {
+            Gtid::MariaDb(g) => set.add_mariadb(*g),
+            Gtid::MySql { uuid, gno } => set.add_mysql_interval(*uuid, *gno, *gno),
+        }
+    }
+
+    /// A set holding just this transaction.
+    pub fn to_set(&self) -> GtidSet {
+        let mut set = match self {
+            Gtid::MariaDb(_) => GtidSet::MariaDb(Default::default()),
+            Gtid::MySql { .. } => GtidSet::MySql(Default::default()),
+        };
+        self.add_to(&mut set);
+        set
+    }
+}
+
+impl fmt::Display for Gtid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Gtid::MariaDb(g) => write!(f, "{g}"),
+            Gtid::MySql { uuid, gno } => write!(f, "{uuid}:{gno}"),
+        }
+    }
+}
+
+/// A point in the source's binlog: the GTID set executed up to it (when the server has GTIDs)
+/// and the binlog file and offset.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SourcePosition {
+    /// Transactions executed up to this point.
+    pub gtid_set: Option<GtidSet>,
+    /// Binlog file name (empty when unknown).
+    pub file: String,
+    /// Offset in that file of the next event.
+    pub pos: u64,
+}
+
+impl fmt::Display for SourcePosition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.gtid_set {
+            Some(set) => write!(f, "{set} ({}:{})", self.file, self.pos),
+            None => write!(f, "{}:{}", self.file, self.pos),
+        }
+    }
+}

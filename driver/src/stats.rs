@@ -1,0 +1,153 @@
+//! Counters each task keeps for the API (dtle's stats object) and for metrics.
+//!
+//! Updated from the task's own loop with relaxed atomics (each counter is independent; readers
+//! want a recent value, not a consistent cut). The few non-numeric fields sit behind a std mutex
+//! held only to copy a value in or out.
+
+use crate::change::SourcePosition;
+use serde::Serialize;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// One task's live counters.
+#[derive(Debug, Default)]
+pub struct TaskStats {
+    /// Rows read from the source (snapshot and binlog).
+    pub rows_read: AtomicU64,
+    /// Source transactions read.
+    pub txns_read: AtomicU64,
+    /// Rows applied to the target.
+    pub rows_applied: AtomicU64,
+    /// Source transactions applied to the target.
+    pub txns_applied: AtomicU64,
+    /// Snapshot: rows the source's statistics estimate, for progress and ETA.
+    pub snapshot_rows_estimated: AtomicU64,
+    /// Snapshot: rows copied.
+    pub snapshot_rows_done: AtomicU64,
+    msgs_in: AtomicU64,
+    bytes_in: AtomicU64,
+    msgs_out: AtomicU64,
+    bytes_out: AtomicU64,
+    /// NATS reconnections.
+    pub reconnects: AtomicU64,
+    backlog: AtomicU64,
+    backlog_capacity: AtomicU64,
+    /// Source commit time (epoch seconds) of the last transaction read or applied.
+    last_source_ts: AtomicU64,
+    text: Mutex<TextStats>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct TextStats {
+    stage: String,
+    position: SourcePosition,
+}
+
+/// A copy of the counters at one moment.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatsSnapshot {
+    /// Rows read from the source.
+    pub rows_read: u64,
+    /// Transactions read from the source.
+    pub txns_read: u64,
+    /// Rows applied to the target.
+    pub rows_applied: u64,
+    /// Transactions applied to the target.
+    pub txns_applied: u64,
+    /// Snapshot rows estimated.
+    pub snapshot_rows_estimated: u64,
+    /// Snapshot rows copied.
+    pub snapshot_rows_done: u64,
+    /// NATS messages received.
+    pub msgs_in: u64,
+    /// NATS bytes received.
+    pub bytes_in: u64,
+    /// NATS messages sent.
+    pub msgs_out: u64,
+    /// NATS bytes sent.
+    pub bytes_out: u64,
+    /// NATS reconnections.
+    pub reconnects: u64,
+    /// Frames in flight, and the window.
+    pub backlog: (u64, u64),
+    /// What the task is doing.
+    pub stage: String,
+    /// Current source coordinates.
+    pub position: SourcePosition,
+    /// Seconds between now and the source commit time of the last transaction handled.
+    pub lag_seconds: Option<u64>,
+}
+
+impl TaskStats {
+    /// Counts a NATS message sent.
+    pub fn record_out_msg(&self, bytes: u64) {
+        self.msgs_out.fetch_add(1, Relaxed);
+        self.bytes_out.fetch_add(bytes, Relaxed);
+    }
+
+    /// Counts a NATS message received.
+    pub fn record_in_msg(&self, bytes: u64) {
+        self.msgs_in.fetch_add(1, Relaxed);
+        self.bytes_in.fetch_add(bytes, Relaxed);
+    }
+
+    /// Records frames in flight against the window.
+    pub fn set_backlog(&self, in_flight: u64, capacity: u64) {
+        self.backlog.store(in_flight, Relaxed);
+        self.backlog_capacity.store(capacity, Relaxed);
+    }
+
+    /// Records the source commit time of the transaction just handled.
+    pub fn set_source_timestamp(&self, epoch_secs: u32) {
+        if epoch_secs > 0 {
+            self.last_source_ts.store(u64::from(epoch_secs), Relaxed);
+        }
+    }
+
+    /// Sets the stage text (dtle's `Stage`).
+    pub fn set_stage(&self, stage: &str) {
+        if let Ok(mut text) = self.text.lock() {
+            if text.stage != stage {
+                text.stage = stage.to_owned();
+            }
+        }
+    }
+
+    /// Sets the current source coordinates.
+    pub fn set_position(&self, position: &SourcePosition) {
+        if let Ok(mut text) = self.text.lock() {
+            text.position.clone_from(position);
+        }
+    }
+
+    /// Copies every counter.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let text = self.text.lock().map(|t| t.clone()).unwrap_or_default();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let ts = self.last_source_ts.load(Relaxed);
+        StatsSnapshot {
+            rows_read: self.rows_read.load(Relaxed),
+            txns_read: self.txns_read.load(Relaxed),
+            rows_applied: self.rows_applied.load(Relaxed),
+            txns_applied: self.txns_applied.load(Relaxed),
+            snapshot_rows_estimated: self.snapshot_rows_estimated.load(Relaxed),
+            snapshot_rows_done: self.snapshot_rows_done.load(Relaxed),
+            msgs_in: self.msgs_in.load(Relaxed),
+            bytes_in: self.bytes_in.load(Relaxed),
+            msgs_out: self.msgs_out.load(Relaxed),
+            bytes_out: self.bytes_out.load(Relaxed),
+            reconnects: self.reconnects.load(Relaxed),
+            backlog: (
+                self.backlog.load(Relaxed),
+                self.backlog_capacity.load(Relaxed),
+            ),
+            stage: text.stage,
+            position: text.position,
+            lag_seconds: (ts > 0).then(|| now.saturating_sub(ts)),
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! Connecting to NATS, and noticing when the connection was re-established.
+//!
+//! async-nats reconnects by itself, but whatever was in flight while it was away is gone. Both
+//! tasks watch the connection count: a new connection means a new sync (see [`super::protocol`]).
+
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// A NATS connection for one task.
+#[derive(Clone)]
+pub struct NatsConnection {
+    /// The client; cheap to clone.
+    pub client: async_nats::Client,
+    /// Counts connections: 1 after the first, +1 at every reconnect.
+    pub connections: watch::Receiver<u64>,
+}
+
+/// Connects to `url`, retrying until the server answers; reconnects forever afterwards.
+///
+/// # Errors
+/// Only a malformed URL or options; an unreachable server is waited for.
+pub async fn connect(url: &str, name: &str) -> Result<NatsConnection, async_nats::ConnectError> {
+    let (tx, rx) = watch::channel(0u64);
+    let options = async_nats::ConnectOptions::new()
+        .name(name)
+        .retry_on_initial_connect()
+        .max_reconnects(None)
+        .connection_timeout(Duration::from_secs(5))
+        .request_timeout(Some(Duration::from_secs(5)))
+        .event_callback(move |event| {
+            let tx = tx.clone();
+            async move {
+                match event {
+                    async_nats::Event::Connected => {
+                        tx.send_modify(|n| *n += 1);
+                        tracing::info!("connected to NATS");
+                    }
+                    async_nats::Event::Disconnected => tracing::warn!("NATS connection lost"),
+                    other => tracing::debug!(event = %other, "NATS event"),
+                }
+            }
+        });
+    let client = options.connect(url).await?;
+    Ok(NatsConnection {
+        client,
+        connections: rx,
+    })
+}

@@ -1,0 +1,8 @@
+//! NATS between the Src and Dest tasks: the wire format ([`codec`]), the conversation
+//! ([`protocol`]), the extractor's end ([`sender`]) and the applier's end ([`receiver`]).
+
+pub mod codec;
+pub mod connection;
+pub mod protocol;
+pub mod receiver;
+pub mod sender;

@@ -1,0 +1,329 @@
+//! The extractor's end: batching items into frames, and the flow-control window.
+//!
+//! # Batching
+//! Items are encoded into a pending buffer. At a transaction boundary (`Commit`, `Heartbeat`, a
+//! snapshot chunk, `SnapshotEnd`) the buffer is sent once it holds `GroupMaxSize` bytes, or once
+//! `GroupTimeout` has passed since its first byte; a buffer that reaches the frame size is sent at
+//! once, boundary or not, so a transaction of any size streams out in frames.
+//!
+//! # Window
+//! A frame is published only while fewer than `ReplChanBufferSize` frames are unacknowledged, so
+//! the extractor runs at most that far ahead of the applier and memory stays bounded on both sides
+//! and in NATS. A resync request from the applier, a NATS reconnect, or no acknowledgement for
+//! [`STALL_TIMEOUT`] ends the epoch with [`SendError::Restart`]: the extractor then syncs again and
+//! resumes from what the target committed.
+
+use super::codec::{encode_control, encode_frame, encode_item, FrameHeader, FRAME_HEADER_LEN};
+use super::connection::NatsConnection;
+use super::protocol::{Ack, Resync, Subjects, SyncReply, SyncRequest};
+use crate::change::Item;
+use crate::stats::TaskStats;
+use futures::StreamExt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// With frames unacknowledged and no acknowledgement for this long, the epoch is restarted.
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Why sending stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The epoch is over: sync again and resume from the target's position.
+    #[error("transport restart: {0}")]
+    Restart(String),
+    /// The task is being stopped.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// Settings of a [`Sender`].
+#[derive(Debug, Clone)]
+pub struct SenderConfig {
+    /// Frames that may be unacknowledged (`ReplChanBufferSize`).
+    pub window: u64,
+    /// Bytes that make a batch worth sending at a boundary (`GroupMaxSize`).
+    pub group_max_size: usize,
+    /// Longest a batch waits (`GroupTimeout`).
+    pub group_timeout: Duration,
+}
+
+/// Publishes one job's item stream.
+pub struct Sender {
+    nats: NatsConnection,
+    subjects: Subjects,
+    config: SenderConfig,
+    /// Largest chunk per frame: the server's max payload less the frame header.
+    max_chunk: usize,
+    epoch: u64,
+    /// Last frame published in this epoch.
+    seq: u64,
+    /// Latest acknowledgement (any epoch; only this epoch's counts), fed by a listener task.
+    acks: watch::Receiver<Ack>,
+    /// Resync requests received so far and the last one's reason, fed by a listener task.
+    resyncs: watch::Receiver<(u64, String)>,
+    /// The resync count when the epoch began.
+    resyncs_at_sync: u64,
+    /// Connection count when the epoch began.
+    connections_at_sync: u64,
+    pending: Vec<u8>,
+    pending_since: Option<Instant>,
+    stats: Arc<TaskStats>,
+    /// Stops the listener tasks when the sender goes.
+    _listeners: tokio_util::sync::DropGuard,
+}
+
+impl Sender {
+    /// Subscribes to acknowledgements and resync requests of job `subjects`.
+    ///
+    /// # Errors
+    /// When NATS refuses the subscriptions.
+    pub async fn new(
+        nats: NatsConnection,
+        subjects: Subjects,
+        config: SenderConfig,
+        stats: Arc<TaskStats>,
+    ) -> Result<Self, async_nats::SubscribeError> {
+        let stop = CancellationToken::new();
+        let (ack_tx, acks) = watch::channel(Ack { epoch: 0, seq: 0 });
+        let mut ack_sub = nats.client.subscribe(subjects.ack.clone()).await?;
+        let token = stop.clone();
+        tokio::spawn(async move {
+            loop {
+                let message = tokio::select! {
+                    _ = token.cancelled() => return,
+                    m = ack_sub.next() => match m { Some(m) => m, None => return },
+                };
+                match super::codec::decode_control::<Ack>(&message.payload) {
+                    Ok(ack) => {
+                        ack_tx.send_if_modified(|current| {
+                            let newer = (ack.epoch, ack.seq) > (current.epoch, current.seq);
+                            if newer {
+                                *current = ack;
+                            }
+                            newer
+                        });
+                    }
+                    Err(err) => tracing::warn!(%err, "ignoring an undecodable ack"),
+                }
+            }
+        });
+        let (resync_tx, resyncs) = watch::channel((0u64, String::new()));
+        let mut resync_sub = nats.client.subscribe(subjects.resync.clone()).await?;
+        let token = stop.clone();
+        tokio::spawn(async move {
+            loop {
+                let message = tokio::select! {
+                    _ = token.cancelled() => return,
+                    m = resync_sub.next() => match m { Some(m) => m, None => return },
+                };
+                match super::codec::decode_control::<Resync>(&message.payload) {
+                    Ok(resync) => resync_tx.send_modify(|(count, reason)| {
+                        *count += 1;
+                        *reason = resync.reason;
+                    }),
+                    Err(err) => tracing::warn!(%err, "ignoring an undecodable resync"),
+                }
+            }
+        });
+        let max_payload = usize::try_from(nats.client.server_info().max_payload)
+            .unwrap_or(1 << 20)
+            .max(4096);
+        let connections_at_sync = *nats.connections.borrow();
+        let resyncs_at_sync = resyncs.borrow().0;
+        Ok(Self {
+            max_chunk: max_payload - FRAME_HEADER_LEN - 64,
+            connections_at_sync,
+            resyncs_at_sync,
+            nats,
+            subjects,
+            config,
+            epoch: 0,
+            seq: 0,
+            acks,
+            resyncs,
+            pending: Vec::new(),
+            pending_since: None,
+            stats,
+            _listeners: stop.drop_guard(),
+        })
+    }
+
+    /// Opens a new epoch: asks the applier where the target is, retrying until it answers.
+    ///
+    /// # Errors
+    /// [`SendError::Cancelled`] when `cancel` fires first.
+    pub async fn sync(
+        &mut self,
+        open_snapshot: Option<u64>,
+        cancel: &CancellationToken,
+    ) -> Result<SyncReply, SendError> {
+        let mut delay = Duration::from_millis(200);
+        loop {
+            // Epochs grow across restarts: the applier treats older ones as stale.
+            let epoch = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+                .max(self.epoch + 1);
+            let request = SyncRequest {
+                epoch,
+                open_snapshot,
+            };
+            let payload = encode_control(&request)
+                .map_err(|e| SendError::Restart(format!("encoding a sync request: {e}")))?;
+            let connections = *self.nats.connections.borrow();
+            let resyncs_before = self.resyncs.borrow().0;
+            let answer = tokio::select! {
+                _ = cancel.cancelled() => return Err(SendError::Cancelled),
+                a = self.nats.client.request(self.subjects.sync.clone(), payload.into()) => a,
+            };
+            match answer
+                .map_err(|e| e.to_string())
+                .and_then(|m| super::codec::decode_control::<SyncReply>(&m.payload).map_err(|e| e.to_string()))
+            {
+                Ok(reply) if reply.epoch == epoch => {
+                    self.epoch = epoch;
+                    self.seq = 0;
+                    self.pending.clear();
+                    self.pending_since = None;
+                    self.connections_at_sync = connections;
+                    self.resyncs_at_sync = resyncs_before;
+                    tracing::info!(epoch, resume = ?reply.resume, "synced with the applier");
+                    return Ok(reply);
+                }
+                Ok(reply) => tracing::warn!(expected = epoch, got = reply.epoch, "stale sync reply"),
+                Err(err) => tracing::info!(%err, "the applier does not answer yet; retrying"),
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return Err(SendError::Cancelled),
+                _ = tokio::time::sleep(delay) => {}
+            }
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// Queues an item; sends what is due.
+    ///
+    /// # Errors
+    /// [`SendError`]: the epoch is over, or the task is stopping.
+    pub async fn send(&mut self, item: &Item, cancel: &CancellationToken) -> Result<(), SendError> {
+        self.check_epoch()?;
+        if self.pending.is_empty() {
+            self.pending_since = Some(Instant::now());
+        }
+        encode_item(item, &mut self.pending)
+            .map_err(|e| SendError::Restart(format!("encoding an item: {e}")))?;
+        while self.pending.len() >= self.max_chunk {
+            let rest = self.pending.split_off(self.max_chunk);
+            let chunk = std::mem::replace(&mut self.pending, rest);
+            self.publish(&chunk, cancel).await?;
+        }
+        let boundary = matches!(
+            item,
+            Item::Commit { .. }
+                | Item::Heartbeat { .. }
+                | Item::SnapshotChunk { .. }
+                | Item::SnapshotEnd { .. }
+                | Item::SnapshotBegin { .. }
+        );
+        if boundary && (self.pending.len() >= self.config.group_max_size || self.flush_due()) {
+            self.flush(cancel).await?;
+        }
+        Ok(())
+    }
+
+    /// Whether the pending batch has waited `GroupTimeout`.
+    pub fn flush_due(&self) -> bool {
+        self.pending_since
+            .is_some_and(|since| since.elapsed() >= self.config.group_timeout)
+    }
+
+    /// When the pending batch becomes due, if there is one.
+    pub fn flush_deadline(&self) -> Option<Instant> {
+        self.pending_since.map(|since| since + self.config.group_timeout)
+    }
+
+    /// Sends everything pending.
+    ///
+    /// # Errors
+    /// As [`Sender::send`].
+    pub async fn flush(&mut self, cancel: &CancellationToken) -> Result<(), SendError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::take(&mut self.pending);
+        self.pending_since = None;
+        self.publish(&chunk, cancel).await
+    }
+
+    fn check_epoch(&self) -> Result<(), SendError> {
+        if self.epoch == 0 {
+            return Err(SendError::Restart("no epoch: sync first".into()));
+        }
+        if *self.nats.connections.borrow() != self.connections_at_sync {
+            return Err(SendError::Restart("NATS reconnected".into()));
+        }
+        let (resyncs, reason) = &*self.resyncs.borrow();
+        if *resyncs != self.resyncs_at_sync {
+            return Err(SendError::Restart(format!("the applier asked: {reason}")));
+        }
+        Ok(())
+    }
+
+    async fn publish(&mut self, chunk: &[u8], cancel: &CancellationToken) -> Result<(), SendError> {
+        self.wait_for_window(cancel).await?;
+        self.seq += 1;
+        let frame = encode_frame(
+            FrameHeader {
+                epoch: self.epoch,
+                seq: self.seq,
+            },
+            chunk,
+        );
+        let len = frame.len() as u64;
+        self.nats
+            .client
+            .publish(self.subjects.data.clone(), frame.into())
+            .await
+            .map_err(|e| SendError::Restart(format!("publishing: {e}")))?;
+        self.stats.record_out_msg(len);
+        Ok(())
+    }
+
+    /// Waits until fewer than `window` frames are unacknowledged.
+    async fn wait_for_window(&mut self, cancel: &CancellationToken) -> Result<(), SendError> {
+        let started = Instant::now();
+        loop {
+            self.check_epoch()?;
+            let acked = {
+                let ack = *self.acks.borrow_and_update();
+                if ack.epoch == self.epoch {
+                    ack.seq
+                } else {
+                    0
+                }
+            };
+            let in_flight = self.seq.saturating_sub(acked);
+            self.stats.set_backlog(in_flight, self.config.window);
+            if in_flight < self.config.window {
+                return Ok(());
+            }
+            if started.elapsed() >= STALL_TIMEOUT {
+                return Err(SendError::Restart(format!(
+                    "no acknowledgement for {}s",
+                    STALL_TIMEOUT.as_secs()
+                )));
+            }
+            let mut connections = self.nats.connections.clone();
+            tokio::select! {
+                _ = cancel.cancelled() => return Err(SendError::Cancelled),
+                _ = self.acks.changed() => {}
+                _ = self.resyncs.changed() => {}
+                _ = connections.changed() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+}
