@@ -188,7 +188,7 @@ mod tests {
     use crate::change::{ColumnDef, RowChange, RowKind, SourcePosition, TableDef, TxnMeta, Value};
     use proptest::prelude::*;
 
-    fn value() -> impl Strategy<Value = Value> {
+    fn value() -> impl Strategy<Value = Value> + Clone {
         prop_oneof![
             Just(Value::Null),
             any::<i64>().prop_map(Value::Int),
