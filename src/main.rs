@@ -22,6 +22,15 @@ enum Command {
     /// Work with job files (dtle JSON, Nomad JSON or Nomad HCL).
     #[command(subcommand)]
     Job(cmd::job::JobCommand),
+    /// Run one task of a job in the foreground (the task API on the command line).
+    #[command(subcommand)]
+    Task(TaskCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum TaskCommand {
+    /// Run the Src or Dest task of a job until Ctrl-C or SIGTERM.
+    Run(cmd::task::RunArgs),
 }
 
 fn main() -> ExitCode {
@@ -31,10 +40,12 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Job(job) => cmd::job::run(job),
+        Command::Task(TaskCommand::Run(args)) => cmd::task::run(args),
     };
     match result {
         Ok(code) => code,

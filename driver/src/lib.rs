@@ -6,6 +6,11 @@
 //! - [`transport`]: frames over NATS, flow control, the sync protocol that makes resume exact;
 //! - [`stats`]: the counters the API shows.
 
+pub mod applier;
 pub mod change;
+pub mod error;
+pub mod extractor;
+pub mod mysql;
 pub mod stats;
+pub mod task;
 pub mod transport;

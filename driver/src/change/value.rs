@@ -132,9 +132,13 @@ impl PartialEq for Value {
                     micros: us,
                 },
             ) => (year, month, day, hour, minute, second, micros) == (y, mo, d, h, mi, s, us),
-            (Timestamp { secs, micros }, Timestamp { secs: s, micros: us }) => {
-                (secs, micros) == (s, us)
-            }
+            (
+                Timestamp { secs, micros },
+                Timestamp {
+                    secs: s,
+                    micros: us,
+                },
+            ) => (secs, micros) == (s, us),
             _ => false,
         }
     }

@@ -211,17 +211,26 @@ mod tests {
                     micros
                 }
             ),
-            (0u16..10000, 0u8..13, 0u8..32, 0u8..24, 0u8..60, 0u8..60, 0u32..1_000_000).prop_map(
-                |(year, month, day, hour, minute, second, micros)| Value::DateTime {
-                    year,
-                    month,
-                    day,
-                    hour,
-                    minute,
-                    second,
-                    micros
-                }
-            ),
+            (
+                0u16..10000,
+                0u8..13,
+                0u8..32,
+                0u8..24,
+                0u8..60,
+                0u8..60,
+                0u32..1_000_000
+            )
+                .prop_map(|(year, month, day, hour, minute, second, micros)| {
+                    Value::DateTime {
+                        year,
+                        month,
+                        day,
+                        hour,
+                        minute,
+                        second,
+                        micros,
+                    }
+                }),
             (0u64..4_294_967_296, 0u32..1_000_000)
                 .prop_map(|(secs, micros)| Value::Timestamp { secs, micros }),
         ]
@@ -230,8 +239,12 @@ mod tests {
     fn item() -> impl Strategy<Value = Item> {
         let row = prop::collection::vec(value(), 0..8);
         prop_oneof![
-            (any::<u32>(), "[a-z]{1,10}", prop::collection::vec("[a-z_]{1,8}", 0..5)).prop_map(
-                |(id, name, cols)| Item::Table(TableDef {
+            (
+                any::<u32>(),
+                "[a-z]{1,10}",
+                prop::collection::vec("[a-z_]{1,8}", 0..5)
+            )
+                .prop_map(|(id, name, cols)| Item::Table(TableDef {
                     id,
                     schema: "s".into(),
                     name,
@@ -244,8 +257,7 @@ mod tests {
                             float: false
                         })
                         .collect(),
-                })
-            ),
+                })),
             (any::<u32>(), row.clone()).prop_map(|(table, r)| Item::Row(RowChange {
                 table,
                 kind: RowKind::Insert(r)

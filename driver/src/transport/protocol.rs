@@ -73,7 +73,7 @@ pub enum ResumePoint {
         snapshot_id: u64,
         /// The source position it was taken at.
         position: SourcePosition,
-        /// How far each table got.
+        /// How far each table got (in this snapshot or an older one).
         tables: Vec<TableProgress>,
     },
     /// The binlog phase: continue after this position.
@@ -86,6 +86,9 @@ pub enum ResumePoint {
 /// One table's snapshot progress as committed on the target.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TableProgress {
+    /// The snapshot that wrote it: an older snapshot's progress means the table holds rows that a
+    /// new snapshot must replace (truncate first).
+    pub snapshot_id: u64,
     /// Source table, `schema.table`.
     pub source_table: String,
     /// Key of the last row committed.

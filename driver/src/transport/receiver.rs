@@ -5,9 +5,11 @@
 //! the receiver asks for a resync and ignores frames until the next sync. Acknowledgements are sent
 //! only by the applier, after it has processed every item of a frame.
 
-use super::codec::{decode_control, decode_frame, encode_control, CodecError, FrameHeader, ItemDecoder};
+use super::codec::{
+    decode_control, decode_frame, encode_control, CodecError, FrameHeader, ItemDecoder,
+};
 use super::connection::NatsConnection;
-use super::protocol::{Ack, Resync, ResumePoint, Subjects, SyncReply, SyncRequest};
+use super::protocol::{Ack, ResumePoint, Resync, Subjects, SyncReply, SyncRequest};
 use crate::change::Item;
 use crate::stats::TaskStats;
 use futures::StreamExt;
@@ -135,7 +137,8 @@ impl Receiver {
             }
             Some(epoch) if header.epoch == epoch => return Ok(None),
             _ => {
-                self.broken("frames of an epoch this applier has not synced").await?;
+                self.broken("frames of an epoch this applier has not synced")
+                    .await?;
                 return Ok(None);
             }
         }
@@ -164,6 +167,16 @@ impl Receiver {
             .publish(self.subjects.resync.clone(), payload.into())
             .await
             .map_err(|e| ReceiveError::Publish(e.to_string()))
+    }
+
+    /// Breaks the current epoch and asks the extractor to sync again (the applier could not apply
+    /// what it received and rolled back).
+    ///
+    /// # Errors
+    /// When the request cannot be published.
+    pub async fn request_resync(&mut self, reason: &str) -> Result<(), ReceiveError> {
+        self.last_resync = None;
+        self.broken(reason).await
     }
 
     /// The next complete item of the current frame(s), if any.

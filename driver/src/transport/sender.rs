@@ -127,9 +127,7 @@ impl Sender {
                 }
             }
         });
-        let max_payload = usize::try_from(nats.client.server_info().max_payload)
-            .unwrap_or(1 << 20)
-            .max(4096);
+        let max_payload = nats.client.server_info().max_payload.max(4096);
         let connections_at_sync = *nats.connections.borrow();
         let resyncs_at_sync = resyncs.borrow().0;
         Ok(Self {
@@ -179,10 +177,9 @@ impl Sender {
                 _ = cancel.cancelled() => return Err(SendError::Cancelled),
                 a = self.nats.client.request(self.subjects.sync.clone(), payload.into()) => a,
             };
-            match answer
-                .map_err(|e| e.to_string())
-                .and_then(|m| super::codec::decode_control::<SyncReply>(&m.payload).map_err(|e| e.to_string()))
-            {
+            match answer.map_err(|e| e.to_string()).and_then(|m| {
+                super::codec::decode_control::<SyncReply>(&m.payload).map_err(|e| e.to_string())
+            }) {
                 Ok(reply) if reply.epoch == epoch => {
                     self.epoch = epoch;
                     self.seq = 0;
@@ -193,7 +190,9 @@ impl Sender {
                     tracing::info!(epoch, resume = ?reply.resume, "synced with the applier");
                     return Ok(reply);
                 }
-                Ok(reply) => tracing::warn!(expected = epoch, got = reply.epoch, "stale sync reply"),
+                Ok(reply) => {
+                    tracing::warn!(expected = epoch, got = reply.epoch, "stale sync reply")
+                }
                 Err(err) => tracing::info!(%err, "the applier does not answer yet; retrying"),
             }
             tokio::select! {
@@ -242,7 +241,8 @@ impl Sender {
 
     /// When the pending batch becomes due, if there is one.
     pub fn flush_deadline(&self) -> Option<Instant> {
-        self.pending_since.map(|since| since + self.config.group_timeout)
+        self.pending_since
+            .map(|since| since + self.config.group_timeout)
     }
 
     /// Sends everything pending.

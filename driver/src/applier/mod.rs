@@ -1,0 +1,587 @@
+//! The Dest task: applies the item stream to the target, each source transaction as one target
+//! transaction together with its position.
+//!
+//! # Algorithm
+//! The applier answers syncs with what the target holds ([`position::read`]) and then applies the
+//! epoch's items in order: table definitions are remembered; snapshot chunks are written with
+//! REPLACE and the table's progress, one target transaction per chunk; each source transaction
+//! becomes one target transaction holding its rows (consecutive inserts into one table batched into
+//! multi-row statements), its GTID row and the new position. A frame is acknowledged once all its
+//! items are applied, which opens the extractor's window.
+//!
+//! # Resume invariant
+//! The target's position tables change only in the same transaction as the rows they account for,
+//! so after any crash they describe exactly what the target holds. A transaction whose GTID is
+//! already in the stored set is skipped; one that slips through anyway fails on the
+//! `gtid_executed` primary key and is rolled back. A target error that may heal (lost connection,
+//! deadlock, restart) rolls back, reconnects with backoff and asks the extractor to resync, which
+//! replays from the committed position; `RetryTxLimit` failures of the same transaction in a row
+//! stop the task.
+
+pub mod position;
+pub mod statements;
+
+use crate::change::{Ddl, Gtid, Item, RowKind, SourcePosition, TableDef, Value};
+use crate::error::{classify_mysql, codes, server_code, TaskError};
+use crate::mysql::{self, quote, RetryPolicy};
+use crate::stats::TaskStats;
+use crate::transport::receiver::{Incoming, Receiver};
+use jobs::{GtidSet, JobSpec};
+use mysql_async::prelude::Queryable;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// Errors MySQL raises when a DDL statement has already been applied.
+const ALREADY_APPLIED: &[u16] = &[1007, 1008, 1050, 1051, 1054, 1060, 1061, 1091, 1146];
+/// Parameters per statement the protocol allows, less a margin.
+const MAX_PARAMS: usize = 60_000;
+/// Bytes of row data per multi-row statement.
+const MAX_BATCH_BYTES: usize = 8 << 20;
+/// How often a heartbeat's position is written when nothing else is.
+const POSITION_EVERY: Duration = Duration::from_secs(1);
+
+/// Runs the Dest task of `spec` until cancelled or a definite failure.
+///
+/// # Errors
+/// The definite error that stopped it, or the transient one it gave up on.
+pub async fn run(
+    spec: &JobSpec,
+    mut receiver: Receiver,
+    stats: Arc<TaskStats>,
+    retry: RetryPolicy,
+    cancel: CancellationToken,
+) -> Result<(), TaskError> {
+    stats.set_stage("Connecting to the target");
+    let mut target = retry
+        .run("connecting to the target", &cancel, || {
+            Target::connect(spec, stats.clone())
+        })
+        .await?;
+    stats.set_stage("Waiting for the extractor");
+    let mut failures: HashMap<String, u64> = HashMap::new();
+    loop {
+        let incoming = tokio::select! {
+            _ = cancel.cancelled() => {
+                target.rollback().await;
+                return Ok(());
+            }
+            incoming = receiver.next() => incoming,
+        };
+        let incoming =
+            incoming.map_err(|e| TaskError::definite("receiving from the extractor", e))?;
+        match incoming {
+            Incoming::Sync { request, reply_to } => {
+                target.rollback().await;
+                let stored = match target.read_position().await {
+                    Ok(stored) => stored,
+                    Err(err) if err.is_transient() => {
+                        target = reconnect(spec, &stats, &retry, &cancel, err).await?;
+                        continue;
+                    }
+                    Err(err) => return Err(err),
+                };
+                receiver
+                    .accept_sync(reply_to, request.epoch, stored)
+                    .await
+                    .map_err(|e| TaskError::transient("answering the extractor", e))?;
+            }
+            Incoming::Frame(header) => {
+                let mut outcome = Ok(());
+                loop {
+                    let item = match receiver.next_item() {
+                        Ok(Some(item)) => item,
+                        Ok(None) => break,
+                        Err(err) => return Err(TaskError::definite("decoding the stream", err)),
+                    };
+                    if let Err(err) = target.apply(item).await {
+                        outcome = Err(err);
+                        break;
+                    }
+                }
+                match outcome {
+                    Ok(()) => {
+                        receiver
+                            .ack(header)
+                            .await
+                            .map_err(|e| TaskError::transient("acknowledging", e))?;
+                    }
+                    Err(err) if err.is_transient() => {
+                        let key = target.current_gtid();
+                        let count = failures.entry(key.clone()).or_default();
+                        *count += 1;
+                        if *count > spec.dest.apply.retry_tx_limit.max(1) {
+                            return Err(TaskError::Transient(format!(
+                                "{err} (transaction {key} failed {count} times; RetryTxLimit is {})",
+                                spec.dest.apply.retry_tx_limit
+                            )));
+                        }
+                        tracing::warn!(%err, "applying failed; resyncing from the committed position");
+                        target.rollback().await;
+                        if !target.is_alive().await {
+                            target = reconnect(spec, &stats, &retry, &cancel, err).await?;
+                        }
+                        receiver
+                            .request_resync(
+                                "the target failed; replaying from the committed position",
+                            )
+                            .await
+                            .map_err(|e| TaskError::transient("asking for a resync", e))?;
+                    }
+                    Err(err) => {
+                        target.rollback().await;
+                        return Err(err);
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn reconnect(
+    spec: &JobSpec,
+    stats: &Arc<TaskStats>,
+    retry: &RetryPolicy,
+    cancel: &CancellationToken,
+    cause: TaskError,
+) -> Result<Target, TaskError> {
+    tracing::warn!(%cause, "reconnecting to the target");
+    stats.set_stage("Reconnecting to the target");
+    retry
+        .run("reconnecting to the target", cancel, || {
+            Target::connect(spec, stats.clone())
+        })
+        .await
+}
+
+/// The source transaction being applied.
+struct OpenTxn {
+    gtid: Option<Gtid>,
+    timestamp: u32,
+    /// Already applied: ignore its items.
+    skip: bool,
+    /// A target transaction is open.
+    started: bool,
+    rows: u64,
+}
+
+/// Consecutive inserts into one table, not yet written.
+struct Batch {
+    table: u32,
+    rows: Vec<Vec<Value>>,
+    bytes: usize,
+}
+
+/// The target connection and what the applier knows.
+struct Target {
+    conn: mysql_async::Conn,
+    job: String,
+    foreign_key_checks: bool,
+    stats: Arc<TaskStats>,
+    tables: HashMap<u32, TableDef>,
+    executed: Option<GtidSet>,
+    pending_ddl: Option<String>,
+    snapshot: Option<(u64, SourcePosition)>,
+    txn: Option<OpenTxn>,
+    batch: Option<Batch>,
+    last_position_write: Instant,
+    warned_missing: std::collections::HashSet<u32>,
+}
+
+impl Target {
+    async fn connect(spec: &JobSpec, stats: Arc<TaskStats>) -> Result<Self, TaskError> {
+        let mut conn = mysql::connect(&spec.dest.connection, "target").await?;
+        position::ensure_tables(&mut conn).await?;
+        let setup = format!(
+            "SET NAMES binary, SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION', \
+             SESSION foreign_key_checks = {}",
+            u8::from(spec.dest.apply.foreign_key_checks)
+        );
+        conn.query_drop(setup)
+            .await
+            .map_err(|e| classify_mysql("setting up the target session", &e))?;
+        Ok(Self {
+            conn,
+            job: spec.name.clone(),
+            foreign_key_checks: spec.dest.apply.foreign_key_checks,
+            stats,
+            tables: HashMap::new(),
+            executed: None,
+            pending_ddl: None,
+            snapshot: None,
+            txn: None,
+            batch: None,
+            last_position_write: Instant::now(),
+            warned_missing: Default::default(),
+        })
+    }
+
+    async fn is_alive(&mut self) -> bool {
+        self.conn.ping().await.is_ok()
+    }
+
+    fn current_gtid(&self) -> String {
+        self.txn
+            .as_ref()
+            .and_then(|t| t.gtid)
+            .map(|g| g.to_string())
+            .unwrap_or_else(|| "(snapshot)".into())
+    }
+
+    async fn rollback(&mut self) {
+        self.batch = None;
+        if self.txn.take().is_some_and(|t| t.started) {
+            let _ = self.conn.query_drop("ROLLBACK").await;
+        }
+        let _ = self.conn.query_drop("ROLLBACK").await;
+    }
+
+    async fn read_position(
+        &mut self,
+    ) -> Result<crate::transport::protocol::ResumePoint, TaskError> {
+        let stored = position::read(&mut self.conn, &self.job).await?;
+        self.tables.clear();
+        self.pending_ddl = stored.pending_ddl.clone();
+        self.executed = match &stored.resume {
+            crate::transport::protocol::ResumePoint::Binlog { position } => {
+                position.gtid_set.clone()
+            }
+            _ => None,
+        };
+        self.stats.set_stage(match &stored.resume {
+            crate::transport::protocol::ResumePoint::Fresh => "Starting",
+            crate::transport::protocol::ResumePoint::Snapshot { .. } => "Copying the snapshot",
+            crate::transport::protocol::ResumePoint::Binlog { .. } => "Applying the binlog",
+        });
+        Ok(stored.resume)
+    }
+
+    async fn apply(&mut self, item: Item) -> Result<(), TaskError> {
+        match item {
+            Item::Table(def) => {
+                self.flush_batch().await?;
+                self.tables.insert(def.id, def);
+            }
+            Item::SnapshotBegin {
+                snapshot_id,
+                position,
+            } => {
+                self.sql("SET SESSION foreign_key_checks = 0").await?;
+                position::write(
+                    &mut self.conn,
+                    &self.job,
+                    "snapshot",
+                    Some(snapshot_id),
+                    &position,
+                )
+                .await
+                .map_err(|e| classify_mysql("recording the snapshot", &e))?;
+                self.snapshot = Some((snapshot_id, position));
+                self.stats.set_stage("Copying the snapshot");
+            }
+            Item::SnapshotChunk {
+                table,
+                rows,
+                progress,
+            } => {
+                let def = self.table(table)?;
+                let count = rows.len() as u64;
+                self.sql("START TRANSACTION").await?;
+                let mut start = 0;
+                while start < rows.len() {
+                    let per_row = def.columns.len().max(1);
+                    let mut end = start;
+                    let mut bytes = 0;
+                    while end < rows.len()
+                        && end - start < statements::MAX_BATCH_ROWS
+                        && (end - start + 1) * per_row <= MAX_PARAMS
+                        && bytes < MAX_BATCH_BYTES
+                    {
+                        bytes += rows[end].iter().map(Value::size_hint).sum::<usize>();
+                        end += 1;
+                    }
+                    let sql = statements::insert(&def, end - start, true);
+                    let params = statements::insert_params(rows[start..end].iter());
+                    self.conn.exec_drop(sql, params).await.map_err(|e| {
+                        classify_mysql(format!("copying rows into {}.{}", def.schema, def.name), &e)
+                    })?;
+                    start = end;
+                }
+                position::write_progress(&mut self.conn, &self.job, &progress)
+                    .await
+                    .map_err(|e| classify_mysql("recording snapshot progress", &e))?;
+                self.sql("COMMIT").await?;
+                self.stats.rows_applied.fetch_add(count, Relaxed);
+                self.stats.snapshot_rows_done.fetch_add(count, Relaxed);
+            }
+            Item::SnapshotEnd { snapshot_id } => {
+                let position = match &self.snapshot {
+                    Some((id, position)) if *id == snapshot_id => position.clone(),
+                    _ => {
+                        return Err(TaskError::Transient(
+                            "snapshot end without its beginning in this epoch".into(),
+                        ))
+                    }
+                };
+                self.sql("START TRANSACTION").await?;
+                position::write(&mut self.conn, &self.job, "binlog", None, &position)
+                    .await
+                    .map_err(|e| classify_mysql("recording the end of the snapshot", &e))?;
+                position::clear_progress(&mut self.conn, &self.job)
+                    .await
+                    .map_err(|e| classify_mysql("recording the end of the snapshot", &e))?;
+                self.sql("COMMIT").await?;
+                self.executed = position.gtid_set.clone();
+                self.snapshot = None;
+                let fk = format!(
+                    "SET SESSION foreign_key_checks = {}",
+                    u8::from(self.foreign_key_checks)
+                );
+                self.sql(&fk).await?;
+                self.stats.set_stage("Applying the binlog");
+                self.stats.set_position(&position);
+                tracing::info!(%position, "snapshot applied; following the binlog");
+            }
+            Item::Begin(meta) => {
+                let skip = match (&meta.gtid, &self.executed) {
+                    (Some(gtid), Some(set)) => gtid.is_in(set),
+                    _ => false,
+                };
+                self.txn = Some(OpenTxn {
+                    gtid: meta.gtid,
+                    timestamp: meta.timestamp,
+                    skip,
+                    started: false,
+                    rows: 0,
+                });
+            }
+            Item::Row(change) => {
+                let Some(txn) = self.txn.as_mut() else {
+                    return Err(TaskError::Transient("a row outside a transaction".into()));
+                };
+                if txn.skip {
+                    return Ok(());
+                }
+                txn.rows += 1;
+                self.start_txn().await?;
+                match change.kind {
+                    RowKind::Insert(row) => {
+                        let same = self.batch.as_ref().is_some_and(|b| b.table == change.table);
+                        if !same {
+                            self.flush_batch().await?;
+                        }
+                        let size = row.iter().map(Value::size_hint).sum::<usize>();
+                        let per_row = self.table(change.table)?.columns.len().max(1);
+                        let batch = self.batch.get_or_insert(Batch {
+                            table: change.table,
+                            rows: Vec::new(),
+                            bytes: 0,
+                        });
+                        batch.rows.push(row);
+                        batch.bytes += size;
+                        let full = batch.rows.len() >= statements::MAX_BATCH_ROWS
+                            || (batch.rows.len() + 1) * per_row > MAX_PARAMS
+                            || batch.bytes >= MAX_BATCH_BYTES;
+                        if full {
+                            self.flush_batch().await?;
+                        }
+                    }
+                    RowKind::Update { before, after } => {
+                        self.flush_batch().await?;
+                        let def = self.table(change.table)?;
+                        let (sql, params) = statements::update(&def, &before, &after);
+                        self.exec_row(&def, change.table, sql, params).await?;
+                    }
+                    RowKind::Delete(before) => {
+                        self.flush_batch().await?;
+                        let def = self.table(change.table)?;
+                        let (sql, params) = statements::delete(&def, &before);
+                        self.exec_row(&def, change.table, sql, params).await?;
+                    }
+                }
+            }
+            Item::Ddl(ddl) => {
+                self.flush_batch().await?;
+                match self.txn.as_ref() {
+                    None => self.run_ddl(&ddl, false).await?,
+                    Some(txn) if txn.skip => {}
+                    Some(txn) => {
+                        let gtid = txn.gtid;
+                        if txn.started {
+                            // DDL commits implicitly; keep the rows before it in their own commit.
+                            self.sql("COMMIT").await?;
+                            if let Some(t) = self.txn.as_mut() {
+                                t.started = false;
+                            }
+                        }
+                        let maybe_done = match (&gtid, &self.pending_ddl) {
+                            (Some(g), Some(pending)) => &g.to_string() == pending,
+                            _ => false,
+                        };
+                        if let Some(g) = &gtid {
+                            position::mark_pending_ddl(&mut self.conn, &self.job, g)
+                                .await
+                                .map_err(|e| classify_mysql("recording a pending DDL", &e))?;
+                        }
+                        self.run_ddl(&ddl, maybe_done).await?;
+                    }
+                }
+            }
+            Item::Commit { position } => {
+                self.flush_batch().await?;
+                let Some(txn) = self.txn.take() else {
+                    return Ok(());
+                };
+                if txn.skip {
+                    return Ok(());
+                }
+                if !txn.started {
+                    self.sql("START TRANSACTION").await?;
+                }
+                if let Some(gtid) = &txn.gtid {
+                    if let Err(err) = position::record_gtid(&mut self.conn, &self.job, gtid).await {
+                        if server_code(&err) == Some(codes::DUP_ENTRY) {
+                            tracing::warn!(%gtid, "transaction already applied; rolled back");
+                            self.sql("ROLLBACK").await?;
+                            return Ok(());
+                        }
+                        return Err(classify_mysql("recording the transaction's GTID", &err));
+                    }
+                }
+                position::write(&mut self.conn, &self.job, "binlog", None, &position)
+                    .await
+                    .map_err(|e| classify_mysql("recording the position", &e))?;
+                self.sql("COMMIT").await?;
+                self.pending_ddl = None;
+                self.executed = position.gtid_set.clone();
+                self.last_position_write = Instant::now();
+                self.stats.txns_applied.fetch_add(1, Relaxed);
+                self.stats.rows_applied.fetch_add(txn.rows, Relaxed);
+                self.stats.set_source_timestamp(txn.timestamp);
+                self.stats.set_position(&position);
+            }
+            Item::Heartbeat {
+                position,
+                timestamp,
+            } => {
+                self.stats.set_source_timestamp(timestamp);
+                if self.txn.is_none()
+                    && self.snapshot.is_none()
+                    && self.last_position_write.elapsed() >= POSITION_EVERY
+                    && position.gtid_set.is_some()
+                {
+                    position::write(&mut self.conn, &self.job, "binlog", None, &position)
+                        .await
+                        .map_err(|e| classify_mysql("recording the position", &e))?;
+                    self.executed = position.gtid_set.clone();
+                    self.last_position_write = Instant::now();
+                    self.stats.set_position(&position);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn table(&self, id: u32) -> Result<TableDef, TaskError> {
+        self.tables.get(&id).cloned().ok_or_else(|| {
+            TaskError::Transient(format!(
+                "rows of table {id}, which was never defined in this epoch"
+            ))
+        })
+    }
+
+    async fn sql(&mut self, statement: &str) -> Result<(), TaskError> {
+        self.conn
+            .query_drop(statement)
+            .await
+            .map_err(|e| classify_mysql(format!("running {statement}"), &e))
+    }
+
+    async fn start_txn(&mut self) -> Result<(), TaskError> {
+        if self.txn.as_ref().is_some_and(|t| !t.started) {
+            self.sql("START TRANSACTION").await?;
+            if let Some(t) = self.txn.as_mut() {
+                t.started = true;
+            }
+        }
+        Ok(())
+    }
+
+    async fn flush_batch(&mut self) -> Result<(), TaskError> {
+        let Some(batch) = self.batch.take() else {
+            return Ok(());
+        };
+        if batch.rows.is_empty() {
+            return Ok(());
+        }
+        let def = self.table(batch.table)?;
+        let sql = statements::insert(&def, batch.rows.len(), false);
+        let params = statements::insert_params(batch.rows.iter());
+        self.conn.exec_drop(sql, params).await.map_err(|e| {
+            if server_code(&e) == Some(codes::DUP_ENTRY) {
+                TaskError::definite(
+                    format!("inserting into {}.{}", def.schema, def.name),
+                    format!(
+                        "{e}: the target already has this row, so it no longer matches the source"
+                    ),
+                )
+            } else {
+                classify_mysql(format!("inserting into {}.{}", def.schema, def.name), &e)
+            }
+        })
+    }
+
+    async fn exec_row(
+        &mut self,
+        def: &TableDef,
+        id: u32,
+        sql: String,
+        params: Vec<mysql_async::Value>,
+    ) -> Result<(), TaskError> {
+        self.conn.exec_drop(sql, params).await.map_err(|e| {
+            classify_mysql(format!("changing a row of {}.{}", def.schema, def.name), &e)
+        })?;
+        if self.conn.affected_rows() == 0 && self.warned_missing.insert(id) {
+            tracing::warn!(
+                table = %format!("{}.{}", def.schema, def.name),
+                "an update or delete found no row on the target: the target differs from the source"
+            );
+        }
+        Ok(())
+    }
+
+    async fn run_ddl(&mut self, ddl: &Ddl, maybe_done: bool) -> Result<(), TaskError> {
+        self.sql("SET NAMES utf8mb4").await?;
+        if let Some(schema) = &ddl.schema {
+            if let Err(err) = self
+                .conn
+                .query_drop(format!("USE {}", quote::ident(schema)))
+                .await
+            {
+                if server_code(&err) != Some(codes::BAD_DB) {
+                    return Err(classify_mysql("choosing the DDL's schema", &err));
+                }
+            }
+        }
+        let result = self.conn.query_drop(&ddl.statement).await;
+        self.sql("SET NAMES binary").await?;
+        match result {
+            Ok(()) => Ok(()),
+            Err(err)
+                if maybe_done
+                    && server_code(&err).is_some_and(|c| ALREADY_APPLIED.contains(&c)) =>
+            {
+                tracing::info!(statement = %ddl.statement, "schema change was already applied before a restart");
+                Ok(())
+            }
+            Err(err) => Err(
+                match classify_mysql(format!("applying {:?}", ddl.statement), &err) {
+                    TaskError::Transient(m) => TaskError::Transient(m),
+                    TaskError::Definite(m) => TaskError::Definite(m),
+                },
+            ),
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! The position tables on the target: what makes resume exact.
+//!
+//! - `dtle.gtid_executed (job_name, source_id, gno)`: one row per source transaction applied,
+//!   inserted in the same target transaction as its rows. The primary key makes a second
+//!   application impossible (it would fail with a duplicate key and roll back), and the table
+//!   shows every applied GTID exactly once.
+//! - `dtle.job_position (job_name, ...)`: the job's phase and the source position everything up to
+//!   which is applied (including transactions that touched nothing replicated), updated in the same
+//!   transactions. The extractor resumes from here.
+//! - `dtle.snapshot_progress (job_name, source_table, ...)`: during a snapshot, each table's last
+//!   copied key, updated with each chunk's rows.
+//!
+//! A DDL statement commits implicitly, so it cannot share a transaction with its position: its
+//! GTID is first recorded as `pending_ddl`, then the statement runs, then the position is recorded.
+//! After a crash in between, the statement is run again and "already done" errors are accepted
+//! for that one GTID.
+
+use crate::change::{Gtid, SourcePosition, Value};
+use crate::error::{classify_mysql, TaskError};
+use crate::transport::protocol::{ResumePoint, TableProgress};
+use jobs::GtidSet;
+use mysql_async::prelude::Queryable;
+
+/// The schema holding the position tables (never replicated).
+pub const POSITION_SCHEMA: &str = "dtle";
+
+const CREATE: &[&str] = &[
+    "CREATE DATABASE IF NOT EXISTS `dtle`",
+    "CREATE TABLE IF NOT EXISTS `dtle`.`gtid_executed` (
+        job_name VARCHAR(64) NOT NULL,
+        source_id VARCHAR(64) NOT NULL,
+        gno BIGINT UNSIGNED NOT NULL,
+        applied_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+        PRIMARY KEY (job_name, source_id, gno)
+     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+    "CREATE TABLE IF NOT EXISTS `dtle`.`job_position` (
+        job_name VARCHAR(64) NOT NULL PRIMARY KEY,
+        phase VARCHAR(16) NOT NULL,
+        snapshot_id BIGINT UNSIGNED NULL,
+        gtid_set LONGTEXT NULL,
+        binlog_file VARCHAR(512) NOT NULL DEFAULT '',
+        binlog_pos BIGINT UNSIGNED NOT NULL DEFAULT 0,
+        pending_ddl VARCHAR(128) NULL,
+        updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6)
+     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+    "CREATE TABLE IF NOT EXISTS `dtle`.`snapshot_progress` (
+        job_name VARCHAR(64) NOT NULL,
+        source_table VARCHAR(200) NOT NULL,
+        snapshot_id BIGINT UNSIGNED NOT NULL,
+        last_key LONGBLOB NULL,
+        rows_done BIGINT UNSIGNED NOT NULL,
+        done TINYINT NOT NULL,
+        PRIMARY KEY (job_name, source_table)
+     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+];
+
+/// Creates the position tables if they are missing.
+///
+/// # Errors
+/// Classified MySQL errors (a user without CREATE privilege on `dtle` is definite).
+pub async fn ensure_tables(conn: &mut mysql_async::Conn) -> Result<(), TaskError> {
+    for statement in CREATE {
+        conn.query_drop(*statement)
+            .await
+            .map_err(|e| classify_mysql("creating the position tables in schema dtle", &e))?;
+    }
+    Ok(())
+}
+
+/// What the target holds for a job, as read at a sync.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// Where the extractor should continue.
+    pub resume: ResumePoint,
+    /// A DDL statement's GTID that may or may not have run.
+    pub pending_ddl: Option<String>,
+}
+
+/// Reads the job's position.
+///
+/// # Errors
+/// Classified MySQL errors; unreadable stored values are definite.
+pub async fn read(conn: &mut mysql_async::Conn, job: &str) -> Result<Stored, TaskError> {
+    let ctx = "reading the job's position from dtle.job_position";
+    type Row = (
+        String,
+        Option<u64>,
+        Option<String>,
+        String,
+        u64,
+        Option<String>,
+    );
+    let row: Option<Row> = conn
+        .exec_first(
+            "SELECT phase, snapshot_id, gtid_set, binlog_file, binlog_pos, pending_ddl \
+             FROM `dtle`.`job_position` WHERE job_name = ?",
+            (job,),
+        )
+        .await
+        .map_err(|e| classify_mysql(ctx, &e))?;
+    let Some((phase, snapshot_id, gtid_set, file, pos, pending_ddl)) = row else {
+        return Ok(Stored {
+            resume: ResumePoint::Fresh,
+            pending_ddl: None,
+        });
+    };
+    let gtid_set = gtid_set
+        .filter(|g| !g.trim().is_empty())
+        .map(|g| GtidSet::parse(&g))
+        .transpose()
+        .map_err(|e| TaskError::definite(ctx, format!("stored gtid_set: {e}")))?;
+    let position = SourcePosition {
+        gtid_set,
+        file,
+        pos,
+    };
+    let resume = if phase == "snapshot" {
+        type ProgressRow = (String, u64, Option<Vec<u8>>, u64, i64);
+        let rows: Vec<ProgressRow> = conn
+            .exec(
+                "SELECT source_table, snapshot_id, last_key, rows_done, done \
+                 FROM `dtle`.`snapshot_progress` WHERE job_name = ?",
+                (job,),
+            )
+            .await
+            .map_err(|e| classify_mysql(ctx, &e))?;
+        let tables = rows
+            .into_iter()
+            .map(|(source_table, snapshot_id, last_key, rows_done, done)| {
+                let last_key = last_key
+                    .map(|bytes| rmp_serde::from_slice::<Vec<Value>>(&bytes))
+                    .transpose()
+                    .map_err(|e| TaskError::definite(ctx, format!("stored last_key: {e}")))?;
+                Ok(TableProgress {
+                    snapshot_id,
+                    source_table,
+                    last_key,
+                    rows_done,
+                    done: done != 0,
+                })
+            })
+            .collect::<Result<Vec<_>, TaskError>>()?;
+        ResumePoint::Snapshot {
+            snapshot_id: snapshot_id.unwrap_or(0),
+            position,
+            tables,
+        }
+    } else {
+        ResumePoint::Binlog { position }
+    };
+    Ok(Stored {
+        resume,
+        pending_ddl,
+    })
+}
+
+/// Writes the job's position (inside the caller's transaction, or autocommitted).
+///
+/// # Errors
+/// MySQL errors, unclassified (the caller decides).
+pub async fn write(
+    conn: &mut mysql_async::Conn,
+    job: &str,
+    phase: &str,
+    snapshot_id: Option<u64>,
+    position: &SourcePosition,
+) -> Result<(), mysql_async::Error> {
+    conn.exec_drop(
+        "INSERT INTO `dtle`.`job_position` (job_name, phase, snapshot_id, gtid_set, binlog_file, binlog_pos) \
+         VALUES (?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE phase = VALUES(phase), \
+         snapshot_id = VALUES(snapshot_id), gtid_set = VALUES(gtid_set), \
+         binlog_file = VALUES(binlog_file), binlog_pos = VALUES(binlog_pos), pending_ddl = NULL",
+        (
+            job,
+            phase,
+            snapshot_id,
+            position.gtid_set.as_ref().map(ToString::to_string),
+            &position.file,
+            position.pos,
+        ),
+    )
+    .await
+}
+
+/// Records an applied transaction's GTID (inside the caller's transaction).
+///
+/// # Errors
+/// MySQL errors; a duplicate key means the transaction was already applied.
+pub async fn record_gtid(
+    conn: &mut mysql_async::Conn,
+    job: &str,
+    gtid: &Gtid,
+) -> Result<(), mysql_async::Error> {
+    let (source_id, gno) = match gtid {
+        Gtid::MariaDb(g) => (format!("{}-{}", g.domain, g.server), g.seq),
+        Gtid::MySql { uuid, gno } => (uuid.to_string(), *gno),
+    };
+    conn.exec_drop(
+        "INSERT INTO `dtle`.`gtid_executed` (job_name, source_id, gno) VALUES (?, ?, ?)",
+        (job, source_id, gno),
+    )
+    .await
+}
+
+/// Marks a DDL statement's GTID as possibly applied (autocommitted, before the statement).
+///
+/// # Errors
+/// MySQL errors.
+pub async fn mark_pending_ddl(
+    conn: &mut mysql_async::Conn,
+    job: &str,
+    gtid: &Gtid,
+) -> Result<(), mysql_async::Error> {
+    conn.exec_drop(
+        "UPDATE `dtle`.`job_position` SET pending_ddl = ? WHERE job_name = ?",
+        (gtid.to_string(), job),
+    )
+    .await
+}
+
+/// Records a snapshot chunk's progress (inside the caller's transaction).
+///
+/// # Errors
+/// MySQL errors.
+pub async fn write_progress(
+    conn: &mut mysql_async::Conn,
+    job: &str,
+    progress: &crate::change::ChunkProgress,
+) -> Result<(), mysql_async::Error> {
+    let last_key = progress
+        .last_key
+        .as_ref()
+        .and_then(|k| rmp_serde::to_vec(k).ok());
+    conn.exec_drop(
+        "INSERT INTO `dtle`.`snapshot_progress` (job_name, source_table, snapshot_id, last_key, rows_done, done) \
+         VALUES (?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE snapshot_id = VALUES(snapshot_id), \
+         last_key = VALUES(last_key), rows_done = VALUES(rows_done), done = VALUES(done)",
+        (
+            job,
+            &progress.source_table,
+            progress.snapshot_id,
+            last_key,
+            progress.rows_done,
+            progress.table_done,
+        ),
+    )
+    .await
+}
+
+/// Forgets a finished snapshot's progress (inside the caller's transaction).
+///
+/// # Errors
+/// MySQL errors.
+pub async fn clear_progress(
+    conn: &mut mysql_async::Conn,
+    job: &str,
+) -> Result<(), mysql_async::Error> {
+    conn.exec_drop(
+        "DELETE FROM `dtle`.`snapshot_progress` WHERE job_name = ?",
+        (job,),
+    )
+    .await
+}

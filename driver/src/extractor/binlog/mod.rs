@@ -1,0 +1,574 @@
+//! Following the source's binlog from a position, as a stream of transactions.
+//!
+//! # Algorithm
+//! Connect as a replica (a server id derived from the job name, so two jobs never evict each
+//! other), at a GTID position: MariaDB with `@slave_connect_state` and capability 4 so its own GTID
+//! events arrive; MySQL with COM_BINLOG_DUMP_GTID and the executed set. Every event's CRC32 is
+//! verified. A GTID event opens a transaction; row events of replicated tables are decoded against
+//! their table map (which carries the full column metadata) and sent as `Row` items; DDL is routed
+//! and rewritten ([`super::ddl`]); XID (or a `COMMIT` query, or the end of a standalone statement)
+//! closes the transaction with a `Commit` item carrying the position just after it.
+//!
+//! # Resume invariant
+//! The position only ever advances at a transaction's end: `Commit` carries the GTID set including
+//! that transaction, and the applier commits it atomically with the rows. A transaction that
+//! touches nothing replicated sends no rows; its progress travels in a `Heartbeat` at most once a
+//! second, so a restart may read a few filtered transactions again but never skips a replicated
+//! one. A stream that ends is a transient error: the extractor re-syncs and starts again from
+//! what the target holds. A start position the server no longer has (purged) is error 1236: a
+//! definite error that says so.
+
+pub mod mariadb;
+
+use super::ddl::{self, DdlAction};
+use super::schema::TableSchema;
+use super::values::from_binlog;
+use super::{ExtractCtx, Stop};
+use crate::change::{Gtid, Item, RowChange, RowKind, SourcePosition, TableDef, TxnMeta, Value};
+use crate::error::{classify_mysql, codes, server_code, TaskError};
+use crate::mysql::{self, Flavor};
+use futures::StreamExt;
+use jobs::GtidSet;
+use mysql_async::binlog::events::{Event, EventData, RowsEventData, TableMapEvent};
+use mysql_async::binlog::{BinlogChecksumAlg, EventType};
+use mysql_async::prelude::Queryable;
+use mysql_async::BinlogStreamRequest;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+/// How often progress over filtered transactions, or idleness, is reported.
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+
+/// A replicated table as the binlog currently describes it.
+struct BinlogTable {
+    map: TableMapEvent<'static>,
+    schema: TableSchema,
+    copied: Vec<usize>,
+    def_id: u32,
+}
+
+/// The transaction being read.
+struct OpenTxn {
+    gtid: Option<Gtid>,
+    timestamp: u32,
+    standalone: bool,
+    begun: bool,
+    rows: u64,
+}
+
+/// Reads the binlog from `start` until stopped.
+///
+/// # Errors
+/// [`Stop`]: restart (transport), cancelled, or failed (definite or transient).
+pub async fn follow(ctx: &mut ExtractCtx<'_>, start: SourcePosition) -> Result<(), Stop> {
+    let config = &ctx.spec.src.connection;
+    let mut conn = mysql::connect(config, "source").await?;
+    let (flavor, _) = mysql::flavor(&mut conn).await?;
+    let server_id = replica_server_id(&ctx.spec.name);
+    let request = match (&start.gtid_set, flavor) {
+        (Some(GtidSet::MariaDb(_)) | None, Flavor::MariaDb) => {
+            let state = start
+                .gtid_set
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            for statement in [
+                "SET @mariadb_slave_capability = 4".to_owned(),
+                format!("SET @slave_connect_state = '{state}'"),
+                "SET @slave_gtid_strict_mode = 1".to_owned(),
+                "SET @slave_gtid_ignore_duplicates = 0".to_owned(),
+                "SET @master_heartbeat_period = 1000000000".to_owned(),
+            ] {
+                conn.query_drop(&statement)
+                    .await
+                    .map_err(|e| classify_mysql("preparing the binlog connection", &e))?;
+            }
+            BinlogStreamRequest::new(server_id)
+        }
+        (Some(GtidSet::MySql(set)), Flavor::MySql) => {
+            conn.query_drop("SET @master_heartbeat_period = 1000000000")
+                .await
+                .map_err(|e| classify_mysql("preparing the binlog connection", &e))?;
+            let sids: Vec<mysql_async::Sid<'static>> = set
+                .iter()
+                .map(|(uuid, intervals)| {
+                    mysql_async::Sid::new(uuid.0).with_intervals(
+                        intervals
+                            .iter()
+                            .map(|&(s, e)| mysql_async::GnoInterval::new(s, e + 1))
+                            .collect(),
+                    )
+                })
+                .collect();
+            BinlogStreamRequest::new(server_id)
+                .with_gtid()
+                .with_gtid_set(sids)
+        }
+        (None, Flavor::MySql) => {
+            conn.query_drop("SET @master_heartbeat_period = 1000000000")
+                .await
+                .map_err(|e| classify_mysql("preparing the binlog connection", &e))?;
+            return follow_stream(
+                ctx,
+                conn,
+                BinlogStreamRequest::new(server_id)
+                    .with_filename(start.file.as_bytes())
+                    .with_pos(start.pos),
+                start.clone(),
+            )
+            .await;
+        }
+        (Some(set), _) => {
+            return Err(Stop::Failed(TaskError::Definite(format!(
+                "the start position {set} is a {} GTID set, but the source is {flavor:?}",
+                if matches!(set, GtidSet::MariaDb(_)) {
+                    "MariaDB"
+                } else {
+                    "MySQL"
+                }
+            ))))
+        }
+    };
+    follow_stream(ctx, conn, request, start).await
+}
+
+async fn follow_stream(
+    ctx: &mut ExtractCtx<'_>,
+    conn: mysql_async::Conn,
+    request: BinlogStreamRequest<'_>,
+    start: SourcePosition,
+) -> Result<(), Stop> {
+    let mut stream = conn
+        .get_binlog_stream(request)
+        .await
+        .map_err(|e| classify_mysql("starting the binlog stream", &e))?;
+    ctx.stats.set_stage("Reading the binlog");
+    let mut reader = Reader {
+        position: start,
+        tables: HashMap::new(),
+        defs: HashMap::new(),
+        txn: None,
+        last_heartbeat: Instant::now(),
+        heartbeat_due: false,
+        seen_format_description: false,
+    };
+    loop {
+        let deadline = ctx.sender.flush_deadline();
+        let next = tokio::select! {
+            _ = ctx.cancel.cancelled() => return Err(Stop::Cancelled),
+            _ = sleep_until(deadline) => {
+                ctx.sender.flush(ctx.cancel).await?;
+                continue;
+            }
+            event = stream.next() => event,
+        };
+        let event = match next {
+            Some(Ok(event)) => event,
+            Some(Err(err)) => return Err(Stop::Failed(binlog_error(&err, &reader.position))),
+            None => {
+                return Err(Stop::Failed(TaskError::Transient(
+                    "the source ended the binlog stream".into(),
+                )))
+            }
+        };
+        reader.handle(ctx, &event).await?;
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn binlog_error(err: &mysql_async::Error, position: &SourcePosition) -> TaskError {
+    if server_code(err) == Some(codes::MASTER_FATAL_READING_BINLOG) {
+        return TaskError::Definite(format!(
+            "the source no longer has the binlog at {position} (purged?): {err}; \
+             the job must start again from a snapshot (or a Gtid the source still has)"
+        ));
+    }
+    classify_mysql("reading the binlog", err)
+}
+
+/// A replica server id for job `name`: stable, and distinct across jobs (FNV-1a, top bit set so
+/// it does not collide with the small ids servers usually have).
+pub fn replica_server_id(name: &str) -> u32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for b in name.bytes() {
+        hash ^= u32::from(b);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    0x8000_0000 | (hash & 0x7fff_ffff)
+}
+
+struct Reader {
+    position: SourcePosition,
+    tables: HashMap<u64, Option<BinlogTable>>,
+    /// Stream table ids by target table, so an unchanged table keeps its id across table maps.
+    defs: HashMap<(String, String), TableDef>,
+    txn: Option<OpenTxn>,
+    last_heartbeat: Instant,
+    heartbeat_due: bool,
+    seen_format_description: bool,
+}
+
+impl Reader {
+    async fn handle(&mut self, ctx: &mut ExtractCtx<'_>, event: &Event) -> Result<(), Stop> {
+        let header = event.header();
+        if let Some(stored) = event.checksum() {
+            let computed = event.calc_checksum(BinlogChecksumAlg::BINLOG_CHECKSUM_ALG_CRC32);
+            if computed != u32::from_le_bytes(stored) {
+                return Err(Stop::Failed(TaskError::Transient(format!(
+                    "binlog event at {}:{} fails its CRC32 check",
+                    self.position.file,
+                    header.log_pos()
+                ))));
+            }
+        }
+        let raw_type = header.event_type_raw();
+        let next_pos = u64::from(header.log_pos());
+        match raw_type {
+            mariadb::GTID_EVENT => {
+                let gtid = mariadb::parse_gtid(event.data(), header.server_id()).ok_or_else(|| {
+                    Stop::Failed(TaskError::Transient("an undecodable MariaDB GTID event".into()))
+                })?;
+                self.txn = Some(OpenTxn {
+                    gtid: Some(Gtid::MariaDb(gtid.gtid)),
+                    timestamp: header.timestamp(),
+                    standalone: gtid.standalone,
+                    begun: false,
+                    rows: 0,
+                });
+            }
+            mariadb::GTID_LIST_EVENT
+            | mariadb::ANNOTATE_ROWS_EVENT
+            | mariadb::BINLOG_CHECKPOINT_EVENT
+            | 164 => {}
+            165..=168 => {
+                return Err(Stop::Failed(TaskError::Definite(
+                    "the source writes compressed binlog events (log_bin_compress=ON), which dtle-rs cannot read; turn it off".into(),
+                )))
+            }
+            _ => self.handle_data(ctx, event).await?,
+        }
+        if next_pos > 0 && raw_type != EventType::ROTATE_EVENT as u8 {
+            self.position.pos = next_pos;
+        }
+        if self.txn.as_ref().is_some_and(|t| t.standalone) && ends_standalone(raw_type) {
+            self.commit(ctx).await?;
+        }
+        if self.txn.is_none()
+            && (self.heartbeat_due || self.last_heartbeat.elapsed() >= HEARTBEAT_EVERY)
+        {
+            self.heartbeat(ctx, header.timestamp()).await?;
+        }
+        Ok(())
+    }
+
+    async fn handle_data(&mut self, ctx: &mut ExtractCtx<'_>, event: &Event) -> Result<(), Stop> {
+        let data = match event.read_data() {
+            Ok(Some(data)) => data,
+            Ok(None) => return Ok(()),
+            Err(err) => {
+                return Err(Stop::Failed(TaskError::Transient(format!(
+                    "an undecodable binlog event at {}:{}: {err}",
+                    self.position.file, self.position.pos
+                ))))
+            }
+        };
+        match data {
+            EventData::RotateEvent(rotate) => {
+                let mut name = rotate.name_raw().to_vec();
+                if !self.seen_format_description && event.header().log_pos() == 0 {
+                    // The artificial first rotate precedes the format description, so the
+                    // decoder has not stripped its CRC32 from the name.
+                    name.truncate(name.len().saturating_sub(4));
+                }
+                self.position.file = String::from_utf8_lossy(&name).into_owned();
+                self.position.pos = rotate.position();
+            }
+            EventData::FormatDescriptionEvent(_) => self.seen_format_description = true,
+            EventData::GtidEvent(gtid) => {
+                self.txn = Some(OpenTxn {
+                    gtid: Some(Gtid::MySql {
+                        uuid: jobs::ServerUuid(gtid.sid()),
+                        gno: gtid.gno(),
+                    }),
+                    timestamp: event.header().timestamp(),
+                    standalone: false,
+                    begun: false,
+                    rows: 0,
+                });
+            }
+            EventData::QueryEvent(query) => {
+                let sql = query.query();
+                let trimmed = sql.trim();
+                if trimmed.eq_ignore_ascii_case("BEGIN") {
+                    if self.txn.is_none() {
+                        self.txn = Some(OpenTxn {
+                            gtid: None,
+                            timestamp: event.header().timestamp(),
+                            standalone: false,
+                            begun: false,
+                            rows: 0,
+                        });
+                    }
+                } else if trimmed.eq_ignore_ascii_case("COMMIT") {
+                    self.commit(ctx).await?;
+                } else {
+                    self.ddl(ctx, &query.schema(), trimmed, event.header().timestamp())
+                        .await?;
+                    if implicit_commit(trimmed) && self.txn.as_ref().is_some_and(|t| !t.standalone)
+                    {
+                        // MySQL DDL has no BEGIN/COMMIT: it is its own transaction.
+                        self.commit(ctx).await?;
+                    }
+                }
+            }
+            EventData::XidEvent(_) => self.commit(ctx).await?,
+            EventData::TableMapEvent(map) => self.table_map(ctx, map.into_owned())?,
+            EventData::RowsEvent(rows) => self.rows(ctx, &rows).await?,
+            EventData::HeartbeatEvent => self.heartbeat_due = true,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn table_map(
+        &mut self,
+        ctx: &mut ExtractCtx<'_>,
+        map: TableMapEvent<'static>,
+    ) -> Result<(), Stop> {
+        let id = map.table_id();
+        let route = ctx.routing.route(&map.database_name(), &map.table_name());
+        let Some(route) = route else {
+            self.tables.insert(id, None);
+            return Ok(());
+        };
+        let schema = TableSchema::from_table_map(&map)?;
+        let copied = schema.copied_columns(&route);
+        let key = (route.schema.clone(), route.table.clone());
+        let def = schema.table_def(0, &route);
+        let def_id = match self.defs.get(&key) {
+            Some(known)
+                if TableDef {
+                    id: 0,
+                    ..known.clone()
+                } == def =>
+            {
+                known.id
+            }
+            _ => {
+                let def_id = ctx.next_table_id();
+                self.defs.insert(key, TableDef { id: def_id, ..def });
+                def_id
+            }
+        };
+        self.tables.insert(
+            id,
+            Some(BinlogTable {
+                map,
+                schema,
+                copied,
+                def_id,
+            }),
+        );
+        Ok(())
+    }
+
+    async fn begin(&mut self, ctx: &mut ExtractCtx<'_>, timestamp: u32) -> Result<(), Stop> {
+        let txn = self.txn.get_or_insert(OpenTxn {
+            gtid: None,
+            timestamp,
+            standalone: true,
+            begun: false,
+            rows: 0,
+        });
+        if !txn.begun {
+            txn.begun = true;
+            let meta = TxnMeta {
+                gtid: txn.gtid,
+                timestamp: txn.timestamp,
+            };
+            ctx.sender.send(&Item::Begin(meta), ctx.cancel).await?;
+        }
+        Ok(())
+    }
+
+    async fn rows(
+        &mut self,
+        ctx: &mut ExtractCtx<'_>,
+        rows: &RowsEventData<'_>,
+    ) -> Result<(), Stop> {
+        let Some(Some(table)) = self.tables.get(&rows.table_id()) else {
+            return Ok(());
+        };
+        let def_id = table.def_id;
+        let timestamp = self.txn.as_ref().map_or(0, |t| t.timestamp);
+        self.begin(ctx, timestamp).await?;
+        let Some(Some(table)) = self.tables.get(&rows.table_id()) else {
+            return Ok(());
+        };
+        if ctx.announce(def_id) {
+            if let Some(def) = self.defs.values().find(|d| d.id == def_id) {
+                ctx.sender
+                    .send(&Item::Table(def.clone()), ctx.cancel)
+                    .await?;
+            }
+        }
+        let mut changes = Vec::new();
+        for row in rows.rows(&table.map) {
+            let (before, after) = row.map_err(|e| {
+                Stop::Failed(TaskError::Transient(format!(
+                    "an undecodable row of {}: {e}",
+                    table.schema.qualified()
+                )))
+            })?;
+            let before = before.map(|r| decode_row(table, r)).transpose()?;
+            let after = after.map(|r| decode_row(table, r)).transpose()?;
+            let kind = match (before, after) {
+                (None, Some(after)) => RowKind::Insert(after),
+                (Some(before), Some(after)) => RowKind::Update { before, after },
+                (Some(before), None) => RowKind::Delete(before),
+                (None, None) => continue,
+            };
+            if super::sql_filter::skips_row(&ctx.spec.src.extract.sql_filter, &kind) {
+                continue;
+            }
+            changes.push(Item::Row(RowChange {
+                table: def_id,
+                kind,
+            }));
+        }
+        let count = changes.len() as u64;
+        for item in &changes {
+            ctx.sender.send(item, ctx.cancel).await?;
+        }
+        ctx.stats.rows_read.fetch_add(count, Relaxed);
+        if let Some(txn) = self.txn.as_mut() {
+            txn.rows += count;
+        }
+        Ok(())
+    }
+
+    async fn ddl(
+        &mut self,
+        ctx: &mut ExtractCtx<'_>,
+        default_schema: &str,
+        sql: &str,
+        timestamp: u32,
+    ) -> Result<(), Stop> {
+        match ddl::route(sql, default_schema, ctx.routing) {
+            DdlAction::Skip => Ok(()),
+            DdlAction::Unsupported(why) => Err(Stop::Failed(TaskError::Definite(format!(
+                "cannot replicate a schema change: {why}"
+            )))),
+            DdlAction::Apply(kind, statement) => {
+                if super::sql_filter::skips_ddl(
+                    &ctx.spec.src.extract.sql_filter,
+                    kind,
+                    &statement.statement,
+                ) {
+                    return Ok(());
+                }
+                self.begin(ctx, timestamp).await?;
+                ctx.sender.send(&Item::Ddl(statement), ctx.cancel).await?;
+                // Table maps after DDL describe the new shape; forget the old ones.
+                self.tables.clear();
+                Ok(())
+            }
+        }
+    }
+
+    async fn commit(&mut self, ctx: &mut ExtractCtx<'_>) -> Result<(), Stop> {
+        let Some(txn) = self.txn.take() else {
+            return Ok(());
+        };
+        if let Some(gtid) = txn.gtid {
+            match &mut self.position.gtid_set {
+                Some(set) => gtid.add_to(set),
+                None => self.position.gtid_set = Some(gtid.to_set()),
+            }
+        }
+        if txn.begun {
+            ctx.sender
+                .send(
+                    &Item::Commit {
+                        position: self.position.clone(),
+                    },
+                    ctx.cancel,
+                )
+                .await?;
+            ctx.stats.txns_read.fetch_add(1, Relaxed);
+            ctx.stats.set_source_timestamp(txn.timestamp);
+            self.last_heartbeat = Instant::now();
+        } else {
+            self.heartbeat_due = self.last_heartbeat.elapsed() >= HEARTBEAT_EVERY;
+        }
+        ctx.stats.set_position(&self.position);
+        Ok(())
+    }
+
+    async fn heartbeat(&mut self, ctx: &mut ExtractCtx<'_>, timestamp: u32) -> Result<(), Stop> {
+        self.heartbeat_due = false;
+        self.last_heartbeat = Instant::now();
+        ctx.sender
+            .send(
+                &Item::Heartbeat {
+                    position: self.position.clone(),
+                    timestamp,
+                },
+                ctx.cancel,
+            )
+            .await?;
+        ctx.stats.set_position(&self.position);
+        Ok(())
+    }
+}
+
+/// Whether a statement commits implicitly (MySQL writes DDL without BEGIN/COMMIT).
+fn implicit_commit(sql: &str) -> bool {
+    let first = sql.split_whitespace().next().unwrap_or_default();
+    [
+        "CREATE", "ALTER", "DROP", "RENAME", "TRUNCATE", "GRANT", "REVOKE",
+    ]
+    .iter()
+    .any(|w| first.eq_ignore_ascii_case(w))
+}
+
+/// Whether a standalone transaction ends with this event (its one statement, or its rows'
+/// last event; MariaDB flags the last rows event, but a Query or XID always ends it).
+fn ends_standalone(raw_type: u8) -> bool {
+    raw_type == EventType::QUERY_EVENT as u8 || raw_type == EventType::XID_EVENT as u8
+}
+
+fn decode_row(
+    table: &BinlogTable,
+    row: mysql_async::binlog::row::BinlogRow,
+) -> Result<Vec<Value>, Stop> {
+    let mut values: Vec<Option<mysql_async::binlog::value::BinlogValue<'static>>> =
+        row.unwrap().into_iter().map(Some).collect();
+    table
+        .copied
+        .iter()
+        .map(|&i| {
+            let column = &table.schema.columns[i];
+            let value = values.get_mut(i).and_then(Option::take).ok_or_else(|| {
+                Stop::Failed(TaskError::Definite(format!(
+                    "row of {} lacks column {} (set binlog_row_image=FULL on the source)",
+                    table.schema.qualified(),
+                    column.name
+                )))
+            })?;
+            from_binlog(column, value).map_err(|e| {
+                Stop::Failed(TaskError::Definite(format!(
+                    "decoding a row of {}: {e}",
+                    table.schema.qualified()
+                )))
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,564 @@
+//! Schema changes from the binlog: which tables a statement touches, whether the job replicates
+//! them, and the statement rewritten for the target's names.
+//!
+//! A small tokenizer (comments, quoted identifiers and strings understood) finds the object names
+//! of the statements that matter: CREATE/ALTER/DROP/RENAME/TRUNCATE TABLE, CREATE/DROP INDEX and
+//! CREATE/ALTER/DROP DATABASE. Each table name is routed like the rows are and replaced by its
+//! fully qualified target name, so the statement runs right whatever the applier's default schema.
+//! Anything else (grants, procedures, views) is not replicated.
+
+use super::routing::Routing;
+use crate::change::Ddl;
+use crate::mysql::quote;
+use std::ops::Range;
+
+/// What a statement does, as far as replication cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DdlKind {
+    /// CREATE DATABASE / SCHEMA.
+    CreateDatabase,
+    /// ALTER DATABASE / SCHEMA.
+    AlterDatabase,
+    /// DROP DATABASE / SCHEMA.
+    DropDatabase,
+    /// CREATE TABLE.
+    CreateTable,
+    /// ALTER TABLE.
+    AlterTable,
+    /// DROP TABLE.
+    DropTable,
+    /// RENAME TABLE.
+    RenameTable,
+    /// TRUNCATE TABLE.
+    TruncateTable,
+    /// CREATE INDEX.
+    CreateIndex,
+    /// DROP INDEX.
+    DropIndex,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    Word(String),
+    Quoted(String),
+    Punct(char),
+    Other,
+}
+
+#[derive(Debug, Clone)]
+struct Tok {
+    token: Token,
+    span: Range<usize>,
+}
+
+fn tokenize(sql: &str) -> Vec<Tok> {
+    let bytes = sql.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        let start = i;
+        match c {
+            b' ' | b'\t' | b'\r' | b'\n' => i += 1,
+            b'#' => i = sql[i..].find('\n').map_or(bytes.len(), |n| i + n),
+            b'-' if sql[i..].starts_with("-- ") => {
+                i = sql[i..].find('\n').map_or(bytes.len(), |n| i + n)
+            }
+            b'/' if sql[i..].starts_with("/*") => {
+                // Versioned comments (/*!40100 ... */) hold SQL; their words are kept.
+                if sql[i..].starts_with("/*!") {
+                    i += 3;
+                    while i < bytes.len() && bytes[i].is_ascii_digit() {
+                        i += 1;
+                    }
+                } else {
+                    i = sql[i + 2..]
+                        .find("*/")
+                        .map_or(bytes.len(), |n| i + 2 + n + 2);
+                }
+            }
+            b'*' if sql[i..].starts_with("*/") => i += 2,
+            b'`' => {
+                let mut name = String::new();
+                i += 1;
+                while i < bytes.len() {
+                    if bytes[i] == b'`' {
+                        if bytes.get(i + 1) == Some(&b'`') {
+                            name.push('`');
+                            i += 2;
+                            continue;
+                        }
+                        i += 1;
+                        break;
+                    }
+                    let ch = sql[i..].chars().next().unwrap_or('\0');
+                    name.push(ch);
+                    i += ch.len_utf8();
+                }
+                out.push(Tok {
+                    token: Token::Quoted(name),
+                    span: start..i,
+                });
+            }
+            b'\'' | b'"' => {
+                i += 1;
+                while i < bytes.len() {
+                    if bytes[i] == b'\\' {
+                        i += 2;
+                        continue;
+                    }
+                    if bytes[i] == c {
+                        if bytes.get(i + 1) == Some(&c) {
+                            i += 2;
+                            continue;
+                        }
+                        i += 1;
+                        break;
+                    }
+                    i += 1;
+                }
+                out.push(Tok {
+                    token: Token::Other,
+                    span: start..i.min(bytes.len()),
+                });
+            }
+            c if c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80 => {
+                while i < bytes.len() {
+                    let b = bytes[i];
+                    if b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80 {
+                        i += 1;
+                    } else {
+                        break;
+                    }
+                }
+                out.push(Tok {
+                    token: Token::Word(sql[start..i].to_owned()),
+                    span: start..i,
+                });
+            }
+            _ => {
+                let ch = sql[i..].chars().next().unwrap_or('\0');
+                i += ch.len_utf8().max(1);
+                out.push(Tok {
+                    token: Token::Punct(ch),
+                    span: start..i,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// A name in the statement: `[schema.]name`, and where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct NameRef {
+    schema: Option<String>,
+    name: String,
+    span: Range<usize>,
+}
+
+struct Parser<'a> {
+    toks: &'a [Tok],
+    at: usize,
+}
+
+impl Parser<'_> {
+    fn word_is(&self, word: &str) -> bool {
+        matches!(self.toks.get(self.at), Some(Tok { token: Token::Word(w), .. }) if w.eq_ignore_ascii_case(word))
+    }
+
+    fn eat(&mut self, word: &str) -> bool {
+        let yes = self.word_is(word);
+        if yes {
+            self.at += 1;
+        }
+        yes
+    }
+
+    fn eat_all(&mut self, words: &[&str]) -> bool {
+        let save = self.at;
+        for w in words {
+            if !self.eat(w) {
+                self.at = save;
+                return false;
+            }
+        }
+        true
+    }
+
+    fn ident(&mut self) -> Option<(String, Range<usize>)> {
+        let tok = self.toks.get(self.at)?;
+        let name = match &tok.token {
+            Token::Word(w) | Token::Quoted(w) => w.clone(),
+            _ => return None,
+        };
+        self.at += 1;
+        Some((name, tok.span.clone()))
+    }
+
+    fn name(&mut self) -> Option<NameRef> {
+        let (first, span) = self.ident()?;
+        if matches!(
+            self.toks.get(self.at),
+            Some(Tok {
+                token: Token::Punct('.'),
+                ..
+            })
+        ) {
+            self.at += 1;
+            let (second, end) = self.ident()?;
+            return Some(NameRef {
+                schema: Some(first),
+                name: second,
+                span: span.start..end.end,
+            });
+        }
+        Some(NameRef {
+            schema: None,
+            name: first,
+            span,
+        })
+    }
+
+    fn punct(&mut self, c: char) -> bool {
+        let yes =
+            matches!(self.toks.get(self.at), Some(Tok { token: Token::Punct(p), .. }) if *p == c);
+        if yes {
+            self.at += 1;
+        }
+        yes
+    }
+}
+
+/// A statement's kind and the names it refers to.
+#[derive(Debug)]
+struct Parsed {
+    kind: DdlKind,
+    /// Table names (for table statements) or the database name (for database statements).
+    names: Vec<NameRef>,
+}
+
+fn parse(sql: &str) -> Option<Parsed> {
+    let toks = tokenize(sql);
+    let mut p = Parser { toks: &toks, at: 0 };
+    let database = |p: &mut Parser| p.eat("DATABASE") || p.eat("SCHEMA");
+    if p.eat("CREATE") {
+        p.eat_all(&["OR", "REPLACE"]);
+        if database(&mut p) {
+            p.eat_all(&["IF", "NOT", "EXISTS"]);
+            return Some(Parsed {
+                kind: DdlKind::CreateDatabase,
+                names: vec![p.name()?],
+            });
+        }
+        if p.word_is("TEMPORARY") {
+            return None;
+        }
+        if p.eat("TABLE") {
+            p.eat_all(&["IF", "NOT", "EXISTS"]);
+            let mut names = vec![p.name()?];
+            // CREATE TABLE a LIKE b / (LIKE b)
+            p.punct('(');
+            if p.eat("LIKE") {
+                names.push(p.name()?);
+            }
+            return Some(Parsed {
+                kind: DdlKind::CreateTable,
+                names,
+            });
+        }
+        let _ = p.eat("UNIQUE") || p.eat("FULLTEXT") || p.eat("SPATIAL");
+        if p.eat("INDEX") {
+            p.eat_all(&["IF", "NOT", "EXISTS"]);
+            p.ident()?;
+            if !p.eat("ON") {
+                return None;
+            }
+            return Some(Parsed {
+                kind: DdlKind::CreateIndex,
+                names: vec![p.name()?],
+            });
+        }
+        return None;
+    }
+    if p.eat("ALTER") {
+        if database(&mut p) {
+            return Some(Parsed {
+                kind: DdlKind::AlterDatabase,
+                names: p.name().into_iter().collect(),
+            });
+        }
+        p.eat("ONLINE");
+        p.eat("IGNORE");
+        if p.eat("TABLE") {
+            p.eat_all(&["IF", "EXISTS"]);
+            return Some(Parsed {
+                kind: DdlKind::AlterTable,
+                names: vec![p.name()?],
+            });
+        }
+        return None;
+    }
+    if p.eat("DROP") {
+        if database(&mut p) {
+            p.eat_all(&["IF", "EXISTS"]);
+            return Some(Parsed {
+                kind: DdlKind::DropDatabase,
+                names: vec![p.name()?],
+            });
+        }
+        if p.word_is("TEMPORARY") {
+            return None;
+        }
+        if p.eat("TABLE") {
+            p.eat_all(&["IF", "EXISTS"]);
+            let mut names = vec![p.name()?];
+            while p.punct(',') {
+                names.push(p.name()?);
+            }
+            return Some(Parsed {
+                kind: DdlKind::DropTable,
+                names,
+            });
+        }
+        if p.eat("INDEX") {
+            p.eat_all(&["IF", "EXISTS"]);
+            p.ident()?;
+            if !p.eat("ON") {
+                return None;
+            }
+            return Some(Parsed {
+                kind: DdlKind::DropIndex,
+                names: vec![p.name()?],
+            });
+        }
+        return None;
+    }
+    if p.eat("RENAME") {
+        if !p.eat("TABLE") {
+            return None;
+        }
+        let mut names = Vec::new();
+        loop {
+            names.push(p.name()?);
+            if !p.eat("TO") {
+                return None;
+            }
+            names.push(p.name()?);
+            if !p.punct(',') {
+                break;
+            }
+        }
+        return Some(Parsed {
+            kind: DdlKind::RenameTable,
+            names,
+        });
+    }
+    if p.eat("TRUNCATE") {
+        p.eat("TABLE");
+        return Some(Parsed {
+            kind: DdlKind::TruncateTable,
+            names: vec![p.name()?],
+        });
+    }
+    None
+}
+
+/// What to do with a statement from the binlog.
+#[derive(Debug, PartialEq, Eq)]
+pub enum DdlAction {
+    /// Run this on the target.
+    Apply(DdlKind, Ddl),
+    /// Not replicated: it touches nothing the job replicates, or is not a schema change we follow.
+    Skip,
+    /// It touches replicated and unreplicated tables in a way that cannot be split.
+    Unsupported(String),
+}
+
+/// Routes and rewrites one statement run in default schema `default_schema`.
+pub fn route(sql: &str, default_schema: &str, routing: &Routing) -> DdlAction {
+    let Some(parsed) = parse(sql) else {
+        return DdlAction::Skip;
+    };
+    let schema_of = |n: &NameRef| {
+        n.schema
+            .clone()
+            .unwrap_or_else(|| default_schema.to_owned())
+    };
+    let target_default = routing.schema(default_schema);
+    match parsed.kind {
+        DdlKind::CreateDatabase | DdlKind::AlterDatabase | DdlKind::DropDatabase => {
+            let name = match parsed.names.first() {
+                Some(n) => n.name.clone(),
+                None => default_schema.to_owned(),
+            };
+            let Some(target) = routing.schema(&name) else {
+                return DdlAction::Skip;
+            };
+            let mut statement = sql.to_owned();
+            if let Some(n) = parsed.names.first() {
+                statement.replace_range(n.span.clone(), &quote::ident(&target));
+            }
+            DdlAction::Apply(
+                parsed.kind,
+                Ddl {
+                    schema: None,
+                    statement,
+                },
+            )
+        }
+        kind => {
+            let routes: Vec<Option<crate::extractor::routing::Route>> = parsed
+                .names
+                .iter()
+                .map(|n| routing.route(&schema_of(n), &n.name))
+                .collect();
+            let routed = routes.iter().filter(|r| r.is_some()).count();
+            if routed == 0 {
+                // A table created under a name the job replicates is routed by its name alone.
+                return DdlAction::Skip;
+            }
+            if routed != routes.len() {
+                if kind == DdlKind::DropTable {
+                    // Drop only the replicated tables.
+                    let names: Vec<String> = routes
+                        .iter()
+                        .flatten()
+                        .map(|r| quote::table(&r.schema, &r.table))
+                        .collect();
+                    let if_exists = sql.to_ascii_uppercase().contains("IF EXISTS");
+                    return DdlAction::Apply(
+                        kind,
+                        Ddl {
+                            schema: target_default,
+                            statement: format!(
+                                "DROP TABLE {}{}",
+                                if if_exists { "IF EXISTS " } else { "" },
+                                names.join(", ")
+                            ),
+                        },
+                    );
+                }
+                return DdlAction::Unsupported(format!(
+                    "{sql:?} involves both replicated and unreplicated tables"
+                ));
+            }
+            let mut statement = sql.to_owned();
+            let mut replacements: Vec<(Range<usize>, String)> = parsed
+                .names
+                .iter()
+                .zip(routes.iter().flatten())
+                .map(|(n, r)| (n.span.clone(), quote::table(&r.schema, &r.table)))
+                .collect();
+            replacements.sort_by_key(|(span, _)| std::cmp::Reverse(span.start));
+            for (span, text) in replacements {
+                statement.replace_range(span, &text);
+            }
+            DdlAction::Apply(
+                kind,
+                Ddl {
+                    schema: target_default,
+                    statement,
+                },
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn routing(do_db: &str) -> Routing {
+        let job = format!(
+            r#"{{"Name": "t", "Tasks": [
+              {{"Type": "Src", "Config": {{"ReplicateDoDb": {do_db},
+                "ConnectionConfig": {{"Host": "h", "Port": 1, "User": "u"}}}}}},
+              {{"Type": "Dest", "Config": {{"ConnectionConfig": {{"Host": "h", "Port": 2, "User": "u"}}}}}}]}}"#
+        );
+        Routing::new(&jobs::parse_job(&job).expect("valid").spec.src.extract)
+    }
+
+    fn applied(action: DdlAction) -> (DdlKind, String) {
+        match action {
+            DdlAction::Apply(kind, ddl) => (kind, ddl.statement),
+            other => panic!("expected Apply, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn tables_are_renamed_and_qualified() {
+        let r = routing(r#"[{"TableSchema": "src", "TableSchemaRename": "dst"}]"#);
+        assert_eq!(
+            applied(route("ALTER TABLE t1 ADD COLUMN c INT", "src", &r)),
+            (
+                DdlKind::AlterTable,
+                "ALTER TABLE `dst`.`t1` ADD COLUMN c INT".into()
+            )
+        );
+        assert_eq!(
+            applied(route(
+                "CREATE TABLE IF NOT EXISTS `src`.`a``b` (id int primary key) /* note */",
+                "other",
+                &r
+            )),
+            (
+                DdlKind::CreateTable,
+                "CREATE TABLE IF NOT EXISTS `dst`.`a``b` (id int primary key) /* note */".into()
+            )
+        );
+        assert_eq!(
+            applied(route("RENAME TABLE t1 TO t2, src.t3 TO t4", "src", &r)).1,
+            "RENAME TABLE `dst`.`t1` TO `dst`.`t2`, `dst`.`t3` TO `dst`.`t4`"
+        );
+        assert_eq!(
+            applied(route("create database src character set utf8mb4", "x", &r)),
+            (
+                DdlKind::CreateDatabase,
+                "create database `dst` character set utf8mb4".into()
+            )
+        );
+    }
+
+    #[test]
+    fn unreplicated_tables_are_skipped_or_dropped_apart() {
+        let r = routing(r#"[{"TableSchema": "s", "Tables": [{"TableName": "a"}]}]"#);
+        assert_eq!(route("ALTER TABLE b ADD c INT", "s", &r), DdlAction::Skip);
+        assert_eq!(route("GRANT ALL ON *.* TO x", "s", &r), DdlAction::Skip);
+        assert_eq!(
+            applied(route(
+                "DROP TABLE IF EXISTS a, b /* generated by server */",
+                "s",
+                &r
+            ))
+            .1,
+            "DROP TABLE IF EXISTS `s`.`a`"
+        );
+        assert!(matches!(
+            route("RENAME TABLE a TO b", "s", &r),
+            DdlAction::Unsupported(_)
+        ));
+        assert_eq!(
+            route("CREATE TEMPORARY TABLE a (x int)", "s", &r),
+            DdlAction::Skip
+        );
+    }
+
+    #[test]
+    fn strings_and_comments_do_not_confuse_names() {
+        let r = routing("[]");
+        assert_eq!(
+            applied(route(
+                "-- c\nALTER TABLE `t` COMMENT 'DROP TABLE x', ADD d INT",
+                "s",
+                &r
+            ))
+            .1,
+            "-- c\nALTER TABLE `s`.`t` COMMENT 'DROP TABLE x', ADD d INT"
+        );
+        assert_eq!(
+            applied(route("TRUNCATE t", "s", &r)),
+            (DdlKind::TruncateTable, "TRUNCATE `s`.`t`".into())
+        );
+    }
+}

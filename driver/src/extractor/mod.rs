@@ -1,0 +1,314 @@
+//! The Src task: reads the source and streams its changes to the applier. This module only wires
+//! the parts together; the work is in [`snapshot`], [`binlog`], [`routing`], [`ddl`], [`schema`]
+//! and [`values`].
+//!
+//! # The loop
+//! Every pass starts with a sync ([`crate::transport::sender::Sender::sync`]): the applier says
+//! what the target has committed, and the extractor continues from exactly there:
+//! - nothing yet: the job's start (a snapshot, or its Gtid/GtidStart/AutoGtid/BinlogFile);
+//! - a snapshot under way: the same snapshot's remaining chunks if this extractor still holds it
+//!   open, otherwise a new snapshot;
+//! - the binlog phase: the binlog after the committed position.
+//!
+//! A transport restart (lost frames, a NATS reconnect, an applier restart) or a transient error
+//! ends the pass and a new sync begins it again; transient errors are retried with backoff, a
+//! definite error ends the task.
+
+pub mod binlog;
+pub mod ddl;
+pub mod routing;
+pub mod schema;
+pub mod snapshot;
+pub mod sql_filter;
+pub mod values;
+
+use crate::change::SourcePosition;
+use crate::error::{classify_mysql, TaskError};
+use crate::mysql::{self, RetryPolicy};
+use crate::stats::TaskStats;
+use crate::transport::protocol::ResumePoint;
+use crate::transport::sender::{SendError, Sender};
+use jobs::{GtidSet, JobSpec, StartPosition};
+use mysql_async::prelude::Queryable;
+use routing::Routing;
+use snapshot::SnapshotSession;
+use std::collections::HashSet;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// Why a pass ended.
+#[derive(Debug)]
+pub enum Stop {
+    /// Sync again and continue from the target's position.
+    Restart(String),
+    /// The task is being stopped.
+    Cancelled,
+    /// An error (definite or transient).
+    Failed(TaskError),
+}
+
+impl From<SendError> for Stop {
+    fn from(err: SendError) -> Self {
+        match err {
+            SendError::Restart(why) => Stop::Restart(why),
+            SendError::Cancelled => Stop::Cancelled,
+        }
+    }
+}
+
+impl From<TaskError> for Stop {
+    fn from(err: TaskError) -> Self {
+        Stop::Failed(err)
+    }
+}
+
+/// What one pass of the extractor works with.
+pub struct ExtractCtx<'a> {
+    /// The job.
+    pub spec: &'a JobSpec,
+    /// Where items go.
+    pub sender: &'a mut Sender,
+    /// Fires when the task is stopped.
+    pub cancel: &'a CancellationToken,
+    /// Counters.
+    pub stats: &'a TaskStats,
+    /// Which tables, under which names.
+    pub routing: &'a Routing,
+    next_table: u32,
+    announced: HashSet<u32>,
+}
+
+impl ExtractCtx<'_> {
+    /// A fresh stream table id.
+    pub fn next_table_id(&mut self) -> u32 {
+        self.next_table += 1;
+        self.next_table
+    }
+
+    /// Records that table `id` is being defined to the applier; false if it already was.
+    pub fn announce(&mut self, id: u32) -> bool {
+        self.announced.insert(id)
+    }
+}
+
+/// Runs the Src task of `spec` until it is cancelled, finishes (`SkipIncrementalCopy`), or fails
+/// definitely.
+///
+/// # Errors
+/// The definite error that stopped it, or the transient one it gave up on.
+pub async fn run(
+    spec: &JobSpec,
+    mut sender: Sender,
+    stats: Arc<TaskStats>,
+    retry: RetryPolicy,
+    cancel: CancellationToken,
+) -> Result<(), TaskError> {
+    let routing = Routing::new(&spec.src.extract);
+    let mut session: Option<SnapshotSession> = None;
+    let mut failures = 0u32;
+    let mut delay = retry.first_delay;
+    loop {
+        stats.set_stage("Waiting for the applier");
+        let reply = match sender.sync(session.as_ref().map(|s| s.id), &cancel).await {
+            Ok(reply) => reply,
+            Err(SendError::Cancelled) => return Ok(()),
+            Err(SendError::Restart(why)) => {
+                tracing::warn!(why, "sync failed");
+                continue;
+            }
+        };
+        let mut ctx = ExtractCtx {
+            spec,
+            sender: &mut sender,
+            cancel: &cancel,
+            stats: &stats,
+            routing: &routing,
+            next_table: 0,
+            announced: HashSet::new(),
+        };
+        let outcome = pass(&mut ctx, reply.resume, &mut session).await;
+        match outcome {
+            Ok(()) => {
+                stats.set_stage("Snapshot copied; no incremental copy (SkipIncrementalCopy)");
+                return Ok(());
+            }
+            Err(Stop::Cancelled) => return Ok(()),
+            Err(Stop::Restart(why)) => {
+                tracing::info!(why, "restarting from the target's position");
+                failures = 0;
+                delay = retry.first_delay;
+            }
+            Err(Stop::Failed(err)) if err.is_transient() => {
+                failures += 1;
+                if failures >= retry.attempts.max(1) {
+                    return Err(TaskError::Transient(format!(
+                        "{err} (gave up after {failures} attempts)"
+                    )));
+                }
+                tracing::warn!(%err, failures, "transient error; retrying in {delay:?}");
+                // A snapshot connection that failed is gone; a new snapshot is needed.
+                session = None;
+                tokio::select! {
+                    _ = cancel.cancelled() => return Ok(()),
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(retry.max_delay);
+            }
+            Err(Stop::Failed(err)) => return Err(err),
+        }
+    }
+}
+
+/// One pass: from the sync's answer to the end of the stream.
+async fn pass(
+    ctx: &mut ExtractCtx<'_>,
+    resume: ResumePoint,
+    session: &mut Option<SnapshotSession>,
+) -> Result<(), Stop> {
+    let start = match resume {
+        ResumePoint::Binlog { position } => {
+            *session = None;
+            position
+        }
+        ResumePoint::Snapshot {
+            snapshot_id,
+            tables,
+            ..
+        } => {
+            let same = session.as_ref().is_some_and(|s| s.id == snapshot_id);
+            if !same {
+                *session = Some(SnapshotSession::open(ctx).await?);
+            }
+            let open = session
+                .as_mut()
+                .ok_or_else(|| Stop::Restart("no snapshot".into()))?;
+            let (progress, stale): (Vec<_>, Vec<_>) = if same {
+                tables
+                    .into_iter()
+                    .partition(|t| t.snapshot_id == snapshot_id)
+            } else {
+                (Vec::new(), tables)
+            };
+            open.copy(ctx, &progress, &stale).await?;
+            let position = open.position.clone();
+            *session = None;
+            if ctx.spec.src.extract.skip_incremental_copy {
+                return Ok(());
+            }
+            position
+        }
+        ResumePoint::Fresh => match &ctx.spec.src.extract.start {
+            StartPosition::Snapshot => {
+                // Kept open across transport restarts, so a restart resumes this very copy.
+                let open = session.insert(SnapshotSession::open(ctx).await?);
+                open.copy(ctx, &[], &[]).await?;
+                let position = open.position.clone();
+                *session = None;
+                if ctx.spec.src.extract.skip_incremental_copy {
+                    return Ok(());
+                }
+                position
+            }
+            StartPosition::AfterExecuted(set) => SourcePosition {
+                gtid_set: Some(set.clone()),
+                ..Default::default()
+            },
+            StartPosition::FromGtid(set) => SourcePosition {
+                gtid_set: Some(before(set)),
+                ..Default::default()
+            },
+            StartPosition::Current => current_position(ctx).await?,
+            StartPosition::BinlogFile { file, pos } => at_file(ctx, file, *pos).await?,
+        },
+    };
+    binlog::follow(ctx, start).await
+}
+
+/// `GtidStart` names the first transaction to read; the connect state is the one before it.
+fn before(set: &GtidSet) -> GtidSet {
+    match set {
+        GtidSet::MariaDb(map) => GtidSet::MariaDb(
+            map.iter()
+                .map(|(d, g)| {
+                    (
+                        *d,
+                        jobs::MariaDbGtid {
+                            seq: g.seq.saturating_sub(1),
+                            ..*g
+                        },
+                    )
+                })
+                .collect(),
+        ),
+        GtidSet::MySql(map) => GtidSet::MySql(
+            map.iter()
+                .filter_map(|(uuid, intervals)| {
+                    let first = intervals.first()?.0;
+                    (first > 1).then(|| (*uuid, vec![(1, first - 1)]))
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// `AutoGtid`: the source's position now.
+async fn current_position(ctx: &ExtractCtx<'_>) -> Result<SourcePosition, Stop> {
+    let mut conn = mysql::connect(&ctx.spec.src.connection, "source").await?;
+    let (flavor, _) = mysql::flavor(&mut conn).await?;
+    let query = match flavor {
+        mysql::Flavor::MariaDb => "SELECT @@GLOBAL.gtid_binlog_pos",
+        mysql::Flavor::MySql => "SELECT @@GLOBAL.gtid_executed",
+    };
+    let text: Option<String> = conn
+        .query_first(query)
+        .await
+        .map_err(|e| classify_mysql("reading the source's position", &e))?;
+    let text = text.unwrap_or_default();
+    let gtid_set = if text.trim().is_empty() {
+        match flavor {
+            mysql::Flavor::MariaDb => Some(GtidSet::MariaDb(Default::default())),
+            mysql::Flavor::MySql => None,
+        }
+    } else {
+        Some(
+            GtidSet::parse(&text)
+                .map_err(|e| TaskError::transient("reading the source's position", e))?,
+        )
+    };
+    Ok(SourcePosition {
+        gtid_set,
+        ..Default::default()
+    })
+}
+
+/// `BinlogFile`/`BinlogPos`: on MariaDB turned into a GTID position the server can start from.
+async fn at_file(ctx: &ExtractCtx<'_>, file: &str, pos: u64) -> Result<SourcePosition, Stop> {
+    let mut conn = mysql::connect(&ctx.spec.src.connection, "source").await?;
+    let (flavor, _) = mysql::flavor(&mut conn).await?;
+    let gtid_set = match flavor {
+        mysql::Flavor::MariaDb => {
+            let text: Option<String> = conn
+                .exec_first("SELECT BINLOG_GTID_POS(?, ?)", (file, pos))
+                .await
+                .map_err(|e| classify_mysql("locating BinlogFile/BinlogPos", &e))?;
+            match text {
+                Some(t) if t.trim().is_empty() => Some(GtidSet::MariaDb(Default::default())),
+                Some(t) => Some(
+                    GtidSet::parse(&t)
+                        .map_err(|e| TaskError::transient("locating BinlogFile/BinlogPos", e))?,
+                ),
+                None => {
+                    return Err(Stop::Failed(TaskError::Definite(format!(
+                        "BinlogFile {file} / BinlogPos {pos} is not a position the source has"
+                    ))))
+                }
+            }
+        }
+        mysql::Flavor::MySql => None,
+    };
+    Ok(SourcePosition {
+        gtid_set,
+        file: file.to_owned(),
+        pos,
+    })
+}

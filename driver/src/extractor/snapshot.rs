@@ -1,0 +1,589 @@
+//! The consistent copy of every replicated table, and the exact binlog position it corresponds to.
+//!
+//! # Algorithm
+//! 1. One connection opens `START TRANSACTION WITH CONSISTENT SNAPSHOT` at REPEATABLE READ. On
+//!    MariaDB the snapshot's own binlog coordinates (`binlog_snapshot_file/position`, which the
+//!    server captures atomically with the snapshot) are turned into a GTID position with
+//!    `BINLOG_GTID_POS()`: no lock, no race. On MySQL `@@gtid_executed` is read before and after
+//!    opening the snapshot and the open is retried until both agree.
+//! 2. Schemas and tables are created on the target from `SHOW CREATE` (renamed; honouring
+//!    `DropTableIfExists` and `SkipCreateDbTable`).
+//! 3. Each table is read by keyset pagination on its key (`ChunkSize` rows, and at most
+//!    `DumpEntryLimit` bytes, per chunk); a table without a key is read in one streaming pass.
+//! 4. `SnapshotEnd`; the binlog then follows from the snapshot's position.
+//!
+//! # What is committed when
+//! The applier commits each chunk together with the table's progress (last key, rows). If the
+//! transport restarts while this extractor still holds the snapshot open, the copy resumes after
+//! the last committed key of each table. A new snapshot (the extractor restarted) cannot continue
+//! an old one: tables the old one had touched are truncated on the target and copied again.
+//! Rows are written with REPLACE, so a chunk applied twice leaves one copy.
+
+use super::ddl::{self, DdlAction};
+use super::schema::{ColumnKind, TableSchema};
+use super::values::from_snapshot;
+use super::{ExtractCtx, Stop};
+use crate::change::{ChunkProgress, Ddl, Item, SourcePosition, Value};
+use crate::error::{classify_mysql, TaskError};
+use crate::mysql::{self, params::to_param, quote, Flavor};
+use crate::transport::protocol::TableProgress;
+use futures::StreamExt;
+use jobs::{GtidSet, NameMatch};
+use mysql_async::prelude::Queryable;
+use std::sync::atomic::Ordering::Relaxed;
+
+/// An open consistent snapshot, kept across transport restarts.
+pub struct SnapshotSession {
+    /// Identifies it to the applier.
+    pub id: u64,
+    /// The source position it reflects.
+    pub position: SourcePosition,
+    conn: mysql_async::Conn,
+    tables: Vec<(TableSchema, super::routing::Route, u64)>,
+}
+
+impl SnapshotSession {
+    /// Opens a snapshot and lists the tables to copy.
+    ///
+    /// # Errors
+    /// Classified MySQL errors; a table named in `ReplicateDoDb` that the source lacks is definite.
+    pub async fn open(ctx: &ExtractCtx<'_>) -> Result<Self, Stop> {
+        let mut conn = mysql::connect(&ctx.spec.src.connection, "source").await?;
+        let (flavor, _) = mysql::flavor(&mut conn).await?;
+        let q = |e: mysql_async::Error| Stop::Failed(classify_mysql("opening the snapshot", &e));
+        conn.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            .await
+            .map_err(q)?;
+        conn.query_drop(format!(
+            "SET SESSION net_write_timeout = {}",
+            ctx.spec.src.extract.net_write_timeout_s
+        ))
+        .await
+        .map_err(q)?;
+        let position = match flavor {
+            Flavor::MariaDb => {
+                conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+                    .await
+                    .map_err(q)?;
+                let status: Vec<(String, String)> = conn
+                    .query("SHOW STATUS LIKE 'binlog_snapshot_%'")
+                    .await
+                    .map_err(q)?;
+                let get = |name: &str| {
+                    status
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                        .map(|(_, v)| v.clone())
+                };
+                let file = get("binlog_snapshot_file").unwrap_or_default();
+                let pos: u64 = get("binlog_snapshot_position")
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(4);
+                if file.is_empty() {
+                    return Err(Stop::Failed(TaskError::Definite(
+                        "the source has no binlog (log_bin is OFF): replication needs it".into(),
+                    )));
+                }
+                let gtid: Option<String> = conn
+                    .exec_first("SELECT BINLOG_GTID_POS(?, ?)", (&file, pos))
+                    .await
+                    .map_err(q)?;
+                SourcePosition {
+                    gtid_set: gtid
+                        .filter(|g| !g.is_empty())
+                        .map(|g| GtidSet::parse(&g))
+                        .transpose()
+                        .map_err(|e| {
+                            Stop::Failed(TaskError::transient(
+                                "reading the snapshot's GTID position",
+                                e,
+                            ))
+                        })?
+                        .or(Some(GtidSet::MariaDb(Default::default()))),
+                    file,
+                    pos,
+                }
+            }
+            Flavor::MySql => mysql_snapshot_position(&mut conn).await?,
+        };
+        conn.query_drop("SET NAMES binary").await.map_err(q)?;
+        let tables = list_tables(ctx, &mut conn).await?;
+        let id = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1);
+        tracing::info!(snapshot = id, %position, tables = tables.len(), "consistent snapshot opened");
+        Ok(Self {
+            id,
+            position,
+            conn,
+            tables,
+        })
+    }
+
+    /// Copies every table not yet complete according to `progress`, which is the applier's
+    /// record of *this* snapshot (empty for a fresh one). `stale` lists tables an older snapshot
+    /// had touched on the target.
+    ///
+    /// # Errors
+    /// [`Stop`].
+    pub async fn copy(
+        &mut self,
+        ctx: &mut ExtractCtx<'_>,
+        progress: &[TableProgress],
+        stale: &[TableProgress],
+    ) -> Result<(), Stop> {
+        ctx.stats.set_stage("Copying the snapshot");
+        ctx.sender
+            .send(
+                &Item::SnapshotBegin {
+                    snapshot_id: self.id,
+                    position: self.position.clone(),
+                },
+                ctx.cancel,
+            )
+            .await?;
+        let estimated: u64 = self.tables.iter().map(|(_, _, rows)| rows).sum();
+        ctx.stats.snapshot_rows_estimated.store(estimated, Relaxed);
+        ctx.stats
+            .snapshot_rows_done
+            .store(progress.iter().map(|p| p.rows_done).sum(), Relaxed);
+        if progress.is_empty() && !ctx.spec.src.extract.skip_create_db_table {
+            self.create_schemas(ctx).await?;
+        }
+        let tables = self.tables.clone();
+        for (table, route, _) in &tables {
+            let name = table.qualified();
+            let done = progress.iter().find(|p| p.source_table == name);
+            if done.is_some_and(|p| p.done) {
+                continue;
+            }
+            let resume_key = done.and_then(|p| p.last_key.clone());
+            let fresh_copy = resume_key.is_none();
+            if fresh_copy {
+                self.prepare_target(ctx, table, route, stale, done.is_some())
+                    .await?;
+            }
+            let rows_before = done.map_or(0, |p| p.rows_done);
+            self.copy_table(ctx, table, route, resume_key, rows_before)
+                .await?;
+        }
+        ctx.sender
+            .send(
+                &Item::SnapshotEnd {
+                    snapshot_id: self.id,
+                },
+                ctx.cancel,
+            )
+            .await?;
+        ctx.sender.flush(ctx.cancel).await?;
+        Ok(())
+    }
+
+    async fn create_schemas(&mut self, ctx: &mut ExtractCtx<'_>) -> Result<(), Stop> {
+        let schemas: Vec<String> = {
+            let mut s: Vec<String> = self
+                .tables
+                .iter()
+                .map(|(t, _, _)| t.schema.clone())
+                .collect();
+            s.sort();
+            s.dedup();
+            s
+        };
+        for schema in schemas {
+            let row: Option<(Vec<u8>, Vec<u8>)> = self
+                .conn
+                .query_first(format!("SHOW CREATE DATABASE {}", quote::ident(&schema)))
+                .await
+                .map_err(|e| {
+                    Stop::Failed(classify_mysql(format!("reading schema {schema}"), &e))
+                })?;
+            let Some((_, create)) = row else { continue };
+            let create = String::from_utf8_lossy(&create).into_owned();
+            if let DdlAction::Apply(_, mut ddl) = ddl::route(&create, &schema, ctx.routing) {
+                ddl.statement = add_if_not_exists(&ddl.statement, "DATABASE");
+                ctx.sender.send(&Item::Ddl(ddl), ctx.cancel).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops, creates or truncates the target table before its rows are copied.
+    async fn prepare_target(
+        &mut self,
+        ctx: &mut ExtractCtx<'_>,
+        table: &TableSchema,
+        route: &super::routing::Route,
+        stale: &[TableProgress],
+        partial_keyless: bool,
+    ) -> Result<(), Stop> {
+        let target = quote::table(&route.schema, &route.table);
+        let config = &ctx.spec.src.extract;
+        let name = table.qualified();
+        let touched = partial_keyless || stale.iter().any(|p| p.source_table == name);
+        let send = |statement: String| {
+            Item::Ddl(Ddl {
+                schema: None,
+                statement,
+            })
+        };
+        if config.skip_create_db_table || route.column_map.is_some() {
+            if touched {
+                ctx.sender
+                    .send(&send(format!("TRUNCATE TABLE {target}")), ctx.cancel)
+                    .await?;
+            }
+            return Ok(());
+        }
+        if config.drop_table_if_exists {
+            ctx.sender
+                .send(&send(format!("DROP TABLE IF EXISTS {target}")), ctx.cancel)
+                .await?;
+        }
+        let row: Option<(Vec<u8>, Vec<u8>)> = self
+            .conn
+            .query_first(format!(
+                "SHOW CREATE TABLE {}",
+                quote::table(&table.schema, &table.name)
+            ))
+            .await
+            .map_err(|e| {
+                Stop::Failed(classify_mysql(
+                    format!("reading the definition of {name}"),
+                    &e,
+                ))
+            })?;
+        if let Some((_, create)) = row {
+            let create = String::from_utf8_lossy(&create).into_owned();
+            if let DdlAction::Apply(_, mut ddl) = ddl::route(&create, &table.schema, ctx.routing) {
+                ddl.statement = add_if_not_exists(&ddl.statement, "TABLE");
+                ctx.sender.send(&Item::Ddl(ddl), ctx.cancel).await?;
+            }
+        }
+        if touched && !config.drop_table_if_exists {
+            ctx.sender
+                .send(&send(format!("TRUNCATE TABLE {target}")), ctx.cancel)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn copy_table(
+        &mut self,
+        ctx: &mut ExtractCtx<'_>,
+        table: &TableSchema,
+        route: &super::routing::Route,
+        mut last_key: Option<Vec<Value>>,
+        mut rows_done: u64,
+    ) -> Result<(), Stop> {
+        let def_id = ctx.next_table_id();
+        let def = table.table_def(def_id, route);
+        ctx.announce(def_id);
+        ctx.sender.send(&Item::Table(def), ctx.cancel).await?;
+        let copied = table.copied_columns(route);
+        let select_list: Vec<String> = table
+            .columns
+            .iter()
+            .map(|c| match c.kind {
+                ColumnKind::Enum | ColumnKind::Set => format!("{} + 0", quote::ident(&c.name)),
+                _ => quote::ident(&c.name),
+            })
+            .collect();
+        let from = quote::table(&table.schema, &table.name);
+        let where_clause = route
+            .where_clause
+            .as_ref()
+            .map(|w| format!("({w})"))
+            .unwrap_or_else(|| "TRUE".into());
+        let chunk_rows = ctx.spec.src.extract.chunk_size;
+        let byte_limit = ctx.spec.src.extract.dump_entry_limit as usize;
+        let name = table.qualified();
+        let keyed = !table.key.is_empty();
+        loop {
+            let (sql, params) = if keyed {
+                let order: Vec<String> = table
+                    .key
+                    .iter()
+                    .map(|&k| quote::ident(&table.columns[k].name))
+                    .collect();
+                let (after, params) = match &last_key {
+                    Some(values) => keyset_condition(table, values),
+                    None => ("TRUE".to_owned(), Vec::new()),
+                };
+                (
+                    format!(
+                        "SELECT {} FROM {from} WHERE {where_clause} AND ({after}) ORDER BY {} LIMIT {chunk_rows}",
+                        select_list.join(", "),
+                        order.join(", ")
+                    ),
+                    params,
+                )
+            } else {
+                (
+                    format!(
+                        "SELECT {} FROM {from} WHERE {where_clause}",
+                        select_list.join(", ")
+                    ),
+                    Vec::new(),
+                )
+            };
+            let mut result = self
+                .conn
+                .exec_iter(sql, mysql_async::Params::Positional(params))
+                .await
+                .map_err(|e| Stop::Failed(classify_mysql(format!("reading {name}"), &e)))?;
+            let mut stream = result
+                .stream::<mysql_async::Row>()
+                .await
+                .map_err(|e| Stop::Failed(classify_mysql(format!("reading {name}"), &e)))?;
+            let mut rows: Vec<Vec<Value>> = Vec::new();
+            let mut bytes = 0usize;
+            let mut read_this_query = 0u64;
+            if let Some(stream) = stream.as_mut() {
+                while let Some(row) = stream.next().await {
+                    let row = row
+                        .map_err(|e| Stop::Failed(classify_mysql(format!("reading {name}"), &e)))?;
+                    let mut raw = row.unwrap();
+                    let mut values = Vec::with_capacity(table.columns.len());
+                    for (i, column) in table.columns.iter().enumerate() {
+                        let value = std::mem::replace(&mut raw[i], mysql_async::Value::NULL);
+                        values.push(from_snapshot(column, value).map_err(|e| {
+                            Stop::Failed(TaskError::Definite(format!("reading {name}: {e}")))
+                        })?);
+                    }
+                    if keyed {
+                        last_key = Some(table.key.iter().map(|&k| values[k].clone()).collect());
+                    }
+                    let out: Vec<Value> = copied.iter().map(|&i| values[i].clone()).collect();
+                    bytes += out.iter().map(Value::size_hint).sum::<usize>();
+                    rows.push(out);
+                    read_this_query += 1;
+                    // Bounded memory: a chunk also ends at DumpEntryLimit bytes, and a keyless
+                    // table (one pass) is sent every ChunkSize rows.
+                    if bytes >= byte_limit || (!keyed && rows.len() as u64 >= chunk_rows) {
+                        rows_done += rows.len() as u64;
+                        let chunk = Chunk {
+                            table: def_id,
+                            rows: std::mem::take(&mut rows),
+                            last_key: last_key.clone(),
+                            rows_done,
+                            table_done: false,
+                        };
+                        // The result set is still being read: the stream holds the connection,
+                        // so sending waits for the window while the server's rows queue up.
+                        chunk.send(ctx, &name, self.id).await?;
+                        bytes = 0;
+                    }
+                }
+            }
+            drop(stream);
+            drop(result);
+            let finished = !keyed || read_this_query < chunk_rows;
+            rows_done += rows.len() as u64;
+            Chunk {
+                table: def_id,
+                rows,
+                last_key: last_key.clone(),
+                rows_done,
+                table_done: finished,
+            }
+            .send(ctx, &name, self.id)
+            .await?;
+            if finished {
+                tracing::info!(table = %name, rows = rows_done, "table copied");
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Rows of one table read so far, and how far the table has come with them.
+struct Chunk {
+    table: u32,
+    rows: Vec<Vec<Value>>,
+    last_key: Option<Vec<Value>>,
+    rows_done: u64,
+    table_done: bool,
+}
+
+impl Chunk {
+    async fn send(
+        self,
+        ctx: &mut ExtractCtx<'_>,
+        name: &str,
+        snapshot_id: u64,
+    ) -> Result<(), Stop> {
+        let count = self.rows.len() as u64;
+        ctx.sender
+            .send(
+                &Item::SnapshotChunk {
+                    table: self.table,
+                    rows: self.rows,
+                    progress: ChunkProgress {
+                        snapshot_id,
+                        source_table: name.to_owned(),
+                        last_key: self.last_key,
+                        rows_done: self.rows_done,
+                        table_done: self.table_done,
+                    },
+                },
+                ctx.cancel,
+            )
+            .await?;
+        ctx.stats.rows_read.fetch_add(count, Relaxed);
+        ctx.stats.snapshot_rows_done.fetch_add(count, Relaxed);
+        Ok(())
+    }
+}
+
+/// `(k1 > ?) OR (k1 = ? AND k2 > ?) ...`: rows after `last` in key order, with each text key
+/// compared in its column's own collation (the session sends bytes as binary).
+fn keyset_condition(table: &TableSchema, last: &[Value]) -> (String, Vec<mysql_async::Value>) {
+    let mut terms = Vec::new();
+    let mut params = Vec::new();
+    let placeholder = |i: usize| -> String {
+        let column = &table.columns[table.key[i]];
+        match &column.collation {
+            Some((charset, collation)) => {
+                format!("CONVERT(? USING {charset}) COLLATE {collation}")
+            }
+            None => "?".to_owned(),
+        }
+    };
+    for i in 0..table.key.len() {
+        let mut parts = Vec::new();
+        for (j, value) in last.iter().enumerate().take(i) {
+            parts.push(format!(
+                "{} = {}",
+                quote::ident(&table.columns[table.key[j]].name),
+                placeholder(j)
+            ));
+            params.push(to_param(value));
+        }
+        parts.push(format!(
+            "{} > {}",
+            quote::ident(&table.columns[table.key[i]].name),
+            placeholder(i)
+        ));
+        params.push(to_param(&last[i]));
+        terms.push(format!("({})", parts.join(" AND ")));
+    }
+    (terms.join(" OR "), params)
+}
+
+fn add_if_not_exists(statement: &str, object: &str) -> String {
+    let upper = statement.to_ascii_uppercase();
+    let marker = format!("CREATE {object} ");
+    match upper.find(&marker) {
+        Some(at) if !upper[at..].starts_with(&format!("CREATE {object} IF NOT EXISTS")) => {
+            let split = at + marker.len();
+            format!(
+                "{}IF NOT EXISTS {}",
+                &statement[..split],
+                &statement[split..]
+            )
+        }
+        _ => statement.to_owned(),
+    }
+}
+
+async fn mysql_snapshot_position(conn: &mut mysql_async::Conn) -> Result<SourcePosition, Stop> {
+    let q = |e: mysql_async::Error| Stop::Failed(classify_mysql("opening the snapshot", &e));
+    for _ in 0..20 {
+        let before: Option<String> = conn
+            .query_first("SELECT @@GLOBAL.gtid_executed")
+            .await
+            .map_err(q)?;
+        conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+            .await
+            .map_err(q)?;
+        let after: Option<String> = conn
+            .query_first("SELECT @@GLOBAL.gtid_executed")
+            .await
+            .map_err(q)?;
+        if before == after {
+            let gtid_set = after
+                .filter(|g| !g.trim().is_empty())
+                .map(|g| GtidSet::parse(&g))
+                .transpose()
+                .map_err(|e| Stop::Failed(TaskError::transient("reading gtid_executed", e)))?;
+            return Ok(SourcePosition {
+                gtid_set,
+                file: String::new(),
+                pos: 4,
+            });
+        }
+        conn.query_drop("ROLLBACK").await.map_err(q)?;
+    }
+    Err(Stop::Failed(TaskError::Transient(
+        "the source's gtid_executed kept moving while the snapshot opened; retrying later".into(),
+    )))
+}
+
+/// The replicated tables, with their row estimates; an exact table name in `ReplicateDoDb` that
+/// the source lacks is a definite error.
+async fn list_tables(
+    ctx: &ExtractCtx<'_>,
+    conn: &mut mysql_async::Conn,
+) -> Result<Vec<(TableSchema, super::routing::Route, u64)>, Stop> {
+    let rows: Vec<(Vec<u8>, Vec<u8>, Option<u64>)> = conn
+        .query(
+            "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES \
+             WHERE TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') ORDER BY TABLE_SCHEMA, TABLE_NAME",
+        )
+        .await
+        .map_err(|e| Stop::Failed(classify_mysql("listing the source's tables", &e)))?;
+    let names: Vec<(String, String, u64)> = rows
+        .into_iter()
+        .map(|(s, t, r)| {
+            (
+                String::from_utf8_lossy(&s).into_owned(),
+                String::from_utf8_lossy(&t).into_owned(),
+                r.unwrap_or(0),
+            )
+        })
+        .collect();
+    for rule in &ctx.spec.src.extract.replicate_do_db {
+        let NameMatch::Exact(schema) = &rule.schema else {
+            continue;
+        };
+        for table in &rule.tables {
+            let NameMatch::Exact(name) = &table.table else {
+                continue;
+            };
+            if !names.iter().any(|(s, t, _)| s == schema && t == name) {
+                return Err(Stop::Failed(TaskError::Definite(format!(
+                    "ReplicateDoDb names table {schema}.{name}, which the source does not have"
+                ))));
+            }
+        }
+        if rule.tables.is_empty() && !names.iter().any(|(s, _, _)| s == schema) {
+            let exists: Option<String> = conn
+                .exec_first(
+                    "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+                    (schema.as_bytes(),),
+                )
+                .await
+                .map_err(|e| Stop::Failed(classify_mysql("listing the source's schemas", &e)))?;
+            if exists.is_none() {
+                return Err(Stop::Failed(TaskError::Definite(format!(
+                    "ReplicateDoDb names schema {schema}, which the source does not have"
+                ))));
+            }
+        }
+    }
+    let mut tables = Vec::new();
+    for (schema, name, estimate) in names {
+        if let Some(route) = ctx.routing.route(&schema, &name) {
+            if route.where_clause.is_some() {
+                return Err(Stop::Failed(TaskError::Definite(format!(
+                    "{schema}.{name}: Where filters are not supported yet by dtle-rs (the binlog phase cannot evaluate them)"
+                ))));
+            }
+            let table = TableSchema::load(conn, &schema, &name).await?;
+            tables.push((table, route, estimate));
+        }
+    }
+    Ok(tables)
+}

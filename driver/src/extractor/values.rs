@@ -1,0 +1,349 @@
+//! From the server's representation of a column value to the change model's exact [`Value`].
+//!
+//! Two paths, one result: [`from_binlog`] for row events and [`from_snapshot`] for rows read with
+//! the binary protocol during the snapshot. mysql_common's binlog decoder is worked around here
+//! (facts measured against MariaDB 10.11, see ../shared/notes/mariadb-binlog.md):
+//! signed MEDIUMINT is not sign-extended; YEAR 0 arrives as "1900"; fixed binary strings lose their
+//! trailing zero bytes; TIMESTAMP arrives as an epoch string; SET as little-endian bitmask bytes;
+//! BIT as big-endian bytes.
+
+use crate::change::Value;
+use crate::extractor::schema::{ColumnKind, ColumnSchema};
+use mysql_async::binlog::value::BinlogValue;
+use mysql_async::Value as My;
+
+/// A value the decoder cannot make sense of: the stream is not what the schema says.
+#[derive(Debug, thiserror::Error)]
+#[error("column {column}: cannot decode {found} as {kind:?}")]
+pub struct DecodeError {
+    /// The column.
+    pub column: String,
+    /// What the column is.
+    pub kind: ColumnKind,
+    /// What arrived.
+    pub found: String,
+}
+
+fn bad(column: &ColumnSchema, found: impl std::fmt::Debug) -> DecodeError {
+    let mut found = format!("{found:?}");
+    found.truncate(80);
+    DecodeError {
+        column: column.name.clone(),
+        kind: column.kind,
+        found,
+    }
+}
+
+/// Decodes one binlog value of `column`.
+///
+/// # Errors
+/// [`DecodeError`] when the value does not fit the column.
+pub fn from_binlog(column: &ColumnSchema, value: BinlogValue<'_>) -> Result<Value, DecodeError> {
+    let value = match value {
+        BinlogValue::Value(v) => v,
+        BinlogValue::Jsonb(jsonb) => {
+            // MySQL's binary JSON; MariaDB's JSON is text and arrives as bytes.
+            let json = serde_json::Value::try_from(jsonb).map_err(|e| bad(column, e))?;
+            return Ok(Value::Bytes(json.to_string().into_bytes()));
+        }
+        BinlogValue::JsonDiff(_) => {
+            return Err(bad(
+                column,
+                "a partial JSON update (set binlog_row_value_options='' on the source)",
+            ))
+        }
+    };
+    if matches!(value, My::NULL) {
+        return Ok(Value::Null);
+    }
+    match (column.kind, value) {
+        (ColumnKind::Int(bits), My::Int(n)) => Ok(integer(column, bits, n)),
+        (ColumnKind::Int(_), My::UInt(n)) => Ok(Value::UInt(n)),
+        (ColumnKind::Year, My::Bytes(text)) => {
+            let year: u64 = parse_ascii(&text).ok_or_else(|| bad(column, &text))?;
+            Ok(Value::UInt(if year == 1900 { 0 } else { year }))
+        }
+        (ColumnKind::Timestamp, My::Bytes(text)) => epoch_text(column, &text),
+        (ColumnKind::Timestamp, My::Int(secs)) => Ok(Value::Timestamp {
+            secs: u64::try_from(secs).map_err(|_| bad(column, secs))?,
+            micros: 0,
+        }),
+        (ColumnKind::Enum, My::Int(index)) => Ok(Value::UInt(
+            u64::try_from(index).map_err(|_| bad(column, index))?,
+        )),
+        (ColumnKind::Set, My::Bytes(bytes)) => Ok(Value::UInt(little_endian(&bytes))),
+        (ColumnKind::Bit, My::Bytes(bytes)) => Ok(Value::UInt(big_endian(&bytes))),
+        (ColumnKind::FixedBinary(len), My::Bytes(mut bytes)) => {
+            if bytes.len() < len {
+                bytes.resize(len, 0);
+            }
+            Ok(Value::Bytes(bytes))
+        }
+        (_, value) => common(column, value),
+    }
+}
+
+/// Converts one snapshot value of `column` (binary protocol). ENUM and SET columns must be
+/// selected as numbers (`col + 0`), TIMESTAMP in a UTC session.
+///
+/// # Errors
+/// [`DecodeError`] when the value does not fit the column.
+pub fn from_snapshot(column: &ColumnSchema, value: My) -> Result<Value, DecodeError> {
+    if matches!(value, My::NULL) {
+        return Ok(Value::Null);
+    }
+    match (column.kind, value) {
+        (ColumnKind::Int(bits), My::Int(n)) => Ok(integer(column, bits, n)),
+        (ColumnKind::Int(_), My::UInt(n)) => Ok(Value::UInt(n)),
+        (ColumnKind::Year | ColumnKind::Enum | ColumnKind::Set, My::Int(n)) => {
+            Ok(Value::UInt(u64::try_from(n).map_err(|_| bad(column, n))?))
+        }
+        (ColumnKind::Year | ColumnKind::Enum | ColumnKind::Set, My::UInt(n)) => Ok(Value::UInt(n)),
+        (ColumnKind::Year | ColumnKind::Enum | ColumnKind::Set, My::Bytes(text)) => Ok(
+            Value::UInt(parse_ascii(&text).ok_or_else(|| bad(column, &text))?),
+        ),
+        (ColumnKind::Bit, My::Bytes(bytes)) => Ok(Value::UInt(big_endian(&bytes))),
+        (ColumnKind::Timestamp, My::Date(year, month, day, hour, minute, second, micros)) => Ok(
+            timestamp_from_utc(year, month, day, hour, minute, second, micros),
+        ),
+        (_, value) => common(column, value),
+    }
+}
+
+/// What both paths decode the same way.
+fn common(column: &ColumnSchema, value: My) -> Result<Value, DecodeError> {
+    match (column.kind, value) {
+        (ColumnKind::Float, My::Float(f)) => Ok(Value::Float(f)),
+        (ColumnKind::Float, My::Double(d)) => Ok(Value::Float(d as f32)),
+        (ColumnKind::Double, My::Double(d)) => Ok(Value::Double(d)),
+        (ColumnKind::Decimal, My::Bytes(text)) => String::from_utf8(text)
+            .map(Value::Decimal)
+            .map_err(|e| bad(column, e)),
+        (ColumnKind::Date, My::Date(year, month, day, ..)) => Ok(Value::Date { year, month, day }),
+        (ColumnKind::DateTime, My::Date(year, month, day, hour, minute, second, micros)) => {
+            Ok(Value::DateTime {
+                year,
+                month,
+                day,
+                hour,
+                minute,
+                second,
+                micros,
+            })
+        }
+        (ColumnKind::Time, My::Time(negative, days, hours, minutes, seconds, micros)) => {
+            Ok(Value::Time {
+                negative,
+                hours: days * 24 + u32::from(hours),
+                minutes,
+                seconds,
+                micros,
+            })
+        }
+        (ColumnKind::Bytes | ColumnKind::FixedBinary(_), My::Bytes(bytes)) => {
+            Ok(Value::Bytes(bytes))
+        }
+        (_, value) => Err(bad(column, value)),
+    }
+}
+
+/// An integer of a `bits`-wide column; fixes signed MEDIUMINT, which arrives unextended.
+fn integer(column: &ColumnSchema, bits: u8, n: i64) -> Value {
+    if column.unsigned {
+        return Value::UInt(n as u64);
+    }
+    if bits == 24 && n >= 1 << 23 {
+        return Value::Int(n - (1 << 24));
+    }
+    Value::Int(n)
+}
+
+fn parse_ascii<T: std::str::FromStr>(text: &[u8]) -> Option<T> {
+    std::str::from_utf8(text).ok()?.trim().parse().ok()
+}
+
+/// `"1704110400"` or `"2147483647.999000"`.
+fn epoch_text(column: &ColumnSchema, text: &[u8]) -> Result<Value, DecodeError> {
+    let s = std::str::from_utf8(text).map_err(|_| bad(column, text))?;
+    let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
+    let secs: u64 = secs.parse().map_err(|_| bad(column, s))?;
+    let micros = if frac.is_empty() {
+        0
+    } else {
+        let mut digits = frac.to_owned();
+        digits.truncate(6);
+        while digits.len() < 6 {
+            digits.push('0');
+        }
+        digits.parse().map_err(|_| bad(column, s))?
+    };
+    Ok(Value::Timestamp { secs, micros })
+}
+
+fn big_endian(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
+}
+
+fn little_endian(bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .rev()
+        .fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
+}
+
+/// A TIMESTAMP read as a UTC date and time; `0000-00-00 00:00:00` is the zero timestamp.
+fn timestamp_from_utc(
+    year: u16,
+    month: u8,
+    day: u8,
+    hour: u8,
+    minute: u8,
+    second: u8,
+    micros: u32,
+) -> Value {
+    if year == 0 && month == 0 && day == 0 {
+        return Value::Timestamp { secs: 0, micros };
+    }
+    let days = days_from_civil(i64::from(year), i64::from(month), i64::from(day));
+    let secs = days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second);
+    Value::Timestamp {
+        secs: u64::try_from(secs).unwrap_or(0),
+        micros,
+    }
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+pub(crate) fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The UTC date and time of `secs` since the epoch, inverse of [`days_from_civil`].
+pub(crate) fn civil_from_epoch(secs: u64) -> (u16, u8, u8, u8, u8, u8) {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (
+        year as u16,
+        month as u8,
+        day as u8,
+        (rem / 3600) as u8,
+        (rem % 3600 / 60) as u8,
+        (rem % 60) as u8,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn col(kind: ColumnKind, unsigned: bool) -> ColumnSchema {
+        ColumnSchema {
+            name: "c".into(),
+            kind,
+            unsigned,
+            nullable: true,
+            collation: None,
+        }
+    }
+
+    #[test]
+    fn binlog_workarounds() {
+        let mediumint = col(ColumnKind::Int(24), false);
+        assert_eq!(
+            from_binlog(&mediumint, BinlogValue::Value(My::Int(16_777_215))).unwrap(),
+            Value::Int(-1)
+        );
+        assert_eq!(
+            from_binlog(&mediumint, BinlogValue::Value(My::Int(8_388_607))).unwrap(),
+            Value::Int(8_388_607)
+        );
+        let year = col(ColumnKind::Year, false);
+        assert_eq!(
+            from_binlog(&year, BinlogValue::Value(My::Bytes(b"1900".to_vec()))).unwrap(),
+            Value::UInt(0)
+        );
+        assert_eq!(
+            from_binlog(&year, BinlogValue::Value(My::Bytes(b"2155".to_vec()))).unwrap(),
+            Value::UInt(2155)
+        );
+        let binary = col(ColumnKind::FixedBinary(4), false);
+        assert_eq!(
+            from_binlog(&binary, BinlogValue::Value(My::Bytes(vec![1]))).unwrap(),
+            Value::Bytes(vec![1, 0, 0, 0])
+        );
+        let ts = col(ColumnKind::Timestamp, false);
+        assert_eq!(
+            from_binlog(
+                &ts,
+                BinlogValue::Value(My::Bytes(b"2147483647.999".to_vec()))
+            )
+            .unwrap(),
+            Value::Timestamp {
+                secs: 2_147_483_647,
+                micros: 999_000
+            }
+        );
+        let set = col(ColumnKind::Set, false);
+        assert_eq!(
+            from_binlog(&set, BinlogValue::Value(My::Bytes(vec![0x05, 0x01]))).unwrap(),
+            Value::UInt(0x0105)
+        );
+        let bit = col(ColumnKind::Bit, false);
+        assert_eq!(
+            from_binlog(&bit, BinlogValue::Value(My::Bytes(vec![0x01, 0x02]))).unwrap(),
+            Value::UInt(0x0102)
+        );
+        let time = col(ColumnKind::Time, false);
+        assert_eq!(
+            from_binlog(&time, BinlogValue::Value(My::Time(true, 34, 22, 59, 59, 5))).unwrap(),
+            Value::Time {
+                negative: true,
+                hours: 838,
+                minutes: 59,
+                seconds: 59,
+                micros: 5
+            }
+        );
+    }
+
+    #[test]
+    fn snapshot_timestamps_are_utc_epochs() {
+        let ts = col(ColumnKind::Timestamp, false);
+        assert_eq!(
+            from_snapshot(&ts, My::Date(2024, 1, 1, 12, 0, 0, 0)).unwrap(),
+            Value::Timestamp {
+                secs: 1_704_110_400,
+                micros: 0
+            }
+        );
+        assert_eq!(
+            from_snapshot(&ts, My::Date(0, 0, 0, 0, 0, 0, 0)).unwrap(),
+            Value::Timestamp { secs: 0, micros: 0 }
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn civil_dates_round_trip(secs in 0u64..253_402_300_800) {
+            let (y, mo, d, h, mi, s) = civil_from_epoch(secs);
+            let back = days_from_civil(i64::from(y), i64::from(mo), i64::from(d)) * 86_400
+                + i64::from(h) * 3600 + i64::from(mi) * 60 + i64::from(s);
+            prop_assert_eq!(back as u64, secs);
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! The task API: the one way a task runs, whoever asks (the embedded orchestrator, the Nomad
+//! plugin, or `dtle task` on the command line).
+
+use crate::error::TaskError;
+use crate::mysql::RetryPolicy;
+use crate::stats::TaskStats;
+use crate::transport::connection;
+use crate::transport::protocol::Subjects;
+use crate::transport::receiver::Receiver;
+use crate::transport::sender::{Sender, SenderConfig};
+use jobs::{JobSpec, Role};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+/// What a task needs besides its job.
+#[derive(Clone)]
+pub struct TaskContext {
+    /// NATS server URL, e.g. `nats://127.0.0.1:8193`.
+    pub nats_url: String,
+    /// Fires to stop the task (it then returns `Ok`).
+    pub cancel: CancellationToken,
+    /// The task's counters, shared with whoever shows them.
+    pub stats: Arc<TaskStats>,
+    /// How long transient failures are retried inside the task.
+    pub retry: RetryPolicy,
+}
+
+/// Runs the `role` task of `spec` until it is cancelled or fails.
+///
+/// # Errors
+/// A [`TaskError`]: definite (do not restart) or transient (restart with backoff).
+pub async fn run(spec: &JobSpec, role: Role, ctx: TaskContext) -> Result<(), TaskError> {
+    let span = tracing::info_span!("task", job = %spec.name, task = %role);
+    run_task(spec, role, ctx).instrument(span).await
+}
+
+async fn run_task(spec: &JobSpec, role: Role, ctx: TaskContext) -> Result<(), TaskError> {
+    let nats = connection::connect(&ctx.nats_url, &format!("dtle {} {role}", spec.name))
+        .await
+        .map_err(|e| TaskError::definite(format!("connecting to NATS at {}", ctx.nats_url), e))?;
+    let subjects = Subjects::for_job(&spec.name);
+    match role {
+        Role::Src => {
+            let extract = &spec.src.extract;
+            let sender = Sender::new(
+                nats,
+                subjects,
+                SenderConfig {
+                    window: extract.repl_chan_buffer_size.max(1),
+                    group_max_size: usize::try_from(extract.group_max_size).unwrap_or(usize::MAX),
+                    group_timeout: Duration::from_millis(extract.group_timeout_ms),
+                },
+                ctx.stats.clone(),
+            )
+            .await
+            .map_err(|e| TaskError::transient("subscribing on NATS", e))?;
+            crate::extractor::run(spec, sender, ctx.stats, ctx.retry, ctx.cancel).await
+        }
+        Role::Dest => {
+            let receiver = Receiver::new(nats, subjects, ctx.stats.clone())
+                .await
+                .map_err(|e| TaskError::transient("subscribing on NATS", e))?;
+            crate::applier::run(spec, receiver, ctx.stats, ctx.retry, ctx.cancel).await
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! `dtle task run`: one task of a job in the foreground, until Ctrl-C or SIGTERM.
+//!
+//! This is the task API on the command line: what the agent's embedded orchestrator and the
+//! Nomad plugin run in-process, runnable by hand (and by the end-to-end tests, which kill it).
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use driver::mysql::RetryPolicy;
+use driver::stats::TaskStats;
+use driver::task::TaskContext;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    /// The extractor (snapshot + binlog reader).
+    Src,
+    /// The applier.
+    Dest,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Which task of the job.
+    #[arg(long)]
+    role: RoleArg,
+    /// The job file (dtle JSON, Nomad JSON or Nomad HCL).
+    job: PathBuf,
+    /// NATS server URL.
+    #[arg(long, default_value = "nats://127.0.0.1:8193", env = "DTLE_NATS")]
+    nats: String,
+    /// Attempts at a transient failure before the task gives up.
+    #[arg(long, default_value_t = 6)]
+    retries: u32,
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(&args.job)
+        .with_context(|| format!("reading {}", args.job.display()))?;
+    let parsed =
+        jobs::parse_job(&text).map_err(|e| anyhow::anyhow!("{}: {e}", args.job.display()))?;
+    for warning in &parsed.warnings {
+        tracing::warn!(%warning, "job");
+    }
+    let role = match args.role {
+        RoleArg::Src => jobs::Role::Src,
+        RoleArg::Dest => jobs::Role::Dest,
+    };
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let cancel = CancellationToken::new();
+        let stop = cancel.clone();
+        tokio::spawn(async move {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+            }
+            tracing::info!("stopping");
+            stop.cancel();
+        });
+        let ctx = TaskContext {
+            nats_url: args.nats,
+            cancel,
+            stats: Arc::new(TaskStats::default()),
+            retry: RetryPolicy {
+                attempts: args.retries,
+                first_delay: Duration::from_millis(500),
+                max_delay: Duration::from_secs(8),
+            },
+        };
+        match driver::task::run(&parsed.spec, role, ctx).await {
+            Ok(()) => Ok(ExitCode::SUCCESS),
+            Err(err) => {
+                // One line naming the cause; the exit code tells definite (2) from transient (1).
+                eprintln!("dtle: {role} task failed: {err}");
+                Ok(if err.is_transient() { ExitCode::FAILURE } else { ExitCode::from(2) })
+            }
+        }
+    })
+}
