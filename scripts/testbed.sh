@@ -5,6 +5,8 @@
 #   scripts/testbed.sh down    stop what `up` started, by the pid files under the state folder
 #   scripts/testbed.sh status  one line per service; exit 0 only when all three answer
 #   scripts/testbed.sh env     print the connection settings as shell variables
+#   scripts/testbed.sh restart src|dst|nats
+#                              stop one service and start it again (fault tests)
 #
 # State lives in $DTLE_TESTBED_DIR (default: <repo>/state/testbed, git-ignored):
 #   src/  MariaDB source  127.0.0.1:3307  server-id 1, ROW binlog, FULL row image and metadata, CRC32,
@@ -164,14 +166,22 @@ status_line() {
     fi
 }
 
+start_src() {
+    start_mariadb src "$SRC_PORT" 1 --binlog-format=ROW --binlog-row-image=FULL \
+        --binlog-row-metadata=FULL --gtid-strict-mode=1 --log-slave-updates
+}
+
+start_dst() {
+    start_mariadb dst "$DST_PORT" 2 --binlog-format=ROW
+}
+
 cmd=${1:-}
 case "$cmd" in
 up)
     install_missing
     mkdir -p "$STATE"
-    start_mariadb src "$SRC_PORT" 1 --binlog-format=ROW --binlog-row-image=FULL \
-        --binlog-row-metadata=FULL --gtid-strict-mode=1 --log-slave-updates
-    start_mariadb dst "$DST_PORT" 2 --binlog-format=ROW
+    start_src
+    start_dst
     start_nats
     ;;
 down)
@@ -186,6 +196,15 @@ status)
     status_line nats "$STATE/nats/nats.pid" "$STATE/nats" "$NATS_PORT" || rc=1
     exit $rc
     ;;
+restart)
+    case "${2:-}" in
+    src) stop src "$STATE/src/mysqld.pid" "$STATE/src/data"; start_src ;;
+    dst) stop dst "$STATE/dst/mysqld.pid" "$STATE/dst/data"; start_dst ;;
+    nats) stop nats "$STATE/nats/nats.pid" "$STATE/nats"
+          start_nats ;;
+    *) echo "usage: $0 restart src|dst|nats" >&2; exit 2 ;;
+    esac
+    ;;
 env)
     cat <<EOF
 DTLE_TEST_SRC=127.0.0.1:$SRC_PORT
@@ -196,7 +215,7 @@ DTLE_TEST_PASSWORD=$TESTBED_PASSWORD
 EOF
     ;;
 *)
-    echo "usage: $0 up|down|status|env" >&2
+    echo "usage: $0 up|down|status|env|restart src|dst|nats" >&2
     exit 2
     ;;
 esac

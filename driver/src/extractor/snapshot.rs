@@ -287,6 +287,10 @@ impl SnapshotSession {
             .iter()
             .map(|c| match c.kind {
                 ColumnKind::Enum | ColumnKind::Set => format!("{} + 0", quote::ident(&c.name)),
+                // UUID/INET6/INET4 print as text; their binary form is what the binlog carries.
+                ColumnKind::FixedBinary(n) => {
+                    format!("CAST({} AS BINARY({n}))", quote::ident(&c.name))
+                }
                 _ => quote::ident(&c.name),
             })
             .collect();

@@ -1,0 +1,229 @@
+//! What the end-to-end tests share: the test bed's servers, jobs written to files, `dtle task run`
+//! processes (which the fault tests kill), and the source/target comparison every test ends with.
+#![allow(dead_code)]
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, OptsBuilder, Row};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const SRC_PORT: u16 = 3307;
+pub const DST_PORT: u16 = 3308;
+pub const NATS_URL: &str = "nats://127.0.0.1:8193";
+pub const USER: &str = "dtle";
+pub const PASSWORD: &str = "dtle-pass";
+
+/// A connection to a test-bed server, set up to read values exactly (raw bytes, UTC).
+pub async fn connect(port: u16) -> Conn {
+    let opts = OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(port)
+        .user(Some(USER))
+        .pass(Some(PASSWORD))
+        .prefer_socket(false)
+        .max_allowed_packet(Some(1 << 30))
+        .init(vec![
+            "SET time_zone = '+00:00'",
+            "SET NAMES utf8mb4",
+        ]);
+    Conn::new(opts)
+        .await
+        .unwrap_or_else(|e| panic!("test bed on port {port} does not answer (scripts/testbed.sh up): {e}"))
+}
+
+/// Runs statements separated by `;\n` on a server.
+pub async fn exec(port: u16, sql: &str) {
+    let mut conn = connect(port).await;
+    conn.query_drop(sql)
+        .await
+        .unwrap_or_else(|e| panic!("on port {port}: {e}\n{sql}"));
+    conn.disconnect().await.ok();
+}
+
+/// Source and target fresh for `schema` (the target also loses the job's position rows).
+pub async fn reset(schema: &str, job: &str) {
+    exec(SRC_PORT, &format!("DROP DATABASE IF EXISTS `{schema}`; CREATE DATABASE `{schema}`")).await;
+    exec(DST_PORT, &format!("DROP DATABASE IF EXISTS `{schema}`")).await;
+    let mut dst = connect(DST_PORT).await;
+    for table in ["gtid_executed", "job_position", "snapshot_progress"] {
+        // The position tables may not exist yet.
+        let _ = dst
+            .exec_drop(format!("DELETE FROM dtle.{table} WHERE job_name = ?"), (job,))
+            .await;
+    }
+}
+
+/// A dtle 2.x job replicating `schema`, with extra Src config fields.
+pub fn job_json(name: &str, schema: &str, extra_src: &str) -> String {
+    format!(
+        r#"{{"Name": "{name}", "Tasks": [
+          {{"Type": "Src", "Config": {{"ReplicateDoDb": [{{"TableSchema": "{schema}"}}], {extra_src}
+            "ConnectionConfig": {{"Host": "127.0.0.1", "Port": {SRC_PORT}, "User": "{USER}", "Password": "{PASSWORD}"}}}}}},
+          {{"Type": "Dest", "Config": {{
+            "ConnectionConfig": {{"Host": "127.0.0.1", "Port": {DST_PORT}, "User": "{USER}", "Password": "{PASSWORD}"}}}}}}]}}"#
+    )
+}
+
+/// A folder for one test's files, under the build's target folder.
+pub fn scratch(test: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(test);
+    std::fs::create_dir_all(&dir).expect("scratch folder");
+    dir
+}
+
+/// Writes a job file.
+pub fn write_job(test: &str, text: &str) -> PathBuf {
+    let path = scratch(test).join("job.json");
+    std::fs::write(&path, text).expect("job file");
+    path
+}
+
+/// A running `dtle task run` process.
+pub struct Task {
+    child: Child,
+    pub log: PathBuf,
+}
+
+impl Task {
+    /// Starts the `role` task of the job in `job_file`; its stderr goes to `<dir>/<role>.log`.
+    pub fn start(role: &str, job_file: &Path) -> Task {
+        Self::start_with(role, job_file, &[])
+    }
+
+    /// As [`Task::start`] with extra arguments.
+    pub fn start_with(role: &str, job_file: &Path, args: &[&str]) -> Task {
+        let dir = job_file.parent().expect("job folder");
+        let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
+        let log = dir.join(format!("{role}-{n}.log"));
+        let stderr = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_dtle"))
+            .args(["task", "run", "--role", role, "--nats", NATS_URL])
+            .args(args)
+            .arg(job_file)
+            .env("DTLE_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("dtle starts");
+        Task { child, log }
+    }
+
+    /// `kill -9`.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits for the process to exit by itself; returns its exit code and last stderr line.
+    pub fn wait_exit(&mut self, timeout: Duration) -> (Option<i32>, String) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+                let last = log.lines().last().unwrap_or_default().to_owned();
+                return (status.code(), last);
+            }
+            if Instant::now() > deadline {
+                self.kill();
+                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+                panic!("task did not exit within {timeout:?}; log:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The task's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Rows of a table in key order, every value as the server's raw bytes.
+async fn rows(conn: &mut Conn, schema: &str, table: &str, order: &str) -> Vec<Vec<mysql_async::Value>> {
+    conn.query_drop("SET character_set_results = binary").await.expect("session");
+    let rows: Vec<Row> = conn
+        .query(format!("SELECT * FROM `{schema}`.`{table}` ORDER BY {order}"))
+        .await
+        .unwrap_or_else(|e| panic!("reading {schema}.{table}: {e}"));
+    rows.into_iter().map(Row::unwrap).collect()
+}
+
+async fn checksum(conn: &mut Conn, schema: &str, table: &str) -> Option<u64> {
+    let row: Option<(String, Option<u64>)> = conn
+        .query_first(format!("CHECKSUM TABLE `{schema}`.`{table}`"))
+        .await
+        .ok()
+        .flatten();
+    row.and_then(|(_, c)| c)
+}
+
+/// Whether source and target hold the same rows in `schema`.`table` (checksums and every row).
+pub async fn same_table(schema: &str, table: &str, order: &str) -> Result<(), String> {
+    let mut src = connect(SRC_PORT).await;
+    let mut dst = connect(DST_PORT).await;
+    let (a, b) = (
+        checksum(&mut src, schema, table).await,
+        checksum(&mut dst, schema, table).await,
+    );
+    if a != b || a.is_none() {
+        return Err(format!("CHECKSUM TABLE differs: source {a:?}, target {b:?}"));
+    }
+    let (ra, rb) = (
+        rows(&mut src, schema, table, order).await,
+        rows(&mut dst, schema, table, order).await,
+    );
+    if ra.len() != rb.len() {
+        return Err(format!("source has {} rows, target {}", ra.len(), rb.len()));
+    }
+    for (i, (x, y)) in ra.iter().zip(&rb).enumerate() {
+        if x != y {
+            return Err(format!("row {i} differs:\n source {x:?}\n target {y:?}"));
+        }
+    }
+    Ok(())
+}
+
+/// Waits until `same_table` holds, or fails with the last difference.
+pub async fn converge(schema: &str, table: &str, order: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match same_table(schema, table, order).await {
+            Ok(()) => return,
+            Err(diff) if Instant::now() > deadline => {
+                panic!("{schema}.{table} did not converge within {timeout:?}: {diff}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
+}
+
+/// Every GTID recorded for `job` exactly once, and how many there are.
+pub async fn gtids_recorded_once(job: &str) -> u64 {
+    let mut dst = connect(DST_PORT).await;
+    let (rows, distinct): (u64, u64) = dst
+        .exec_first(
+            "SELECT COUNT(*), COUNT(DISTINCT source_id, gno) FROM dtle.gtid_executed WHERE job_name = ?",
+            (job,),
+        )
+        .await
+        .expect("position table")
+        .expect("a row");
+    assert_eq!(rows, distinct, "a GTID is recorded twice for {job}");
+    rows
+}
+
+/// Restarts one test-bed service (`src`, `dst` or `nats`).
+pub fn restart_service(service: &str) {
+    let status = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/testbed.sh"))
+        .args(["restart", service])
+        .status()
+        .expect("testbed.sh runs");
+    assert!(status.success(), "restarting {service} failed");
+}
