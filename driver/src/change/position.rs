@@ -69,9 +69,10 @@ pub struct SourcePosition {
 
 impl fmt::Display for SourcePosition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.gtid_set {
-            Some(set) => write!(f, "{set} ({}:{})", self.file, self.pos),
-            None => write!(f, "{}:{}", self.file, self.pos),
+        match (&self.gtid_set, self.file.is_empty()) {
+            (Some(set), true) => write!(f, "{set}"),
+            (Some(set), false) => write!(f, "{set} ({}:{})", self.file, self.pos),
+            (None, _) => write!(f, "{}:{}", self.file, self.pos),
         }
     }
 }

@@ -16,6 +16,7 @@
 
 pub mod binlog;
 pub mod ddl;
+pub mod preflight;
 pub mod routing;
 pub mod schema;
 pub mod snapshot;
@@ -104,6 +105,12 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> Result<(), TaskError> {
     let routing = Routing::new(&spec.src.extract);
+    stats.set_stage("Checking the source");
+    retry
+        .run("checking the source", &cancel, || {
+            preflight::check_source(&spec.src.connection)
+        })
+        .await?;
     let mut session: Option<SnapshotSession> = None;
     let mut failures = 0u32;
     let mut delay = retry.first_delay;
