@@ -61,6 +61,12 @@ pub async fn run(
         })
         .await?;
     stats.set_stage("Waiting for the extractor");
+    // An extractor already streaming (to an applier that died) waits for acknowledgements that
+    // will never come: tell it to sync with this one.
+    receiver
+        .request_resync("the applier (re)started")
+        .await
+        .map_err(|e| TaskError::transient("announcing the applier", e))?;
     let mut failures: HashMap<String, u64> = HashMap::new();
     loop {
         let incoming = tokio::select! {
