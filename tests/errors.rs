@@ -12,7 +12,10 @@ use support::*;
 async fn nothing_applied(job: &str, schema: &str) {
     let mut dst = connect(DST_PORT).await;
     let position: Option<String> = dst
-        .exec_first("SELECT phase FROM dtle.job_position WHERE job_name = ?", (job,))
+        .exec_first(
+            "SELECT phase FROM dtle.job_position WHERE job_name = ?",
+            (job,),
+        )
         .await
         .unwrap_or(None);
     assert_eq!(position, None, "{job} recorded a position");
@@ -43,8 +46,17 @@ async fn a_wrong_password_is_named_and_definite() {
     let mut src = Task::start("src", &file);
     let (code, last) = src.wait_exit(Duration::from_secs(30));
     assert_eq!(code, Some(2), "{last}");
-    assert_one_line(&last, &["connecting to the source server dtle@127.0.0.1:3307", "Access denied"]);
-    assert!(!src.log_text().contains("not-the-password"), "the password was logged");
+    assert_one_line(
+        &last,
+        &[
+            "connecting to the source server dtle@127.0.0.1:3307",
+            "Access denied",
+        ],
+    );
+    assert!(
+        !src.log_text().contains("not-the-password"),
+        "the password was logged"
+    );
     nothing_applied(job, schema).await;
 }
 
@@ -59,7 +71,10 @@ async fn an_unreachable_host_is_named_after_its_retries() {
     assert_eq!(code, Some(1), "{last}");
     assert_one_line(
         &last,
-        &["connecting to the source server dtle@127.0.0.1:1", "gave up after 2 attempts"],
+        &[
+            "connecting to the source server dtle@127.0.0.1:1",
+            "gave up after 2 attempts",
+        ],
     );
     nothing_applied(job, schema).await;
 }
@@ -68,7 +83,11 @@ async fn an_unreachable_host_is_named_after_its_retries() {
 async fn a_missing_table_in_replicate_do_db_is_named() {
     let (job, schema) = ("err_missing_table", "e2e_err_missing");
     reset(schema, job).await;
-    exec(SRC_PORT, &format!("CREATE TABLE {schema}.present (id INT PRIMARY KEY)")).await;
+    exec(
+        SRC_PORT,
+        &format!("CREATE TABLE {schema}.present (id INT PRIMARY KEY)"),
+    )
+    .await;
     let text = job_json(job, schema, "").replace(
         &format!(r#"[{{"TableSchema": "{schema}"}}]"#),
         &format!(r#"[{{"TableSchema": "{schema}", "Tables": [{{"TableName": "present"}}, {{"TableName": "absent"}}]}}]"#),
@@ -80,7 +99,9 @@ async fn a_missing_table_in_replicate_do_db_is_named() {
     assert_eq!(code, Some(2), "{last}");
     assert_one_line(
         &last,
-        &[&format!("ReplicateDoDb names table {schema}.absent, which the source does not have")],
+        &[&format!(
+            "ReplicateDoDb names table {schema}.absent, which the source does not have"
+        )],
     );
     nothing_applied(job, schema).await;
 }

@@ -94,42 +94,58 @@ where
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_of_the_src_task_loses_and_repeats_nothing() {
-    stream_with_fault("fault_kill_src", "e2e_fault_src", |dest, mut src, file| async move {
-        src.kill();
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        (dest, Task::start("src", &file))
-    })
+    stream_with_fault(
+        "fault_kill_src",
+        "e2e_fault_src",
+        |dest, mut src, file| async move {
+            src.kill();
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            (dest, Task::start("src", &file))
+        },
+    )
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_of_the_dest_task_loses_and_repeats_nothing() {
-    stream_with_fault("fault_kill_dest", "e2e_fault_dest", |mut dest, src, file| async move {
-        dest.kill();
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        (Task::start("dest", &file), src)
-    })
+    stream_with_fault(
+        "fault_kill_dest",
+        "e2e_fault_dest",
+        |mut dest, src, file| async move {
+            dest.kill();
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            (Task::start("dest", &file), src)
+        },
+    )
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_nats_server_restart_loses_and_repeats_nothing() {
-    stream_with_fault("fault_nats", "e2e_fault_nats", |dest, src, _file| async move {
-        tokio::task::spawn_blocking(|| restart_service("nats"))
-            .await
-            .expect("restart");
-        (dest, src)
-    })
+    stream_with_fault(
+        "fault_nats",
+        "e2e_fault_nats",
+        |dest, src, _file| async move {
+            tokio::task::spawn_blocking(|| restart_service("nats"))
+                .await
+                .expect("restart");
+            (dest, src)
+        },
+    )
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_target_restart_loses_and_repeats_nothing() {
-    stream_with_fault("fault_target", "e2e_fault_target", |dest, src, _file| async move {
-        tokio::task::spawn_blocking(|| restart_service("dst"))
-            .await
-            .expect("restart");
-        (dest, src)
-    })
+    stream_with_fault(
+        "fault_target",
+        "e2e_fault_target",
+        |dest, src, _file| async move {
+            tokio::task::spawn_blocking(|| restart_service("dst"))
+                .await
+                .expect("restart");
+            (dest, src)
+        },
+    )
     .await;
 }

@@ -149,6 +149,9 @@ async fn schema_changes_mid_stream_keep_the_target_equal() {
         )
         .await
         .expect("query");
-    assert_eq!(gone, None, "dropped and renamed tables are gone on the target");
+    assert_eq!(
+        gone, None,
+        "dropped and renamed tables are gone on the target"
+    );
     gtids_recorded_once(job).await;
 }

@@ -23,13 +23,10 @@ pub async fn connect(port: u16) -> Conn {
         .pass(Some(PASSWORD))
         .prefer_socket(false)
         .max_allowed_packet(Some(1 << 30))
-        .init(vec![
-            "SET time_zone = '+00:00'",
-            "SET NAMES utf8mb4",
-        ]);
-    Conn::new(opts)
-        .await
-        .unwrap_or_else(|e| panic!("test bed on port {port} does not answer (scripts/testbed.sh up): {e}"))
+        .init(vec!["SET time_zone = '+00:00'", "SET NAMES utf8mb4"]);
+    Conn::new(opts).await.unwrap_or_else(|e| {
+        panic!("test bed on port {port} does not answer (scripts/testbed.sh up): {e}")
+    })
 }
 
 /// Runs statements separated by `;\n` on a server.
@@ -43,13 +40,20 @@ pub async fn exec(port: u16, sql: &str) {
 
 /// Source and target fresh for `schema` (the target also loses the job's position rows).
 pub async fn reset(schema: &str, job: &str) {
-    exec(SRC_PORT, &format!("DROP DATABASE IF EXISTS `{schema}`; CREATE DATABASE `{schema}`")).await;
+    exec(
+        SRC_PORT,
+        &format!("DROP DATABASE IF EXISTS `{schema}`; CREATE DATABASE `{schema}`"),
+    )
+    .await;
     exec(DST_PORT, &format!("DROP DATABASE IF EXISTS `{schema}`")).await;
     let mut dst = connect(DST_PORT).await;
     for table in ["gtid_executed", "job_position", "snapshot_progress"] {
         // The position tables may not exist yet.
         let _ = dst
-            .exec_drop(format!("DELETE FROM dtle.{table} WHERE job_name = ?"), (job,))
+            .exec_drop(
+                format!("DELETE FROM dtle.{table} WHERE job_name = ?"),
+                (job,),
+            )
             .await;
     }
 }
@@ -109,6 +113,11 @@ impl Task {
         Task { child, log }
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `kill -9`.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -146,10 +155,19 @@ impl Drop for Task {
 }
 
 /// Rows of a table in key order, every value as the server's raw bytes.
-async fn rows(conn: &mut Conn, schema: &str, table: &str, order: &str) -> Vec<Vec<mysql_async::Value>> {
-    conn.query_drop("SET character_set_results = binary").await.expect("session");
+async fn rows(
+    conn: &mut Conn,
+    schema: &str,
+    table: &str,
+    order: &str,
+) -> Vec<Vec<mysql_async::Value>> {
+    conn.query_drop("SET character_set_results = binary")
+        .await
+        .expect("session");
     let rows: Vec<Row> = conn
-        .query(format!("SELECT * FROM `{schema}`.`{table}` ORDER BY {order}"))
+        .query(format!(
+            "SELECT * FROM `{schema}`.`{table}` ORDER BY {order}"
+        ))
         .await
         .unwrap_or_else(|e| panic!("reading {schema}.{table}: {e}"));
     rows.into_iter().map(Row::unwrap).collect()
@@ -173,7 +191,9 @@ pub async fn same_table(schema: &str, table: &str, order: &str) -> Result<(), St
         checksum(&mut dst, schema, table).await,
     );
     if a != b || a.is_none() {
-        return Err(format!("CHECKSUM TABLE differs: source {a:?}, target {b:?}"));
+        return Err(format!(
+            "CHECKSUM TABLE differs: source {a:?}, target {b:?}"
+        ));
     }
     let (ra, rb) = (
         rows(&mut src, schema, table, order).await,
