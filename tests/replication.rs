@@ -155,3 +155,117 @@ async fn schema_changes_mid_stream_keep_the_target_equal() {
     );
     gtids_recorded_once(job).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn databases_created_and_renamed_by_regex_follow_the_source() {
+    let job = "ddl_databases";
+    for schema in ["e2e_rx_one", "e2e_rx_two"] {
+        exec(SRC_PORT, &format!("DROP DATABASE IF EXISTS {schema}")).await;
+    }
+    for schema in ["e2e_rx_one_copy", "e2e_rx_two_copy"] {
+        exec(DST_PORT, &format!("DROP DATABASE IF EXISTS {schema}")).await;
+    }
+    reset("e2e_rx_one", job).await;
+    exec(SRC_PORT, "CREATE TABLE e2e_rx_one.t (id INT PRIMARY KEY)").await;
+    let text = job_json(job, "unused", "").replace(
+        r#"[{"TableSchema": "unused"}]"#,
+        r#"[{"TableSchemaRegex": "e2e_rx_(\\w+)", "TableSchemaRename": "e2e_rx_${1}_copy"}]"#,
+    );
+    let file = write_job(job, &text);
+    let _dest = Task::start("dest", &file);
+    let _src = Task::start("src", &file);
+    exec(SRC_PORT, "INSERT INTO e2e_rx_one.t VALUES (1), (2)").await;
+    exec(
+        SRC_PORT,
+        "CREATE DATABASE e2e_rx_two; CREATE TABLE e2e_rx_two.u (id INT PRIMARY KEY, s VARCHAR(5));
+         INSERT INTO e2e_rx_two.u VALUES (1, 'a'); CREATE DATABASE e2e_rx_unrelated_x_y",
+    )
+    .await;
+    // Source and target names differ here, so compare through the copies.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut dst = connect(DST_PORT).await;
+        use mysql_async::prelude::Queryable;
+        let one: Option<u64> = dst
+            .query_first("SELECT COUNT(*) FROM e2e_rx_one_copy.t")
+            .await
+            .unwrap_or(None);
+        let two: Option<String> = dst
+            .query_first("SELECT s FROM e2e_rx_two_copy.u WHERE id = 1")
+            .await
+            .unwrap_or(None);
+        if one == Some(2) && two.as_deref() == Some("a") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "renamed databases did not arrive: {one:?} {two:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    exec(
+        SRC_PORT,
+        "DROP DATABASE e2e_rx_two; DROP DATABASE e2e_rx_unrelated_x_y",
+    )
+    .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut dst = connect(DST_PORT).await;
+        use mysql_async::prelude::Queryable;
+        let left: Option<String> = dst
+            .query_first("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'e2e_rx_two_copy'")
+            .await
+            .expect("query");
+        if left.is_none() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "DROP DATABASE did not arrive"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auto_gtid_and_gtid_start_without_a_snapshot() {
+    use mysql_async::prelude::Queryable;
+    let (job, schema) = ("start_auto", "e2e_start_auto");
+    reset(schema, job).await;
+    exec(
+        SRC_PORT,
+        &format!("CREATE TABLE {schema}.t (id INT PRIMARY KEY, v INT); INSERT INTO {schema}.t VALUES (1, 1)"),
+    )
+    .await;
+    // The target already has the table (AutoGtid copies no rows and creates no table).
+    exec(DST_PORT, &format!("CREATE DATABASE {schema}; CREATE TABLE {schema}.t (id INT PRIMARY KEY, v INT); INSERT INTO {schema}.t VALUES (1, 1)")).await;
+    let file = write_job(job, &job_json(job, schema, r#""AutoGtid": true,"#));
+    let _dest = Task::start("dest", &file);
+    let src = Task::start("src", &file);
+    // Wait until the applier has recorded a position, then write.
+    let mut dst = connect(DST_PORT).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while dst
+        .exec_first::<String, _, _>(
+            "SELECT phase FROM dtle.job_position WHERE job_name = ?",
+            (job,),
+        )
+        .await
+        .unwrap_or(None)
+        .is_none()
+    {
+        exec(SRC_PORT, "FLUSH LOGS").await; // any event makes the extractor report its position
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no position recorded:\n{}",
+            src.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    exec(
+        SRC_PORT,
+        &format!("INSERT INTO {schema}.t VALUES (2, 2); UPDATE {schema}.t SET v = 10 WHERE id = 1"),
+    )
+    .await;
+    converge(schema, "t", "id", Duration::from_secs(30)).await;
+}

@@ -79,6 +79,32 @@ pub struct StatsSnapshot {
     pub lag_seconds: Option<u64>,
 }
 
+impl StatsSnapshot {
+    /// Snapshot progress in percent (dtle's `ProgressPct`), `100.0` once the snapshot is done
+    /// or when there was none.
+    pub fn progress_pct(&self) -> f64 {
+        if self.snapshot_rows_estimated == 0 {
+            return 100.0;
+        }
+        (self.snapshot_rows_done as f64 * 100.0 / self.snapshot_rows_estimated as f64).min(100.0)
+    }
+
+    /// Estimated time left in the snapshot, given how long it has run: the remaining rows at the
+    /// rate so far. `None` before any row is copied.
+    pub fn eta(&self, elapsed: std::time::Duration) -> Option<std::time::Duration> {
+        if self.snapshot_rows_done == 0 {
+            return None;
+        }
+        let remaining = self
+            .snapshot_rows_estimated
+            .saturating_sub(self.snapshot_rows_done);
+        let per_row = elapsed.as_secs_f64() / self.snapshot_rows_done as f64;
+        Some(std::time::Duration::from_secs_f64(
+            remaining as f64 * per_row,
+        ))
+    }
+}
+
 impl TaskStats {
     /// Counts a NATS message sent.
     pub fn record_out_msg(&self, bytes: u64) {
@@ -149,5 +175,30 @@ impl TaskStats {
             position: text.position,
             lag_seconds: (ts > 0).then(|| now.saturating_sub(ts)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn progress_and_eta_follow_the_copied_rows() {
+        let stats = TaskStats::default();
+        stats.snapshot_rows_estimated.store(1000, Relaxed);
+        stats.snapshot_rows_done.store(250, Relaxed);
+        let snap = stats.snapshot();
+        assert_eq!(snap.progress_pct(), 25.0);
+        assert_eq!(
+            snap.eta(Duration::from_secs(10)),
+            Some(Duration::from_secs(30))
+        );
+        stats.snapshot_rows_done.store(1200, Relaxed);
+        assert_eq!(stats.snapshot().progress_pct(), 100.0);
+        assert_eq!(
+            TaskStats::default().snapshot().eta(Duration::from_secs(1)),
+            None
+        );
     }
 }

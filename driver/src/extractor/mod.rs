@@ -37,6 +37,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
+/// A pass that lasted this long resets the count of consecutive transient failures.
+const HEALTHY_PASS: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Why a pass ended.
 #[derive(Debug)]
 pub enum Stop {
@@ -133,7 +136,13 @@ pub async fn run(
             next_table: 0,
             announced: HashSet::new(),
         };
+        let began = std::time::Instant::now();
         let outcome = pass(&mut ctx, reply.resume, &mut session).await;
+        if began.elapsed() >= HEALTHY_PASS {
+            // A pass that ran this long was healthy: its failure is a new incident, not a retry.
+            failures = 0;
+            delay = retry.first_delay;
+        }
         match outcome {
             Ok(()) => {
                 stats.set_stage("Snapshot copied; no incremental copy (SkipIncrementalCopy)");
