@@ -125,7 +125,10 @@ async fn a_purged_start_gtid_is_named_and_definite() {
         src.query_drop(format!("PURGE BINARY LOGS TO '{newest}'"))
             .await
             .expect("purge");
-        assert!(std::time::Instant::now() < deadline, "could not purge: {names:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "could not purge: {names:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let text = job_json(job, schema, r#""Gtid": "0-1-1","#);
