@@ -50,11 +50,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         RoleArg::Dest => jobs::Role::Dest,
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         let cancel = CancellationToken::new();
         let stop = cancel.clone();
         tokio::spawn(async move {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
@@ -72,13 +73,20 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 max_delay: Duration::from_secs(8),
             },
         };
-        match driver::task::run(&parsed.spec, role, ctx).await {
-            Ok(()) => Ok(ExitCode::SUCCESS),
-            Err(err) => {
-                // One line naming the cause; the exit code tells definite (2) from transient (1).
-                eprintln!("dtle: {role} task failed: {err}");
-                Ok(if err.is_transient() { ExitCode::FAILURE } else { ExitCode::from(2) })
-            }
+        driver::task::run(&parsed.spec, role, ctx).await
+    });
+    // Let connections close (and log) before the verdict, so the verdict is the last line.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    match result {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(err) => {
+            // One line naming the cause; the exit code tells definite (2) from transient (1).
+            eprintln!("dtle: {role} task failed: {err}");
+            Ok(if err.is_transient() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::from(2)
+            })
         }
-    })
+    }
 }
