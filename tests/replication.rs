@@ -269,3 +269,61 @@ async fn auto_gtid_and_gtid_start_without_a_snapshot() {
     .await;
     converge(schema, "t", "id", Duration::from_secs(30)).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_where_filter_selects_the_same_rows_in_snapshot_and_binlog() {
+    use mysql_async::prelude::Queryable;
+    let (job, schema) = ("where_filter", "e2e_where");
+    reset(schema, job).await;
+    exec(
+        SRC_PORT,
+        &format!(
+            "CREATE TABLE {schema}.t (id INT PRIMARY KEY, a INT, s VARCHAR(10));
+             INSERT INTO {schema}.t SELECT seq, seq, CONCAT('r', seq) FROM {schema}.seq_1_to_10"
+        ),
+    )
+    .await;
+    let text = job_json(job, schema, "").replace(
+        &format!(r#"[{{"TableSchema": "{schema}"}}]"#),
+        &format!(r#"[{{"TableSchema": "{schema}", "Tables": [{{"TableName": "t", "Where": "a < 5 AND s LIKE 'r%'"}}]}}]"#),
+    );
+    let file = write_job(job, &text);
+    let _dest = Task::start("dest", &file);
+    let _src = Task::start("src", &file);
+    exec(
+        SRC_PORT,
+        &format!(
+            "INSERT INTO {schema}.t VALUES (11, 2, 'r11'), (12, 7, 'r12'), (13, 1, 'x13');
+             UPDATE {schema}.t SET a = 8 WHERE id = 3;
+             UPDATE {schema}.t SET a = 1 WHERE id = 9;
+             UPDATE {schema}.t SET s = 'r1-new' WHERE id = 1;
+             DELETE FROM {schema}.t WHERE id = 4"
+        ),
+    )
+    .await;
+    let expected_sql =
+        format!("SELECT id, a, s FROM {schema}.t WHERE a < 5 AND s LIKE 'r%' ORDER BY id");
+    let mut src = connect(SRC_PORT).await;
+    let expected: Vec<(i32, i32, String)> = src.query(&expected_sql).await.expect("source rows");
+    assert_eq!(
+        expected.iter().map(|r| r.0).collect::<Vec<_>>(),
+        vec![1, 2, 9, 11],
+        "the scenario itself"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut dst = connect(DST_PORT).await;
+        let got: Vec<(i32, i32, String)> = dst
+            .query(format!("SELECT id, a, s FROM {schema}.t ORDER BY id"))
+            .await
+            .unwrap_or_default();
+        if got == expected {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "target {got:?}, expected {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

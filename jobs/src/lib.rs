@@ -32,6 +32,7 @@ mod replicate;
 pub mod spec;
 pub mod sql_filter;
 mod task_config;
+pub mod where_clause;
 
 pub use assemble::MAX_NAME_LEN;
 pub use diagnostic::Diagnostic;

@@ -109,6 +109,14 @@ fn read_table_rule(
             "has no effect in ReplicateIgnoreDb: the whole table is ignored",
         );
     }
+    if let Some(text) = &where_clause {
+        if let Err(why) = crate::where_clause::parse(text) {
+            diags.error(
+                &entry.field_path("Where"),
+                format!("{text:?} is not a filter dtle-rs can evaluate: {why}"),
+            );
+        }
+    }
     let column_map = read_column_map(&mut entry, list, diags);
     finish(entry, LEGACY_TABLE_FIELDS, diags);
     Some(TableRule {

@@ -322,3 +322,11 @@ job "demo" {
         ]
     );
 }
+
+#[test]
+fn where_filters_that_cannot_be_evaluated() {
+    rejects(
+        |j| src_config(j)["ReplicateDoDb"][0]["Tables"][1]["Where"] = json!("id IN (SELECT 1)"),
+        r#"Tasks[0].Config.ReplicateDoDb[0].Tables[1].Where: "id IN (SELECT 1)" is not a filter dtle-rs can evaluate: id IN (SELECT 1) is not supported in a Where filter"#,
+    );
+}

@@ -10,6 +10,7 @@
 //!    `DropTableIfExists` and `SkipCreateDbTable`).
 //! 3. Each table is read by keyset pagination on its key (`ChunkSize` rows, and at most
 //!    `DumpEntryLimit` bytes, per chunk); a table without a key is read in one streaming pass.
+//!    A `Where` filter is applied to the rows read ([`super::row_filter`]), as in the binlog.
 //! 4. `SnapshotEnd`; the binlog then follows from the snapshot's position.
 //!
 //! # What is committed when
@@ -20,6 +21,7 @@
 //! Rows are written with REPLACE, so a chunk applied twice leaves one copy.
 
 use super::ddl::{self, DdlAction};
+use super::row_filter::RowFilter;
 use super::schema::{ColumnKind, TableSchema};
 use super::values::from_snapshot;
 use super::{ExtractCtx, Stop};
@@ -295,11 +297,18 @@ impl SnapshotSession {
             })
             .collect();
         let from = quote::table(&table.schema, &table.name);
-        let where_clause = route
+        // The Where filter is evaluated here, not by the server, exactly as the binlog phase
+        // evaluates it: both phases agree on every row.
+        let filter = route
             .where_clause
-            .as_ref()
-            .map(|w| format!("({w})"))
-            .unwrap_or_else(|| "TRUE".into());
+            .as_deref()
+            .map(|text| {
+                let names: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
+                RowFilter::new(text, &names).map_err(|why| {
+                    Stop::Failed(TaskError::Definite(format!("{}: {why}", table.qualified())))
+                })
+            })
+            .transpose()?;
         let chunk_rows = ctx.spec.src.extract.chunk_size;
         let byte_limit = ctx.spec.src.extract.dump_entry_limit as usize;
         let name = table.qualified();
@@ -317,7 +326,7 @@ impl SnapshotSession {
                 };
                 (
                     format!(
-                        "SELECT {} FROM {from} WHERE {where_clause} AND ({after}) ORDER BY {} LIMIT {chunk_rows}",
+                        "SELECT {} FROM {from} WHERE {after} ORDER BY {} LIMIT {chunk_rows}",
                         select_list.join(", "),
                         order.join(", ")
                     ),
@@ -325,10 +334,7 @@ impl SnapshotSession {
                 )
             } else {
                 (
-                    format!(
-                        "SELECT {} FROM {from} WHERE {where_clause}",
-                        select_list.join(", ")
-                    ),
+                    format!("SELECT {} FROM {from}", select_list.join(", ")),
                     Vec::new(),
                 )
             };
@@ -359,10 +365,13 @@ impl SnapshotSession {
                     if keyed {
                         last_key = Some(table.key.iter().map(|&k| values[k].clone()).collect());
                     }
+                    read_this_query += 1;
+                    if filter.as_ref().is_some_and(|f| !f.matches(&values)) {
+                        continue;
+                    }
                     let out: Vec<Value> = copied.iter().map(|&i| values[i].clone()).collect();
                     bytes += out.iter().map(Value::size_hint).sum::<usize>();
                     rows.push(out);
-                    read_this_query += 1;
                     // Bounded memory: a chunk also ends at DumpEntryLimit bytes, and a keyless
                     // table (one pass) is sent every ChunkSize rows.
                     if bytes >= byte_limit || (!keyed && rows.len() as u64 >= chunk_rows) {
@@ -580,11 +589,6 @@ async fn list_tables(
     let mut tables = Vec::new();
     for (schema, name, estimate) in names {
         if let Some(route) = ctx.routing.route(&schema, &name) {
-            if route.where_clause.is_some() {
-                return Err(Stop::Failed(TaskError::Definite(format!(
-                    "{schema}.{name}: Where filters are not supported yet by dtle-rs (the binlog phase cannot evaluate them)"
-                ))));
-            }
             let table = TableSchema::load(conn, &schema, &name).await?;
             tables.push((table, route, estimate));
         }

@@ -21,6 +21,7 @@
 pub mod mariadb;
 
 use super::ddl::{self, DdlAction};
+use super::row_filter::RowFilter;
 use super::schema::TableSchema;
 use super::values::from_binlog;
 use super::{ExtractCtx, Stop};
@@ -45,6 +46,7 @@ struct BinlogTable {
     map: TableMapEvent<'static>,
     schema: TableSchema,
     copied: Vec<usize>,
+    filter: Option<RowFilter>,
     def_id: u32,
 }
 
@@ -350,6 +352,19 @@ impl Reader {
         };
         let schema = TableSchema::from_table_map(&map)?;
         let copied = schema.copied_columns(&route);
+        let filter = route
+            .where_clause
+            .as_deref()
+            .map(|text| {
+                let names: Vec<String> = schema.columns.iter().map(|c| c.name.clone()).collect();
+                RowFilter::new(text, &names).map_err(|why| {
+                    Stop::Failed(TaskError::Definite(format!(
+                        "{}: {why}",
+                        schema.qualified()
+                    )))
+                })
+            })
+            .transpose()?;
         let key = (route.schema.clone(), route.table.clone());
         let def = schema.table_def(0, &route);
         let def_id = match self.defs.get(&key) {
@@ -373,6 +388,7 @@ impl Reader {
                 map,
                 schema,
                 copied,
+                filter,
                 def_id,
             }),
         );
@@ -435,9 +451,17 @@ impl Reader {
                 (Some(before), None) => RowKind::Delete(before),
                 (None, None) => continue,
             };
+            let kind = match &table.filter {
+                Some(filter) => match filter.apply(kind) {
+                    Some(kind) => kind,
+                    None => continue,
+                },
+                None => kind,
+            };
             if super::sql_filter::skips_row(&ctx.spec.src.extract.sql_filter, &kind) {
                 continue;
             }
+            let kind = project(kind, &table.copied);
             changes.push(Item::Row(RowChange {
                 table: def_id,
                 kind,
@@ -545,6 +569,26 @@ fn ends_standalone(raw_type: u8) -> bool {
     raw_type == EventType::QUERY_EVENT as u8 || raw_type == EventType::XID_EVENT as u8
 }
 
+/// The copied columns of a change's rows, in target order.
+fn project(kind: RowKind, copied: &[usize]) -> RowKind {
+    let pick = |row: Vec<Value>| -> Vec<Value> {
+        let mut row: Vec<Option<Value>> = row.into_iter().map(Some).collect();
+        copied
+            .iter()
+            .map(|&i| row.get_mut(i).and_then(Option::take).unwrap_or(Value::Null))
+            .collect()
+    };
+    match kind {
+        RowKind::Insert(after) => RowKind::Insert(pick(after)),
+        RowKind::Update { before, after } => RowKind::Update {
+            before: pick(before),
+            after: pick(after),
+        },
+        RowKind::Delete(before) => RowKind::Delete(pick(before)),
+    }
+}
+
+/// Every column of a binlog row, decoded.
 fn decode_row(
     table: &BinlogTable,
     row: mysql_async::binlog::row::BinlogRow,
@@ -552,10 +596,11 @@ fn decode_row(
     let mut values: Vec<Option<mysql_async::binlog::value::BinlogValue<'static>>> =
         row.unwrap().into_iter().map(Some).collect();
     table
-        .copied
+        .schema
+        .columns
         .iter()
-        .map(|&i| {
-            let column = &table.schema.columns[i];
+        .enumerate()
+        .map(|(i, column)| {
             let value = values.get_mut(i).and_then(Option::take).ok_or_else(|| {
                 Stop::Failed(TaskError::Definite(format!(
                     "row of {} lacks column {} (set binlog_row_image=FULL on the source)",
