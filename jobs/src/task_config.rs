@@ -359,6 +359,13 @@ fn read_extract<'a>(
         );
     }
     let sql_filter = read_sql_filter(pick(s, d, "SqlFilter", diags), diags);
+    let expand_syntax_support = flag(s, d, "ExpandSyntaxSupport", false, diags);
+    if expand_syntax_support {
+        diags.warning(
+            &s.field_path("ExpandSyntaxSupport"),
+            "not supported yet: grants, procedures and functions are not replicated",
+        );
+    }
     let config = ExtractConfig {
         replicate_do_db,
         replicate_ignore_db,
@@ -369,7 +376,7 @@ fn read_extract<'a>(
         group_timeout_ms: setting(s, d, "GroupTimeout", 3_600_000, 100, diags),
         drop_table_if_exists: flag(s, d, "DropTableIfExists", false, diags),
         skip_create_db_table: flag(s, d, "SkipCreateDbTable", false, diags),
-        expand_syntax_support: flag(s, d, "ExpandSyntaxSupport", false, diags),
+        expand_syntax_support,
         skip_incremental_copy,
         skip_privilege_check: flag(s, d, "SkipPrivilegeCheck", false, diags),
         sql_filter,
@@ -479,8 +486,15 @@ fn read_apply<'a>(
     } else {
         3
     };
+    let parallel_workers = setting(d, s, "ParallelWorkers", 1024, 1, diags);
+    if parallel_workers > 1 {
+        diags.warning(
+            &d.field_path("ParallelWorkers"),
+            "accepted, but transactions are applied one at a time for now",
+        );
+    }
     ApplyConfig {
-        parallel_workers: setting(d, s, "ParallelWorkers", 1024, 1, diags),
+        parallel_workers,
         use_mysql_dependency: flag(d, s, "UseMySQLDependency", true, diags),
         dependency_history_size: setting(d, s, "DependencyHistorySize", 10_000_000, 2500, diags),
         foreign_key_checks: flag(d, s, "ForeignKeyChecks", true, diags),

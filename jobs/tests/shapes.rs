@@ -33,7 +33,13 @@ fn the_same_job_in_five_shapes_is_one_job_spec() {
         .map(|(name, format)| {
             let job = parse(name);
             assert_eq!(job.format, *format, "{name}");
-            assert!(job.warnings.is_empty(), "{name}: {:?}", job.warnings);
+            // ParallelWorkers 4 is accepted but applied serially for now, which is said.
+            let messages: Vec<&str> = job.warnings.iter().map(|w| w.message.as_str()).collect();
+            assert_eq!(
+                messages,
+                vec!["accepted, but transactions are applied one at a time for now"],
+                "{name}"
+            );
             (name, without_orchestrator_settings(job.spec))
         })
         .collect();
@@ -153,7 +159,12 @@ fn unknown_fields_are_kept_and_warned_about() {
         "\"ChunkSize\": \"2000\", \"ChunkSzie\": 10, \"NatsAddr\": \"127.0.0.1:8193\",",
     );
     let job = parse_job(&text).unwrap();
-    let warnings: Vec<String> = job.warnings.iter().map(ToString::to_string).collect();
+    let warnings: Vec<String> = job
+        .warnings
+        .iter()
+        .filter(|w| !w.path.ends_with("ParallelWorkers"))
+        .map(ToString::to_string)
+        .collect();
     assert_eq!(
         warnings,
         vec![
@@ -210,8 +221,6 @@ fn a_field_on_both_tasks_uses_its_owners_value_and_says_so() {
     );
     let job = parse_job(&text).unwrap();
     assert_eq!(job.spec.src.extract.chunk_size, 2000);
-    assert_eq!(
-        job.warnings[0].to_string(),
-        "Tasks[1].Config.ChunkSize: differs from Tasks[0].Config.ChunkSize, which is used"
-    );
+    assert!(job.warnings.iter().any(|w| w.to_string()
+        == "Tasks[1].Config.ChunkSize: differs from Tasks[0].Config.ChunkSize, which is used"));
 }
