@@ -19,6 +19,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the agent: the dtle 2.x HTTP API, the embedded orchestrator and the tasks.
+    Agent(cmd::agent::AgentArgs),
     /// Work with job files (dtle JSON, Nomad JSON or Nomad HCL).
     #[command(subcommand)]
     Job(cmd::job::JobCommand),
@@ -34,16 +36,21 @@ enum TaskCommand {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = match &cli.command {
+        Command::Agent(args) => cmd::agent::log_level(args).unwrap_or_else(|| "info".into()),
+        _ => "info".into(),
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("DTLE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let cli = Cli::parse();
     let result = match cli.command {
+        Command::Agent(args) => cmd::agent::run(args),
         Command::Job(job) => cmd::job::run(job),
         Command::Task(TaskCommand::Run(args)) => cmd::task::run(args),
     };

@@ -6,9 +6,10 @@
 
 use crate::change::SourcePosition;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// One task's live counters.
 #[derive(Debug, Default)]
@@ -36,12 +37,40 @@ pub struct TaskStats {
     /// Source commit time (epoch seconds) of the last transaction read or applied.
     last_source_ts: AtomicU64,
     text: Mutex<TextStats>,
+    /// Per table (`schema.table`): rows by kind.
+    tables: Mutex<BTreeMap<String, TableCounters>>,
+    /// The last throughput sample: when, and rows handled by then.
+    sample: Mutex<Option<(Instant, u64, u64)>>,
 }
 
 #[derive(Debug, Default, Clone)]
 struct TextStats {
     stage: String,
     position: SourcePosition,
+}
+
+/// Rows of one table, by kind of change.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct TableCounters {
+    /// Rows copied or inserted.
+    pub inserts: u64,
+    /// Rows updated.
+    pub updates: u64,
+    /// Rows deleted.
+    pub deletes: u64,
+    /// All of them.
+    pub rows: u64,
+}
+
+/// Which kind of row change, for [`TaskStats::count_row`].
+#[derive(Debug, Clone, Copy)]
+pub enum RowCount {
+    /// Inserted or copied.
+    Insert,
+    /// Updated.
+    Update,
+    /// Deleted.
+    Delete,
 }
 
 /// A copy of the counters at one moment.
@@ -77,6 +106,10 @@ pub struct StatsSnapshot {
     pub position: SourcePosition,
     /// Seconds between now and the source commit time of the last transaction handled.
     pub lag_seconds: Option<u64>,
+    /// Per table counters.
+    pub tables: BTreeMap<String, TableCounters>,
+    /// Rows per second over the last sample window, and that window in seconds.
+    pub throughput: (u64, u64),
 }
 
 impl StatsSnapshot {
@@ -131,6 +164,22 @@ impl TaskStats {
         }
     }
 
+    /// Counts `n` rows of `table`.
+    pub fn count_rows(&self, table: &str, kind: RowCount, n: u64) {
+        if let Ok(mut tables) = self.tables.lock() {
+            let counters = match tables.get_mut(table) {
+                Some(c) => c,
+                None => tables.entry(table.to_owned()).or_default(),
+            };
+            match kind {
+                RowCount::Insert => counters.inserts += n,
+                RowCount::Update => counters.updates += n,
+                RowCount::Delete => counters.deletes += n,
+            }
+            counters.rows += n;
+        }
+    }
+
     /// Sets the stage text (dtle's `Stage`).
     pub fn set_stage(&self, stage: &str) {
         if let Ok(mut text) = self.text.lock() {
@@ -155,6 +204,27 @@ impl TaskStats {
             .map(|d| d.as_secs())
             .unwrap_or(0);
         let ts = self.last_source_ts.load(Relaxed);
+        let handled = self.rows_read.load(Relaxed) + self.rows_applied.load(Relaxed);
+        let throughput = self
+            .sample
+            .lock()
+            .map(|mut sample| {
+                let now = Instant::now();
+                match *sample {
+                    Some((at, _, rate)) if now.duration_since(at).as_secs() < 1 => (rate, 1),
+                    Some((at, rows, _)) => {
+                        let secs = now.duration_since(at).as_secs_f64().max(1e-3);
+                        let rate = (handled.saturating_sub(rows) as f64 / secs) as u64;
+                        *sample = Some((now, handled, rate));
+                        (rate, secs.round() as u64)
+                    }
+                    None => {
+                        *sample = Some((now, handled, 0));
+                        (0, 0)
+                    }
+                }
+            })
+            .unwrap_or((0, 0));
         StatsSnapshot {
             rows_read: self.rows_read.load(Relaxed),
             txns_read: self.txns_read.load(Relaxed),
@@ -174,6 +244,8 @@ impl TaskStats {
             stage: text.stage,
             position: text.position,
             lag_seconds: (ts > 0).then(|| now.saturating_sub(ts)),
+            tables: self.tables.lock().map(|t| t.clone()).unwrap_or_default(),
+            throughput,
         }
     }
 }

@@ -28,6 +28,7 @@ pub mod gtid;
 mod nomad;
 mod read;
 mod redact;
+pub mod render;
 mod replicate;
 pub mod spec;
 pub mod sql_filter;

@@ -5,8 +5,41 @@ use clap::Subcommand;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// Where the agent's API is.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Agent {
+    /// The agent's HTTP address.
+    #[arg(long, default_value = "http://127.0.0.1:8190", env = "DTLE_ADDR")]
+    address: String,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum JobCommand {
+    /// Submit a job (dtle JSON, Nomad JSON or Nomad HCL) to the agent: creates it, or updates the
+    /// job with the same ID.
+    Run {
+        /// The job file; `-` reads standard input.
+        file: PathBuf,
+        #[command(flatten)]
+        agent: Agent,
+    },
+    /// Show one job (its tasks, snapshot progress or lag), or list every job.
+    Status {
+        /// The job ID; none lists all jobs.
+        id: Option<String>,
+        #[command(flatten)]
+        agent: Agent,
+    },
+    /// Stop a job's tasks (its position on the target is kept).
+    Stop {
+        /// The job ID.
+        id: String,
+        /// Also forget the job.
+        #[arg(long)]
+        purge: bool,
+        #[command(flatten)]
+        agent: Agent,
+    },
     /// Check a job file and print the job as dtle-rs understands it (passwords masked).
     ///
     /// Exits 0 when the job is valid (warnings go to stderr), 1 when it is not, listing every
@@ -20,6 +53,9 @@ pub enum JobCommand {
 pub fn run(command: JobCommand) -> anyhow::Result<ExitCode> {
     match command {
         JobCommand::Validate { file } => validate(&file),
+        JobCommand::Run { file, agent } => submit(&file, &agent),
+        JobCommand::Status { id, agent } => status(id.as_deref(), &agent),
+        JobCommand::Stop { id, purge, agent } => stop(&id, purge, &agent),
     }
 }
 
@@ -52,4 +88,166 @@ fn validate(file: &PathBuf) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// Calls the agent; an error status prints the agent's message(s) and fails.
+fn call(request: ureq::Request, body: Option<&str>) -> anyhow::Result<serde_json::Value> {
+    let url = request.url().to_owned();
+    let result = match body {
+        Some(body) => request.send_string(body),
+        None => request.call(),
+    };
+    match result {
+        Ok(response) => response
+            .into_json::<serde_json::Value>()
+            .with_context(|| format!("reading the answer of {url}")),
+        Err(ureq::Error::Status(code, response)) => {
+            let body: serde_json::Value = response.into_json().unwrap_or_default();
+            let mut message = body["Error"].as_str().unwrap_or("(no message)").to_owned();
+            if let Some(errors) = body["Errors"].as_array() {
+                for e in errors {
+                    message.push_str(&format!(
+                        "\n  {}: {}",
+                        e["Path"].as_str().unwrap_or_default(),
+                        e["Message"].as_str().unwrap_or_default()
+                    ));
+                }
+            }
+            anyhow::bail!("the agent answered {code}: {message}")
+        }
+        Err(err) => {
+            anyhow::bail!("cannot reach the agent at {url}: {err} (is `dtle agent` running?)")
+        }
+    }
+}
+
+fn submit(file: &PathBuf, agent: &Agent) -> anyhow::Result<ExitCode> {
+    let text = read(file)?;
+    let answer = call(
+        ureq::post(&format!("{}/v1/jobs", agent.address)),
+        Some(&text),
+    )?;
+    for warning in answer["Warnings"].as_array().into_iter().flatten() {
+        eprintln!("warning: {}", warning.as_str().unwrap_or_default());
+    }
+    println!(
+        "job {} {} (evaluation {})",
+        answer["ID"].as_str().unwrap_or_default(),
+        if answer["Changed"].as_bool() == Some(false) {
+            "unchanged"
+        } else {
+            "submitted"
+        },
+        answer["EvalID"].as_str().unwrap_or_default()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn stop(id: &str, purge: bool, agent: &Agent) -> anyhow::Result<ExitCode> {
+    let url = format!("{}/v1/job/{id}?purge={purge}", agent.address);
+    call(ureq::delete(&url), None)?;
+    println!("job {id} stopped{}", if purge { " and purged" } else { "" });
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `[#####.....]`, `width` wide.
+fn bar(pct: f64, width: usize) -> String {
+    let filled = ((pct / 100.0) * width as f64)
+        .round()
+        .clamp(0.0, width as f64) as usize;
+    format!("[{}{}]", "#".repeat(filled), ".".repeat(width - filled))
+}
+
+fn status(id: Option<&str>, agent: &Agent) -> anyhow::Result<ExitCode> {
+    let Some(id) = id else {
+        let jobs = call(ureq::get(&format!("{}/v1/jobs", agent.address)), None)?;
+        println!("{:<30} {:<10}", "ID", "STATUS");
+        for job in jobs.as_array().into_iter().flatten() {
+            println!(
+                "{:<30} {:<10}",
+                job["ID"].as_str().unwrap_or_default(),
+                job["Status"].as_str().unwrap_or_default()
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let job = call(ureq::get(&format!("{}/v1/job/{id}", agent.address)), None)?;
+    println!("job {id}: {}", job["Status"].as_str().unwrap_or_default());
+    let allocs = call(
+        ureq::get(&format!("{}/v1/job/{id}/allocations", agent.address)),
+        None,
+    )?;
+    for alloc in allocs.as_array().into_iter().flatten() {
+        let task = alloc["Task"].as_str().unwrap_or_default();
+        let alloc_id = alloc["ID"].as_str().unwrap_or_default();
+        let state = &alloc["TaskStates"][task];
+        let last_error = state["Events"]
+            .as_array()
+            .and_then(|e| {
+                e.iter()
+                    .rev()
+                    .find(|e| !e["DriverError"].as_str().unwrap_or_default().is_empty())
+            })
+            .and_then(|e| e["DriverError"].as_str())
+            .unwrap_or_default();
+        println!(
+            "  {task:<4} {} {} (allocation {})",
+            alloc["ClientStatus"].as_str().unwrap_or_default(),
+            if state["Failed"].as_bool() == Some(true) {
+                "FAILED"
+            } else {
+                ""
+            },
+            &alloc_id[..alloc_id.len().min(8)]
+        );
+        if !last_error.is_empty() {
+            println!("       last error: {last_error}");
+        }
+        let Ok(stats) = call(
+            ureq::get(&format!(
+                "{}/v1/agent/allocation/{alloc_id}/stats",
+                agent.address
+            )),
+            None,
+        ) else {
+            continue;
+        };
+        let s = &stats["Tasks"][task];
+        let pct: f64 = s["ProgressPct"]
+            .as_str()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0.0);
+        println!("       stage: {}", s["Stage"].as_str().unwrap_or_default());
+        if pct < 100.0 {
+            println!(
+                "       snapshot {} {pct:.1}% ETA {}",
+                bar(pct, 30),
+                s["ETA"].as_str().unwrap_or("?")
+            );
+        } else {
+            let lag = s["DelayCount"]["Time"].as_u64();
+            println!(
+                "       rows read {} applied {}, transactions read {} applied {}, lag {}",
+                s["ReadMasterRowCount"],
+                s["ExecMasterRowCount"],
+                s["ReadMasterTxCount"],
+                s["ExecMasterTxCount"],
+                lag.map_or_else(|| "-".to_owned(), |l| format!("{l}s"))
+            );
+        }
+        let coordinates = &s["CurrentCoordinates"];
+        if !coordinates["GtidSet"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty()
+        {
+            println!(
+                "       position: {} ({}:{})",
+                coordinates["GtidSet"].as_str().unwrap_or_default(),
+                coordinates["File"].as_str().unwrap_or_default(),
+                coordinates["Position"]
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

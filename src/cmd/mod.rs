@@ -1,4 +1,5 @@
 //! One module per subcommand group.
 
+pub mod agent;
 pub mod job;
 pub mod task;

@@ -24,7 +24,7 @@ pub mod statements;
 use crate::change::{Ddl, Gtid, Item, RowKind, SourcePosition, TableDef, Value};
 use crate::error::{classify_mysql, codes, server_code, TaskError};
 use crate::mysql::{self, quote, RetryPolicy};
-use crate::stats::TaskStats;
+use crate::stats::{RowCount, TaskStats};
 use crate::transport::receiver::{Incoming, Receiver};
 use jobs::{GtidSet, JobSpec};
 use mysql_async::prelude::Queryable;
@@ -321,6 +321,11 @@ impl Target {
                 self.sql("COMMIT").await?;
                 self.stats.rows_applied.fetch_add(count, Relaxed);
                 self.stats.snapshot_rows_done.fetch_add(count, Relaxed);
+                self.stats.count_rows(
+                    &format!("{}.{}", def.schema, def.name),
+                    RowCount::Insert,
+                    count,
+                );
             }
             Item::SnapshotEnd { snapshot_id } => {
                 let position = match &self.snapshot {
@@ -372,6 +377,15 @@ impl Target {
                 }
                 txn.rows += 1;
                 self.start_txn().await?;
+                if let Some(def) = self.tables.get(&change.table) {
+                    let kind = match &change.kind {
+                        RowKind::Insert(_) => RowCount::Insert,
+                        RowKind::Update { .. } => RowCount::Update,
+                        RowKind::Delete(_) => RowCount::Delete,
+                    };
+                    self.stats
+                        .count_rows(&format!("{}.{}", def.schema, def.name), kind, 1);
+                }
                 match change.kind {
                     RowKind::Insert(row) => {
                         let same = self.batch.as_ref().is_some_and(|b| b.table == change.table);

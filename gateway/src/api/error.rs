@@ -1,0 +1,101 @@
+//! The one mapping from errors to HTTP statuses, with JSON bodies.
+
+use crate::orchestrator::OrchestratorError;
+use jobs::{Diagnostic, JobError};
+use serde_json::json;
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::Reply;
+
+/// An API error: a status and what to tell the client.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+    problems: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
+}
+
+impl ApiError {
+    /// A bare error.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            problems: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// The response.
+    pub fn into_response(self) -> Response {
+        let problems: Vec<_> = self
+            .problems
+            .iter()
+            .map(|d| json!({"Path": d.path, "Message": d.message}))
+            .collect();
+        let warnings: Vec<_> = self
+            .warnings
+            .iter()
+            .map(|d| json!({"Path": d.path, "Message": d.message}))
+            .collect();
+        let body = json!({
+            "Error": self.message,
+            "Errors": problems,
+            "Warnings": warnings,
+        });
+        warp::reply::with_status(warp::reply::json(&body), self.status).into_response()
+    }
+}
+
+impl From<JobError> for ApiError {
+    fn from(err: JobError) -> Self {
+        let message = err.to_string();
+        match err {
+            JobError::Invalid { errors, warnings } => Self {
+                status: StatusCode::BAD_REQUEST,
+                message,
+                problems: errors,
+                warnings,
+            },
+            JobError::Json { .. } | JobError::Hcl { .. } => {
+                Self::new(StatusCode::BAD_REQUEST, message)
+            }
+        }
+    }
+}
+
+impl From<OrchestratorError> for ApiError {
+    fn from(err: OrchestratorError) -> Self {
+        let status = match &err {
+            OrchestratorError::JobNotFound(_) | OrchestratorError::AllocationNotFound(_) => {
+                StatusCode::NOT_FOUND
+            }
+            OrchestratorError::Conflict(_) => StatusCode::CONFLICT,
+            OrchestratorError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self::new(status, err.to_string())
+    }
+}
+
+/// Turns warp's rejections (no route, wrong method, oversized body) into JSON errors.
+pub async fn recover(rejection: warp::Rejection) -> Result<Response, std::convert::Infallible> {
+    let error = if rejection.is_not_found() {
+        ApiError::new(StatusCode::NOT_FOUND, "no such route")
+    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed on this route",
+        )
+    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the request body is too large",
+        )
+    } else if let Some(err) = rejection.find::<warp::reject::InvalidQuery>() {
+        ApiError::new(StatusCode::BAD_REQUEST, format!("bad query string: {err}"))
+    } else {
+        ApiError::new(StatusCode::BAD_REQUEST, format!("{rejection:?}"))
+    };
+    Ok(error.into_response())
+}

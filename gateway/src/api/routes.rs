@@ -1,0 +1,105 @@
+//! Paths and methods of the dtle 2.x API. Unknown paths answer 404, known paths with the wrong
+//! method 405, both as JSON (see [`super::error::recover`]).
+
+use super::error::recover;
+use super::handlers::{self, Shared};
+use std::convert::Infallible;
+use warp::Filter;
+
+/// Largest job body accepted.
+const MAX_BODY: u64 = 16 * 1024 * 1024;
+
+fn with(orchestrator: Shared) -> impl Filter<Extract = (Shared,), Error = Infallible> + Clone {
+    warp::any().map(move || orchestrator.clone())
+}
+
+/// Every route, with errors turned into JSON responses.
+pub fn routes(
+    orchestrator: Shared,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Infallible> + Clone {
+    let o = || with(orchestrator.clone());
+    let v1 = warp::path("v1");
+    let jobs_list = v1
+        .and(warp::path("jobs"))
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(o())
+        .then(handlers::list);
+    let jobs_post = v1
+        .and(warp::path("jobs"))
+        .and(warp::path::end())
+        .and(warp::post())
+        .and(o())
+        .and(warp::body::content_length_limit(MAX_BODY))
+        .and(warp::body::bytes())
+        .then(handlers::register);
+    let job_get = v1
+        .and(warp::path!("job" / String))
+        .and(warp::get())
+        .and(o())
+        .then(|id, o| handlers::get(o, id));
+    let job_delete = v1
+        .and(warp::path!("job" / String))
+        .and(warp::delete())
+        .and(o())
+        .and(warp::query::<handlers::StopQuery>())
+        .then(|id, o, q| handlers::stop(o, id, q));
+    let job_pause = v1
+        .and(warp::path!("job" / String / "pause"))
+        .and(warp::post())
+        .and(o())
+        .then(|id, o| handlers::pause(o, id));
+    let job_resume = v1
+        .and(warp::path!("job" / String / "resume"))
+        .and(warp::post())
+        .and(o())
+        .then(|id, o| handlers::resume(o, id));
+    let allocations = v1
+        .and(warp::path!("job" / String / "allocations"))
+        .and(warp::get())
+        .and(o())
+        .then(|id, o| handlers::allocations(o, id));
+    let stats = v1
+        .and(warp::path!("agent" / "allocation" / String / "stats"))
+        .and(warp::get())
+        .and(o())
+        .then(|id, o| handlers::stats(o, id));
+    let leader = v1
+        .and(warp::path!("leader"))
+        .and(warp::get())
+        .and(o())
+        .then(handlers::leader);
+    let nodes = v1
+        .and(warp::path!("nodes"))
+        .and(warp::get())
+        .and(o())
+        .then(handlers::nodes);
+    let members = v1
+        .and(warp::path!("members"))
+        .and(warp::get())
+        .and(o())
+        .then(handlers::members);
+    jobs_list
+        .or(jobs_post)
+        .unify()
+        .or(job_get)
+        .unify()
+        .or(job_delete)
+        .unify()
+        .or(job_pause)
+        .unify()
+        .or(job_resume)
+        .unify()
+        .or(allocations)
+        .unify()
+        .or(stats)
+        .unify()
+        .or(leader)
+        .unify()
+        .or(nodes)
+        .unify()
+        .or(members)
+        .unify()
+        .recover(recover)
+        .unify()
+}

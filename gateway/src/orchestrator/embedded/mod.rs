@@ -1,0 +1,568 @@
+//! The single-node orchestrator inside `dtle agent`: it keeps jobs, allocations and events in its
+//! state folder and runs each job's Src and Dest tasks in-process through the driver's task API.
+//!
+//! # What survives what
+//! Every change to a job or an allocation is written to the state folder before the call returns
+//! (or, for task events, right after they happen). An agent that is killed and started again
+//! reads the folder back and restarts the tasks of every job that was running; the tasks resume
+//! from the position stored on the target, so nothing is lost or applied twice. Pausing stops the
+//! tasks and remembers it; resuming starts them again, which continues from that same position.
+
+pub mod store;
+pub mod supervisor;
+
+use super::{Allocation, JobRecord, Node, Orchestrator, OrchestratorError, Registered, TaskState};
+use driver::mysql::RetryPolicy;
+use driver::stats::{StatsSnapshot, TaskStats};
+use jobs::{ParsedJob, Role};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use store::{Store, StoredJob};
+use supervisor::{now_ns, push_event, supervise, RestartPolicy, Supervised};
+use tokio_util::sync::CancellationToken;
+
+/// How the embedded orchestrator runs.
+#[derive(Debug, Clone)]
+pub struct EmbeddedConfig {
+    /// Where jobs are kept.
+    pub state_dir: PathBuf,
+    /// The NATS server the tasks use.
+    pub nats_url: String,
+    /// This node's name.
+    pub node_name: String,
+    /// This node's datacenter.
+    pub datacenter: String,
+    /// Where the HTTP API listens, as other nodes would reach it.
+    pub http_addr: String,
+    /// Restarts of failed tasks.
+    pub restart: RestartPolicy,
+    /// Retries inside a task.
+    pub task_retry: RetryPolicy,
+}
+
+/// A running (or ended) task.
+struct Running {
+    alloc: Arc<Mutex<Allocation>>,
+    stats: Arc<TaskStats>,
+    /// Fires to stop the task; a fresh one per run.
+    cancel: CancellationToken,
+    /// When the current run started, for the snapshot's ETA.
+    since: Instant,
+}
+
+struct JobEntry {
+    record: JobRecord,
+    tasks: Vec<Running>,
+}
+
+struct State {
+    index: u64,
+    jobs: BTreeMap<String, JobEntry>,
+}
+
+/// The embedded orchestrator; cheap to clone.
+#[derive(Clone)]
+pub struct EmbeddedOrchestrator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: EmbeddedConfig,
+    node_id: String,
+    store: Store,
+    state: Mutex<State>,
+}
+
+impl EmbeddedOrchestrator {
+    /// Opens the state folder and restarts the jobs that were running.
+    ///
+    /// # Errors
+    /// When the state folder cannot be used.
+    pub fn start(config: EmbeddedConfig) -> Result<Self, OrchestratorError> {
+        let store = Store::open(&config.state_dir)?;
+        let node_id = node_id(&config.state_dir)?;
+        let inner = Arc::new(Inner {
+            config,
+            node_id,
+            store,
+            state: Mutex::new(State {
+                index: 0,
+                jobs: BTreeMap::new(),
+            }),
+        });
+        let orchestrator = Self { inner };
+        for stored in orchestrator.inner.store.load() {
+            orchestrator.restore(stored);
+        }
+        Ok(orchestrator)
+    }
+
+    /// Stops every task (the agent is shutting down); the jobs stay as they are on disk.
+    pub fn shutdown(&self) {
+        if let Ok(state) = self.inner.state.lock() {
+            for entry in state.jobs.values() {
+                for task in &entry.tasks {
+                    task.cancel.cancel();
+                }
+            }
+        }
+    }
+
+    fn restore(&self, stored: StoredJob) {
+        let id = stored.record.spec.id.clone();
+        let run = stored.record.status != "dead" && !stored.record.paused;
+        let Ok(mut state) = self.inner.state.lock() else {
+            return;
+        };
+        state.index = state
+            .index
+            .max(stored.record.modify_index)
+            .max(stored.record.job_modify_index);
+        let tasks = stored
+            .allocations
+            .into_iter()
+            .map(|mut alloc| {
+                if run {
+                    push_event(
+                        &mut alloc,
+                        "Restored",
+                        "The agent restarted; resuming the task",
+                        "",
+                        Duration::ZERO,
+                    );
+                }
+                Running {
+                    alloc: Arc::new(Mutex::new(alloc)),
+                    stats: Arc::new(TaskStats::default()),
+                    cancel: CancellationToken::new(),
+                    since: Instant::now(),
+                }
+            })
+            .collect();
+        state.jobs.insert(
+            id.clone(),
+            JobEntry {
+                record: stored.record,
+                tasks,
+            },
+        );
+        drop(state);
+        if run {
+            self.launch(&id);
+        }
+        tracing::info!(job = %id, running = run, "job restored from the state folder");
+    }
+
+    /// Starts (or restarts) the supervisors of a job's tasks.
+    fn launch(&self, id: &str) {
+        let Ok(mut state) = self.inner.state.lock() else {
+            return;
+        };
+        let Some(entry) = state.jobs.get_mut(id) else {
+            return;
+        };
+        let spec = entry.record.spec.clone();
+        for task in &mut entry.tasks {
+            task.cancel = CancellationToken::new();
+            task.stats = Arc::new(TaskStats::default());
+            task.since = Instant::now();
+            if let Ok(mut alloc) = task.alloc.lock() {
+                alloc.desired_status = "run".into();
+                alloc.client_status = "pending".into();
+                alloc.task_state.state = "pending".into();
+                alloc.task_state.failed = false;
+            }
+            let persist = self.clone();
+            let job_id = id.to_owned();
+            let supervised = Supervised {
+                spec: spec.clone(),
+                alloc: task.alloc.clone(),
+                stats: task.stats.clone(),
+                cancel: task.cancel.clone(),
+                nats_url: self.inner.config.nats_url.clone(),
+                policy: self.inner.config.restart.clone(),
+                retry: self.inner.config.task_retry.clone(),
+                on_change: Arc::new(move || persist.persist(&job_id)),
+            };
+            let role = task.alloc.lock().map(|a| a.role).unwrap_or(Role::Src);
+            let span = tracing::info_span!("alloc", job = %spec.id, task = %role);
+            tokio::spawn(tracing::Instrument::instrument(supervise(supervised), span));
+        }
+        drop(state);
+        self.persist(id);
+    }
+
+    /// Stops a job's tasks, recording `kind` (`Killed`, `Paused`) with `message`.
+    fn halt(&self, id: &str, kind: &str, message: &str) {
+        let Ok(state) = self.inner.state.lock() else {
+            return;
+        };
+        let Some(entry) = state.jobs.get(id) else {
+            return;
+        };
+        for task in &entry.tasks {
+            task.cancel.cancel();
+            if let Ok(mut alloc) = task.alloc.lock() {
+                alloc.desired_status = "stop".into();
+                if alloc.task_state.state != "dead" {
+                    alloc.client_status = "complete".into();
+                    alloc.task_state.state = "dead".into();
+                    alloc.task_state.finished_at = Some(supervisor::now_rfc3339());
+                }
+                push_event(&mut alloc, kind, message, "", Duration::ZERO);
+            }
+        }
+    }
+
+    /// Writes a job's current record and allocations to the state folder.
+    fn persist(&self, id: &str) {
+        let stored = {
+            let Ok(state) = self.inner.state.lock() else {
+                return;
+            };
+            let Some(entry) = state.jobs.get(id) else {
+                return;
+            };
+            StoredJob {
+                record: entry.record.clone(),
+                allocations: entry
+                    .tasks
+                    .iter()
+                    .filter_map(|t| t.alloc.lock().ok().map(|a| a.clone()))
+                    .collect(),
+            }
+        };
+        if let Err(err) = self.inner.store.save(&stored) {
+            tracing::error!(job = %id, %err, "could not persist the job");
+        }
+    }
+
+    fn next_index(state: &mut State) -> u64 {
+        state.index += 1;
+        state.index
+    }
+
+    fn new_allocations(&self, record: &JobRecord, eval_id: &str) -> Vec<Running> {
+        [Role::Src, Role::Dest]
+            .into_iter()
+            .map(|role| {
+                let mut alloc = Allocation {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    job_id: record.spec.id.clone(),
+                    eval_id: eval_id.to_owned(),
+                    node_id: self.inner.node_id.clone(),
+                    name: format!("{}.{role}", record.spec.name),
+                    role,
+                    client_status: "pending".into(),
+                    desired_status: "run".into(),
+                    create_time: now_ns(),
+                    modify_time: now_ns(),
+                    task_state: TaskState {
+                        state: "pending".into(),
+                        ..TaskState::default()
+                    },
+                };
+                push_event(
+                    &mut alloc,
+                    "Received",
+                    "Task received by client",
+                    "",
+                    Duration::ZERO,
+                );
+                Running {
+                    alloc: Arc::new(Mutex::new(alloc)),
+                    stats: Arc::new(TaskStats::default()),
+                    cancel: CancellationToken::new(),
+                    since: Instant::now(),
+                }
+            })
+            .collect()
+    }
+
+    fn with_status(record: &JobRecord, tasks: &[Running]) -> JobRecord {
+        let mut record = record.clone();
+        let states: Vec<String> = tasks
+            .iter()
+            .filter_map(|t| t.alloc.lock().ok().map(|a| a.client_status.clone()))
+            .collect();
+        record.status = if record.paused {
+            "paused".into()
+        } else if states.iter().any(|s| s == "running" || s == "pending") {
+            "running".into()
+        } else {
+            "dead".into()
+        };
+        record
+    }
+
+    fn registered(
+        &self,
+        id: &str,
+        eval_id: String,
+        changed: bool,
+    ) -> Result<Registered, OrchestratorError> {
+        let state = self.lock()?;
+        let entry = state
+            .jobs
+            .get(id)
+            .ok_or_else(|| OrchestratorError::JobNotFound(id.to_owned()))?;
+        Ok(Registered {
+            job_id: id.to_owned(),
+            eval_id,
+            job_modify_index: entry.record.job_modify_index,
+            changed,
+        })
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, State>, OrchestratorError> {
+        self.inner.state.lock().map_err(|_| {
+            OrchestratorError::Internal("the orchestrator's state lock is poisoned".into())
+        })
+    }
+}
+
+/// This node's ID: made once, kept in the state folder.
+fn node_id(state_dir: &std::path::Path) -> Result<String, OrchestratorError> {
+    let path = state_dir.join("node-id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        if !id.trim().is_empty() {
+            return Ok(id.trim().to_owned());
+        }
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    std::fs::write(&path, &id)
+        .map_err(|e| OrchestratorError::Internal(format!("writing {}: {e}", path.display())))?;
+    Ok(id)
+}
+
+#[async_trait::async_trait]
+impl Orchestrator for EmbeddedOrchestrator {
+    async fn register(&self, job: ParsedJob) -> Result<Registered, OrchestratorError> {
+        let spec = job.spec;
+        let id = spec.id.clone();
+        let eval_id = uuid::Uuid::new_v4().to_string();
+        let existing = {
+            let state = self.lock()?;
+            state.jobs.get(&id).map(|e| {
+                (
+                    e.record.spec == spec,
+                    e.record.status == "dead" || e.tasks.iter().all(|t| t.cancel.is_cancelled()),
+                )
+            })
+        };
+        match existing {
+            Some((true, false)) => {
+                // Posted again unchanged and still running: nothing to do.
+                return self.registered(&id, eval_id, false);
+            }
+            Some(_) => {
+                // Changed (or stopped): stop the old tasks, keep the allocations' history.
+                self.halt(&id, "Killed", "Task stopped: the job was updated");
+                let mut state = self.lock()?;
+                let index = Self::next_index(&mut state);
+                if let Some(entry) = state.jobs.get_mut(&id) {
+                    entry.record.spec = spec;
+                    entry.record.job_modify_index = index;
+                    entry.record.modify_index = index;
+                    entry.record.paused = false;
+                    entry.record.status = "pending".into();
+                    for task in &entry.tasks {
+                        if let Ok(mut alloc) = task.alloc.lock() {
+                            alloc.eval_id = eval_id.clone();
+                            push_event(
+                                &mut alloc,
+                                "Received",
+                                "Task received by client (job updated)",
+                                "",
+                                Duration::ZERO,
+                            );
+                        }
+                    }
+                }
+            }
+            None => {
+                let mut state = self.lock()?;
+                let index = Self::next_index(&mut state);
+                let record = JobRecord {
+                    spec,
+                    status: "pending".into(),
+                    status_description: String::new(),
+                    create_index: index,
+                    modify_index: index,
+                    job_modify_index: index,
+                    paused: false,
+                };
+                let tasks = self.new_allocations(&record, &eval_id);
+                state.jobs.insert(id.clone(), JobEntry { record, tasks });
+            }
+        }
+        self.launch(&id);
+        tracing::info!(job = %id, "job registered");
+        self.registered(&id, eval_id, true)
+    }
+
+    async fn jobs(&self) -> Vec<JobRecord> {
+        let Ok(state) = self.inner.state.lock() else {
+            return Vec::new();
+        };
+        state
+            .jobs
+            .values()
+            .map(|e| Self::with_status(&e.record, &e.tasks))
+            .collect()
+    }
+
+    async fn job(&self, id: &str) -> Result<JobRecord, OrchestratorError> {
+        let state = self.lock()?;
+        state
+            .jobs
+            .get(id)
+            .map(|e| Self::with_status(&e.record, &e.tasks))
+            .ok_or_else(|| OrchestratorError::JobNotFound(id.to_owned()))
+    }
+
+    async fn stop(&self, id: &str, purge: bool) -> Result<Registered, OrchestratorError> {
+        let eval_id = uuid::Uuid::new_v4().to_string();
+        let registered = self.registered(id, eval_id, true)?;
+        self.halt(id, "Killed", "Task killed: the job was stopped");
+        if purge {
+            self.lock()?.jobs.remove(id);
+            self.inner.store.remove(id)?;
+        } else {
+            let mut state = self.lock()?;
+            let index = Self::next_index(&mut state);
+            if let Some(entry) = state.jobs.get_mut(id) {
+                entry.record.status = "dead".into();
+                entry.record.paused = false;
+                entry.record.modify_index = index;
+            }
+            drop(state);
+            self.persist(id);
+        }
+        tracing::info!(job = %id, purge, "job stopped");
+        Ok(registered)
+    }
+
+    async fn pause(&self, id: &str) -> Result<Registered, OrchestratorError> {
+        {
+            let state = self.lock()?;
+            let entry = state
+                .jobs
+                .get(id)
+                .ok_or_else(|| OrchestratorError::JobNotFound(id.to_owned()))?;
+            if entry.record.paused {
+                return Err(OrchestratorError::Conflict(format!(
+                    "job {id} is already paused"
+                )));
+            }
+            if Self::with_status(&entry.record, &entry.tasks).status == "dead" {
+                return Err(OrchestratorError::Conflict(format!(
+                    "job {id} is not running"
+                )));
+            }
+        }
+        self.halt(
+            id,
+            "Paused",
+            "Task stopped: the job was paused; it resumes from the target's position",
+        );
+        {
+            let mut state = self.lock()?;
+            let index = Self::next_index(&mut state);
+            if let Some(entry) = state.jobs.get_mut(id) {
+                entry.record.paused = true;
+                entry.record.modify_index = index;
+            }
+        }
+        self.persist(id);
+        self.registered(id, uuid::Uuid::new_v4().to_string(), true)
+    }
+
+    async fn resume(&self, id: &str) -> Result<Registered, OrchestratorError> {
+        {
+            let mut state = self.lock()?;
+            let index = Self::next_index(&mut state);
+            let entry = state
+                .jobs
+                .get_mut(id)
+                .ok_or_else(|| OrchestratorError::JobNotFound(id.to_owned()))?;
+            if !entry.record.paused {
+                return Err(OrchestratorError::Conflict(format!(
+                    "job {id} is not paused"
+                )));
+            }
+            entry.record.paused = false;
+            entry.record.modify_index = index;
+            for task in &entry.tasks {
+                if let Ok(mut alloc) = task.alloc.lock() {
+                    push_event(
+                        &mut alloc,
+                        "Resumed",
+                        "The job was resumed",
+                        "",
+                        Duration::ZERO,
+                    );
+                }
+            }
+        }
+        self.launch(id);
+        self.registered(id, uuid::Uuid::new_v4().to_string(), true)
+    }
+
+    async fn allocations(&self, id: &str) -> Result<Vec<Allocation>, OrchestratorError> {
+        let state = self.lock()?;
+        let entry = state
+            .jobs
+            .get(id)
+            .ok_or_else(|| OrchestratorError::JobNotFound(id.to_owned()))?;
+        Ok(entry
+            .tasks
+            .iter()
+            .filter_map(|t| {
+                let mut alloc = t.alloc.lock().ok()?.clone();
+                // The driver's stage travels with the latest event, as dtle's DriverMessage did.
+                let stage = t.stats.snapshot().stage;
+                if let Some(last) = alloc.task_state.events.last_mut() {
+                    last.driver_message = stage;
+                }
+                Some(alloc)
+            })
+            .collect())
+    }
+
+    async fn allocation_stats(
+        &self,
+        alloc_id: &str,
+    ) -> Result<(Allocation, StatsSnapshot, Option<Duration>), OrchestratorError> {
+        let state = self.lock()?;
+        for entry in state.jobs.values() {
+            for task in &entry.tasks {
+                let Ok(alloc) = task.alloc.lock() else {
+                    continue;
+                };
+                if !alloc_id.is_empty() && alloc.id.starts_with(alloc_id) {
+                    let stats = task.stats.snapshot();
+                    let eta = stats.eta(task.since.elapsed());
+                    return Ok((alloc.clone(), stats, eta));
+                }
+            }
+        }
+        Err(OrchestratorError::AllocationNotFound(alloc_id.to_owned()))
+    }
+
+    async fn nodes(&self) -> Vec<Node> {
+        vec![Node {
+            id: self.inner.node_id.clone(),
+            name: self.inner.config.node_name.clone(),
+            datacenter: self.inner.config.datacenter.clone(),
+            http_addr: self.inner.config.http_addr.clone(),
+            status: "ready".into(),
+        }]
+    }
+
+    async fn leader(&self) -> String {
+        self.inner.config.http_addr.clone()
+    }
+}

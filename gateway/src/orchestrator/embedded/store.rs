@@ -1,0 +1,106 @@
+//! The embedded orchestrator's state folder: one JSON file per job (its record and allocations),
+//! written atomically (temporary file, fsync, rename) and readable only by its owner, because it
+//! holds the job's passwords. An agent that restarts reads them back and restarts what ran.
+
+use super::super::{Allocation, JobRecord, OrchestratorError};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// What is persisted of one job.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredJob {
+    /// The job.
+    pub record: JobRecord,
+    /// Its allocations.
+    pub allocations: Vec<Allocation>,
+}
+
+/// The folder of job files.
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating) `<state_dir>/jobs`.
+    ///
+    /// # Errors
+    /// When the folder cannot be created.
+    pub fn open(state_dir: &Path) -> Result<Self, OrchestratorError> {
+        let dir = state_dir.join("jobs");
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            OrchestratorError::Internal(format!("creating the state folder {}: {e}", dir.display()))
+        })?;
+        Ok(Self { dir })
+    }
+
+    fn path(&self, id: &str) -> PathBuf {
+        // Job IDs are validated to [A-Za-z0-9_-], so they are safe file names.
+        self.dir.join(format!("{id}.json"))
+    }
+
+    /// Writes one job.
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn save(&self, job: &StoredJob) -> Result<(), OrchestratorError> {
+        let path = self.path(&job.record.spec.id);
+        let tmp = path.with_extension("json.tmp");
+        let text = serde_json::to_vec_pretty(job)
+            .map_err(|e| OrchestratorError::Internal(format!("encoding job state: {e}")))?;
+        let write = || -> std::io::Result<()> {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600);
+            }
+            let mut file = options.open(&tmp)?;
+            file.write_all(&text)?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, &path)
+        };
+        write().map_err(|e| OrchestratorError::Internal(format!("writing {}: {e}", path.display())))
+    }
+
+    /// Forgets one job.
+    ///
+    /// # Errors
+    /// When the file exists but cannot be removed.
+    pub fn remove(&self, id: &str) -> Result<(), OrchestratorError> {
+        match std::fs::remove_file(self.path(id)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(OrchestratorError::Internal(format!(
+                "removing job {id}: {e}"
+            ))),
+        }
+    }
+
+    /// Every stored job; unreadable files are reported and skipped.
+    pub fn load(&self) -> Vec<StoredJob> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut jobs = Vec::new();
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                continue;
+            }
+            match std::fs::read(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|bytes| {
+                    serde_json::from_slice::<StoredJob>(&bytes).map_err(|e| e.to_string())
+                }) {
+                Ok(job) => jobs.push(job),
+                Err(err) => {
+                    tracing::error!(file = %path.display(), %err, "skipping an unreadable job file")
+                }
+            }
+        }
+        jobs
+    }
+}

@@ -1,0 +1,230 @@
+//! Running one task through the driver's task API, restarting it after transient failures.
+//!
+//! # Restart policy
+//! Like Nomad's `restart` stanza in `delay` mode: after a transient failure the task waits `delay`
+//! (doubling up to `max_delay`) and starts again, at most `attempts` times within `interval`; more
+//! failures than that, or one definite failure (bad credentials, purged binlog), and the task is
+//! dead and failed. A task the user stops is killed, not failed. Every step is a task event.
+
+use super::super::{Allocation, TaskEvent};
+use driver::mysql::RetryPolicy;
+use driver::stats::TaskStats;
+use driver::task::TaskContext;
+use jobs::JobSpec;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// Most events kept per task (the oldest are dropped).
+const MAX_EVENTS: usize = 50;
+
+/// When and how often a failed task is restarted.
+#[derive(Debug, Clone)]
+pub struct RestartPolicy {
+    /// Restarts allowed within `interval`.
+    pub attempts: u32,
+    /// The window `attempts` is counted in.
+    pub interval: Duration,
+    /// First delay before a restart.
+    pub delay: Duration,
+    /// Longest delay.
+    pub max_delay: Duration,
+}
+
+impl Default for RestartPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 10,
+            interval: Duration::from_secs(30 * 60),
+            delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Time since the epoch in ns, as Nomad reports times.
+pub fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// RFC 3339 UTC time of now.
+pub fn now_rfc3339() -> String {
+    let ns = now_ns();
+    let secs = ns / 1_000_000_000;
+    let days = (secs / 86_400) as i64;
+    // Civil date from days since the epoch (Hinnant).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let rem = secs % 86_400;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ns % 1_000_000_000
+    )
+}
+
+/// Adds an event to an allocation.
+pub fn push_event(
+    alloc: &mut Allocation,
+    kind: &str,
+    message: &str,
+    driver_error: &str,
+    delay: Duration,
+) {
+    let events = &mut alloc.task_state.events;
+    events.push(TaskEvent {
+        kind: kind.to_owned(),
+        time: now_ns(),
+        message: message.to_owned(),
+        driver_error: driver_error.to_owned(),
+        restart_delay: delay.as_nanos() as u64,
+        driver_message: String::new(),
+    });
+    if events.len() > MAX_EVENTS {
+        let extra = events.len() - MAX_EVENTS;
+        events.drain(..extra);
+    }
+    alloc.modify_time = now_ns();
+}
+
+/// What a supervised task needs.
+pub struct Supervised {
+    /// The job.
+    pub spec: JobSpec,
+    /// The allocation record to keep current.
+    pub alloc: Arc<Mutex<Allocation>>,
+    /// The task's counters.
+    pub stats: Arc<TaskStats>,
+    /// Fires when the user stops or pauses the job.
+    pub cancel: CancellationToken,
+    /// The NATS server.
+    pub nats_url: String,
+    /// Restarts.
+    pub policy: RestartPolicy,
+    /// Retries inside the task.
+    pub retry: RetryPolicy,
+    /// Called after each change of the allocation, to persist it.
+    pub on_change: Arc<dyn Fn() + Send + Sync>,
+}
+
+/// Runs the task until it is stopped, finishes, or fails for good.
+pub async fn supervise(task: Supervised) {
+    let role = task.alloc.lock().map(|a| a.role).unwrap_or(jobs::Role::Src);
+    let mut recent: VecDeque<Instant> = VecDeque::new();
+    let mut delay = task.policy.delay;
+    loop {
+        update(&task, |a| {
+            a.client_status = "running".into();
+            a.task_state.state = "running".into();
+            a.task_state.started_at = Some(now_rfc3339());
+            push_event(a, "Started", "Task started by client", "", Duration::ZERO);
+        });
+        let ctx = TaskContext {
+            nats_url: task.nats_url.clone(),
+            cancel: task.cancel.clone(),
+            stats: task.stats.clone(),
+            retry: task.retry.clone(),
+        };
+        let result = driver::task::run(&task.spec, role, ctx).await;
+        if task.cancel.is_cancelled() {
+            // The caller records why (stopped, paused, updated).
+            return;
+        }
+        match result {
+            Ok(()) => {
+                update(&task, |a| {
+                    a.client_status = "complete".into();
+                    a.task_state.state = "dead".into();
+                    a.task_state.finished_at = Some(now_rfc3339());
+                    push_event(
+                        a,
+                        "Terminated",
+                        "Task finished (the snapshot is copied; SkipIncrementalCopy)",
+                        "",
+                        Duration::ZERO,
+                    );
+                });
+                return;
+            }
+            Err(err) if err.is_transient() => {
+                let now = Instant::now();
+                recent.push_back(now);
+                while recent
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) > task.policy.interval)
+                {
+                    recent.pop_front();
+                }
+                if recent.len() as u32 > task.policy.attempts {
+                    fail(
+                        &task,
+                        &format!(
+                            "{err} (more than {} restarts within {:?})",
+                            task.policy.attempts, task.policy.interval
+                        ),
+                    );
+                    return;
+                }
+                let message = err.to_string();
+                update(&task, |a| {
+                    a.task_state.restarts += 1;
+                    a.task_state.state = "pending".into();
+                    a.client_status = "pending".into();
+                    push_event(
+                        a,
+                        "Restarting",
+                        "Task failed; restarting after a delay",
+                        &message,
+                        delay,
+                    );
+                });
+                tokio::select! {
+                    _ = task.cancel.cancelled() => return,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(task.policy.max_delay);
+            }
+            Err(err) => {
+                fail(&task, &err.to_string());
+                return;
+            }
+        }
+    }
+}
+
+fn fail(task: &Supervised, error: &str) {
+    tracing::error!(%error, "task failed");
+    update(task, |a| {
+        a.client_status = "failed".into();
+        a.task_state.state = "dead".into();
+        a.task_state.failed = true;
+        a.task_state.finished_at = Some(now_rfc3339());
+        push_event(
+            a,
+            "Terminated",
+            "Task failed and will not be restarted",
+            error,
+            Duration::ZERO,
+        );
+    });
+}
+
+fn update(task: &Supervised, change: impl FnOnce(&mut Allocation)) {
+    if let Ok(mut alloc) = task.alloc.lock() {
+        change(&mut alloc);
+    }
+    (task.on_change)();
+}

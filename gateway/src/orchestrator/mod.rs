@@ -1,0 +1,167 @@
+//! What the gateway asks of whoever runs jobs: the `Orchestrator` trait, and the records it
+//! answers with.
+//!
+//! Two implementations are meant to exist: [`embedded`] (one node, in-process, the default) and a
+//! Nomad one (registering jobs with Nomad's HTTP API). The trait speaks in job IDs, validated
+//! [`ParsedJob`]s and plain records, so handlers never know which one they talk to; everything a
+//! Nomad cluster would need (indexes, evaluation IDs, allocation IDs, node IDs) is in the records.
+
+pub mod embedded;
+
+use driver::stats::StatsSnapshot;
+use jobs::{JobSpec, ParsedJob, Role};
+use serde::{Deserialize, Serialize};
+
+/// Why an orchestrator call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OrchestratorError {
+    /// No such job.
+    #[error("job {0} not found")]
+    JobNotFound(String),
+    /// No such allocation.
+    #[error("allocation {0} not found")]
+    AllocationNotFound(String),
+    /// The job is in a state that does not allow this (e.g. resuming a running job).
+    #[error("{0}")]
+    Conflict(String),
+    /// The orchestrator itself failed (its state folder, say).
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// The answer to a job registration.
+#[derive(Debug, Clone)]
+pub struct Registered {
+    /// The job's ID.
+    pub job_id: String,
+    /// An ID for the evaluation this registration caused.
+    pub eval_id: String,
+    /// The job's modify index after the registration.
+    pub job_modify_index: u64,
+    /// Whether the job's tasks were (re)started: false when an identical job was posted again.
+    pub changed: bool,
+}
+
+/// A job as the orchestrator keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// The job (with its real passwords: never hand this out unredacted).
+    pub spec: JobSpec,
+    /// `pending`, `running`, `paused` or `dead` (dtle/Nomad job status words, plus `paused`).
+    pub status: String,
+    /// Why the job is in that status, when it is not obvious.
+    pub status_description: String,
+    /// Raft-style indexes (here: a counter of the orchestrator's changes).
+    pub create_index: u64,
+    /// Last change to the record.
+    pub modify_index: u64,
+    /// Last change to the job's definition.
+    pub job_modify_index: u64,
+    /// Whether the user paused it.
+    pub paused: bool,
+}
+
+/// One task's placement and life.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Allocation {
+    /// Allocation ID (a UUID).
+    pub id: String,
+    /// The job.
+    pub job_id: String,
+    /// The evaluation that created it.
+    pub eval_id: String,
+    /// The node it runs on.
+    pub node_id: String,
+    /// `<job>.Src` or `<job>.Dest`.
+    pub name: String,
+    /// Which task.
+    pub role: Role,
+    /// `pending`, `running`, `complete`, `failed`.
+    pub client_status: String,
+    /// `run` or `stop`.
+    pub desired_status: String,
+    /// Creation time, ns since the epoch.
+    pub create_time: u64,
+    /// Last change, ns since the epoch.
+    pub modify_time: u64,
+    /// The task's state.
+    pub task_state: TaskState,
+}
+
+/// A task's state, as Nomad reports it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TaskState {
+    /// `pending`, `running` or `dead`.
+    pub state: String,
+    /// Whether it ended in failure.
+    pub failed: bool,
+    /// When it last started (RFC 3339), if ever.
+    pub started_at: Option<String>,
+    /// When it last ended (RFC 3339), if it did.
+    pub finished_at: Option<String>,
+    /// Restarts so far.
+    pub restarts: u64,
+    /// What happened, oldest first (bounded).
+    pub events: Vec<TaskEvent>,
+}
+
+/// One thing that happened to a task.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskEvent {
+    /// `Received`, `Started`, `Restarting`, `Terminated`, `Killed`, `Paused`, `Resumed`, ...
+    pub kind: String,
+    /// When, ns since the epoch.
+    pub time: u64,
+    /// What to tell the user.
+    pub message: String,
+    /// The driver's error, when the task failed.
+    pub driver_error: String,
+    /// For `Restarting`: the delay before the restart, ns.
+    pub restart_delay: u64,
+    /// The stage the driver reported (dtle's `DriverMessage`, e.g. the snapshot or binlog phase).
+    pub driver_message: String,
+}
+
+/// A node (this agent, for the embedded orchestrator).
+#[derive(Debug, Clone, Serialize)]
+pub struct Node {
+    /// Node ID.
+    pub id: String,
+    /// Node name.
+    pub name: String,
+    /// Datacenter.
+    pub datacenter: String,
+    /// Where its HTTP API listens.
+    pub http_addr: String,
+    /// `ready` or `down`.
+    pub status: String,
+}
+
+/// The scheduler that runs jobs.
+#[async_trait::async_trait]
+pub trait Orchestrator: Send + Sync {
+    /// Creates a job, or updates the job with the same ID (restarting its tasks if its definition
+    /// changed).
+    async fn register(&self, job: ParsedJob) -> Result<Registered, OrchestratorError>;
+    /// Every job, sorted by ID.
+    async fn jobs(&self) -> Vec<JobRecord>;
+    /// One job.
+    async fn job(&self, id: &str) -> Result<JobRecord, OrchestratorError>;
+    /// Stops a job's tasks; `purge` also forgets the job.
+    async fn stop(&self, id: &str, purge: bool) -> Result<Registered, OrchestratorError>;
+    /// Stops a job's tasks but keeps it, to resume later.
+    async fn pause(&self, id: &str) -> Result<Registered, OrchestratorError>;
+    /// Starts a paused job's tasks again; they continue from the target's stored position.
+    async fn resume(&self, id: &str) -> Result<Registered, OrchestratorError>;
+    /// A job's allocations, one per task.
+    async fn allocations(&self, id: &str) -> Result<Vec<Allocation>, OrchestratorError>;
+    /// One allocation and its task's live replication stats (an ID prefix is enough).
+    async fn allocation_stats(
+        &self,
+        alloc_id: &str,
+    ) -> Result<(Allocation, StatsSnapshot, Option<std::time::Duration>), OrchestratorError>;
+    /// The nodes that run tasks.
+    async fn nodes(&self) -> Vec<Node>;
+    /// The address of the leader (`host:port`).
+    async fn leader(&self) -> String;
+}

@@ -1,0 +1,159 @@
+//! `dtle agent`: the HTTP gateway, the embedded orchestrator and the driver in one process.
+//!
+//! Settings come from flags, then a config file (TOML, or HCL when the file ends in `.hcl`),
+//! then defaults. Logs go to stderr; passwords are never logged (jobs are logged by ID only).
+
+use anyhow::Context;
+use clap::Args;
+use driver::mysql::RetryPolicy;
+use gateway::orchestrator::embedded::supervisor::RestartPolicy;
+use gateway::orchestrator::embedded::{EmbeddedConfig, EmbeddedOrchestrator};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Args, Debug)]
+pub struct AgentArgs {
+    /// A config file (TOML, or HCL if it ends in .hcl).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Where the HTTP API listens.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// The NATS server the tasks use.
+    #[arg(long)]
+    nats: Option<String>,
+    /// Where jobs and allocations are kept.
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+}
+
+/// The agent's config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    /// `host:port` of the HTTP API (default 127.0.0.1:8190).
+    listen: Option<SocketAddr>,
+    /// NATS URL (default nats://127.0.0.1:8193).
+    nats_url: Option<String>,
+    /// State folder (default ./state/agent).
+    state_dir: Option<PathBuf>,
+    /// Log filter, e.g. `info` or `driver=debug` (default info; DTLE_LOG overrides).
+    log_level: Option<String>,
+    /// This node's name (default the host name).
+    node_name: Option<String>,
+    /// This node's datacenter (default dc1).
+    datacenter: Option<String>,
+    /// How failed tasks are restarted.
+    restart: Option<RestartConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RestartConfig {
+    /// Restarts allowed within `interval_s` (default 10).
+    attempts: Option<u32>,
+    /// The window, seconds (default 1800).
+    interval_s: Option<u64>,
+    /// First delay, seconds (default 1).
+    delay_s: Option<u64>,
+    /// Longest delay, seconds (default 60).
+    max_delay_s: Option<u64>,
+}
+
+fn read_config(path: &Path) -> anyhow::Result<FileConfig> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    if path.extension().and_then(|e| e.to_str()) == Some("hcl") {
+        hcl::from_str(&text)
+            .with_context(|| format!("{} is not a valid agent config", path.display()))
+    } else {
+        toml::from_str(&text)
+            .with_context(|| format!("{} is not a valid agent config", path.display()))
+    }
+}
+
+/// The log filter the agent should use, read before logging starts.
+pub fn log_level(args: &AgentArgs) -> Option<String> {
+    args.config
+        .as_deref()
+        .and_then(|p| read_config(p).ok())
+        .and_then(|c| c.log_level)
+}
+
+pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
+    let file = match &args.config {
+        Some(path) => read_config(path)?,
+        None => FileConfig::default(),
+    };
+    let listen = args
+        .listen
+        .or(file.listen)
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8190)));
+    let restart = file.restart.unwrap_or_default();
+    let defaults = RestartPolicy::default();
+    let config = EmbeddedConfig {
+        state_dir: args
+            .state_dir
+            .or(file.state_dir)
+            .unwrap_or_else(|| PathBuf::from("state/agent")),
+        nats_url: args
+            .nats
+            .or(file.nats_url)
+            .unwrap_or_else(|| "nats://127.0.0.1:8193".into()),
+        node_name: file.node_name.unwrap_or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .map(|h| h.trim().to_owned())
+                .unwrap_or_else(|_| "dtle".into())
+        }),
+        datacenter: file.datacenter.unwrap_or_else(|| "dc1".into()),
+        http_addr: listen.to_string(),
+        restart: RestartPolicy {
+            attempts: restart.attempts.unwrap_or(defaults.attempts),
+            interval: restart
+                .interval_s
+                .map_or(defaults.interval, Duration::from_secs),
+            delay: restart.delay_s.map_or(defaults.delay, Duration::from_secs),
+            max_delay: restart
+                .max_delay_s
+                .map_or(defaults.max_delay, Duration::from_secs),
+        },
+        task_retry: RetryPolicy::default(),
+    };
+    std::fs::create_dir_all(&config.state_dir)
+        .with_context(|| format!("creating {}", config.state_dir.display()))?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let orchestrator = EmbeddedOrchestrator::start(config.clone())
+            .map_err(|e| anyhow::anyhow!("starting the orchestrator: {e}"))?;
+        let shared: gateway::api::handlers::Shared = Arc::new(orchestrator.clone());
+        let routes = gateway::api::routes::routes(shared);
+        let (addr, server) = warp::serve(routes)
+            .try_bind_with_graceful_shutdown(listen, shutdown_signal())
+            .with_context(|| format!("listening on {listen}"))?;
+        tracing::info!(%addr, state_dir = %config.state_dir.display(), nats = %config.nats_url, "dtle agent listening");
+        server.await;
+        tracing::info!("stopping the tasks");
+        orchestrator.shutdown();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        Ok::<_, anyhow::Error>(())
+    })?;
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async {
+            match term.as_mut() {
+                Some(t) => { t.recv().await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
+    }
+}
