@@ -247,3 +247,99 @@ pub fn restart_service(service: &str) {
         .expect("testbed.sh runs");
     assert!(status.success(), "restarting {service} failed");
 }
+
+/// A running `dtle agent` on its own port and state folder.
+pub struct Agent {
+    child: Child,
+    pub port: u16,
+    pub state_dir: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Agent {
+    /// Starts an agent for `test` on `port`, keeping the state folder of an earlier start.
+    pub fn start(test: &str, port: u16) -> Agent {
+        let dir = scratch(test);
+        let state_dir = dir.join("agent-state");
+        let n = std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0);
+        let log = dir.join(format!("agent-{n}.log"));
+        let stderr = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_dtle"))
+            .args([
+                "agent",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--nats",
+                NATS_URL,
+            ])
+            .arg("--state-dir")
+            .arg(&state_dir)
+            .env("DTLE_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("dtle agent starts");
+        let agent = Agent {
+            child,
+            port,
+            state_dir,
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the agent did not listen:\n{}",
+                agent.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        agent
+    }
+
+    /// Forgets the state folder of an earlier run.
+    pub fn fresh(test: &str, port: u16) -> Agent {
+        let _ = std::fs::remove_dir_all(scratch(test).join("agent-state"));
+        Self::start(test, port)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// `kill -9`.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// An HTTP call: status and JSON body (Null when the body is not JSON).
+pub fn http(method: &str, url: &str, body: Option<&str>) -> (u16, serde_json::Value) {
+    let request = ureq::request(method, url);
+    let result = match body {
+        Some(b) => request.send_string(b),
+        None => request.call(),
+    };
+    let response = match result {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{method} {url}: {e}"),
+    };
+    let status = response.status();
+    let text = response.into_string().unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}

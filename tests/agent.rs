@@ -1,0 +1,426 @@
+//! The agent over HTTP, as users drive it: the dtle 2.x API's lifecycle, its error paths, and a
+//! kill -9 of the agent itself. Every scenario ends with the target equal to the source.
+
+mod support;
+
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use support::*;
+
+/// Waits until `check` holds for the JSON at `url`.
+fn wait_for(url: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, body) = http("GET", url, None);
+        if status == 200 && check(&body) {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: last answer {status} {body}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn stats_of(agent: &Agent, alloc: &Value) -> Value {
+    let id = alloc["ID"].as_str().expect("allocation ID");
+    let (status, body) = http(
+        "GET",
+        &agent.url(&format!("/v1/agent/allocation/{id}/stats")),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let task = alloc["Task"].as_str().expect("task");
+    body["Tasks"][task].clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_job_lifecycle_through_the_api() {
+    let (job, schema) = ("api_lifecycle", "e2e_api");
+    reset(schema, job).await;
+    exec(
+        SRC_PORT,
+        &format!("CREATE TABLE {schema}.t (id INT PRIMARY KEY, v VARCHAR(20)); INSERT INTO {schema}.t SELECT seq, 'seed' FROM {schema}.seq_1_to_1000"),
+    )
+    .await;
+    let agent = Agent::fresh(job, 18190);
+    let mut seen = String::new();
+    let job_text = job_json(job, schema, "");
+
+    // POST: created, with IDs.
+    let (status, body) = http("POST", &agent.url("/v1/jobs"), Some(&job_text));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["ID"], job);
+    assert!(
+        body["EvalID"].as_str().is_some_and(|e| e.len() == 36),
+        "{body}"
+    );
+    assert_eq!(body["Success"], true);
+
+    // List and get: dtle's keys, passwords masked.
+    let (status, list) = http("GET", &agent.url("/v1/jobs"), None);
+    assert_eq!(status, 200);
+    seen.push_str(&list.to_string());
+    let entry = list
+        .as_array()
+        .and_then(|l| l.iter().find(|j| j["ID"] == job))
+        .expect("the job is listed")
+        .clone();
+    assert_eq!(entry["Type"], "synchronous");
+    assert_eq!(
+        entry["JobSummary"]["Tasks"][0]["Config"]["ConnectionConfig"]["Password"],
+        "*"
+    );
+    let (status, one) = http("GET", &agent.url(&format!("/v1/job/{job}")), None);
+    assert_eq!(status, 200);
+    seen.push_str(&one.to_string());
+    assert_eq!(one["Tasks"][0]["Type"], "Src");
+    assert_eq!(one["Tasks"][1]["Type"], "Dest");
+    assert_eq!(
+        one["Tasks"][1]["Config"]["ConnectionConfig"]["Password"],
+        "*"
+    );
+    assert_eq!(
+        one["Tasks"][0]["Config"]["ConnectionConfig"]["Port"],
+        SRC_PORT
+    );
+    assert!(one["CreateIndex"].is_u64() && one["JobModifyIndex"].is_u64());
+
+    // Allocations: one per task, running, with events.
+    let allocs = wait_for(
+        &agent.url(&format!("/v1/job/{job}/allocations")),
+        "running tasks",
+        |a| {
+            a.as_array()
+                .is_some_and(|l| l.len() == 2 && l.iter().all(|x| x["ClientStatus"] == "running"))
+        },
+    );
+    seen.push_str(&allocs.to_string());
+    let allocs = allocs.as_array().expect("list").clone();
+    for alloc in &allocs {
+        let task = alloc["Task"].as_str().expect("task");
+        assert_eq!(alloc["Name"], format!("{job}.{task}"));
+        let kinds: Vec<&str> = alloc["TaskStates"][task]["Events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .filter_map(|e| e["Type"].as_str())
+            .collect();
+        assert_eq!(&kinds[..2], ["Received", "Started"], "{alloc}");
+        assert!(alloc["CreateTime"]
+            .as_u64()
+            .is_some_and(|t| t > 1_600_000_000_000_000_000));
+    }
+    let dest = allocs
+        .iter()
+        .find(|a| a["Task"] == "Dest")
+        .expect("dest")
+        .clone();
+    let src = allocs
+        .iter()
+        .find(|a| a["Task"] == "Src")
+        .expect("src")
+        .clone();
+    converge(schema, "t", "id", Duration::from_secs(60)).await;
+
+    // Stats move while rows are written.
+    let before = stats_of(&agent, &dest);
+    assert_eq!(before["ProgressPct"], "100.0");
+    exec(
+        SRC_PORT,
+        &format!("INSERT INTO {schema}.t SELECT seq, 'more' FROM {schema}.seq_1001_to_1500"),
+    )
+    .await;
+    converge(schema, "t", "id", Duration::from_secs(60)).await;
+    let after = stats_of(&agent, &dest);
+    assert!(
+        after["ExecMasterRowCount"].as_u64() > before["ExecMasterRowCount"].as_u64(),
+        "{before} -> {after}"
+    );
+    assert!(after["ExecMasterTxCount"].as_u64().is_some_and(|n| n >= 1));
+    assert!(after["CurrentCoordinates"]["GtidSet"]
+        .as_str()
+        .is_some_and(|g| g.starts_with("0-1-")));
+    assert!(after["TableStats"][format!("{schema}.t")]["InsertCount"]
+        .as_u64()
+        .is_some_and(|n| n >= 1500));
+    let src_stats = stats_of(&agent, &src);
+    assert!(
+        src_stats["ReadMasterRowCount"]
+            .as_u64()
+            .is_some_and(|n| n >= 1500),
+        "{src_stats}"
+    );
+    assert!(src_stats["Backlog"]
+        .as_str()
+        .is_some_and(|b| b.ends_with("/32")));
+    seen.push_str(&after.to_string());
+
+    // Pause: tasks stop, writes wait; resume: they arrive, nothing lost.
+    let (status, body) = http("POST", &agent.url(&format!("/v1/job/{job}/pause")), None);
+    assert_eq!(status, 200, "{body}");
+    wait_for(&agent.url(&format!("/v1/job/{job}")), "paused", |j| {
+        j["Status"] == "paused"
+    });
+    exec(SRC_PORT, &format!("UPDATE {schema}.t SET v = 'while paused' WHERE id <= 100; DELETE FROM {schema}.t WHERE id > 1400")).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        same_table(schema, "t", "id").await.is_err(),
+        "a paused job must not apply"
+    );
+    let (status, body) = http("POST", &agent.url(&format!("/v1/job/{job}/resume")), None);
+    assert_eq!(status, 200, "{body}");
+    converge(schema, "t", "id", Duration::from_secs(60)).await;
+
+    // Update: a changed job restarts its tasks and keeps replicating.
+    let changed = job_json(job, schema, r#""ChunkSize": 500,"#);
+    let (status, body) = http("POST", &agent.url("/v1/jobs"), Some(&changed));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["Changed"], true);
+    let (_, same_again) = http("POST", &agent.url("/v1/jobs"), Some(&changed));
+    assert_eq!(
+        same_again["Changed"], false,
+        "posting an identical job changes nothing"
+    );
+    let (_, one) = http("GET", &agent.url(&format!("/v1/job/{job}")), None);
+    assert_eq!(one["Tasks"][0]["Config"]["ChunkSize"], 500);
+    exec(
+        SRC_PORT,
+        &format!("INSERT INTO {schema}.t VALUES (5000, 'after update')"),
+    )
+    .await;
+    converge(schema, "t", "id", Duration::from_secs(60)).await;
+    assert!(gtids_recorded_once(job).await >= 3);
+
+    // Delete, then purge.
+    let (status, body) = http("DELETE", &agent.url(&format!("/v1/job/{job}")), None);
+    assert_eq!(status, 200, "{body}");
+    assert!(body["EvalID"].is_string());
+    wait_for(&agent.url(&format!("/v1/job/{job}")), "dead", |j| {
+        j["Status"] == "dead"
+    });
+    let (status, _) = http(
+        "DELETE",
+        &agent.url(&format!("/v1/job/{job}?purge=true")),
+        None,
+    );
+    assert_eq!(status, 200);
+    let (status, body) = http("GET", &agent.url(&format!("/v1/job/{job}")), None);
+    assert_eq!(
+        (status, body["Error"].as_str()),
+        (404, Some("job api_lifecycle not found"))
+    );
+
+    // Leader, members, nodes.
+    let (_, leader) = http("GET", &agent.url("/v1/leader"), None);
+    assert_eq!(leader, json!("127.0.0.1:18190"));
+    let (_, nodes) = http("GET", &agent.url("/v1/nodes"), None);
+    assert_eq!(nodes[0]["Status"], "ready");
+    assert_eq!(nodes[0]["HTTPAddr"], "127.0.0.1:18190");
+    let (_, members) = http("GET", &agent.url("/v1/members"), None);
+    assert_eq!(members["Members"][0]["Port"], 18190);
+
+    // No answer ever carried the password, nor did the agent's log.
+    assert!(!seen.contains(PASSWORD), "a response leaked the password");
+    assert!(
+        !agent.log_text().contains(PASSWORD),
+        "the log leaked the password"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_error_path_answers_with_its_status_and_message() {
+    let agent = Agent::fresh("api_errors", 18191);
+    let post = |body: &str| http("POST", &agent.url("/v1/jobs"), Some(body));
+
+    let (status, body) = post("{\n  \"Name\": \"x\",\n  \"Tasks\": [\n}");
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["Error"],
+        "the job is not valid JSON: expected value at line 4, column 1"
+    );
+
+    let (status, body) = post("");
+    assert_eq!(
+        (status, body["Error"].as_str()),
+        (400, Some("the body is empty: send a job"))
+    );
+
+    let bad = job_json("bad.name", "s", "").replace("\"Port\": 3307", "\"Port\": \"abc\"");
+    let (status, body) = post(&bad);
+    assert_eq!(status, 400);
+    let errors: Vec<String> = body["Errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| {
+            format!(
+                "{}: {}",
+                e["Path"].as_str().unwrap_or_default(),
+                e["Message"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    assert_eq!(
+        errors,
+        vec![
+            r#"Name: "bad.name" contains '.': use only letters, digits, '_' and '-' (the name is part of NATS subjects and SQL keys)"#,
+            r#"Tasks[0].Config.ConnectionConfig.Port: expected 1-65535, got "abc""#,
+        ]
+    );
+    assert!(!body.to_string().contains(PASSWORD));
+
+    let (status, body) = post("job \"x\" {\n  group \"src\" {");
+    assert_eq!(status, 400);
+    assert!(
+        body["Error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("the job is not valid HCL")),
+        "{body}"
+    );
+
+    for (method, path, code, message) in [
+        ("GET", "/v1/job/nope", 404, "job nope not found"),
+        ("DELETE", "/v1/job/nope", 404, "job nope not found"),
+        ("POST", "/v1/job/nope/pause", 404, "job nope not found"),
+        ("POST", "/v1/job/nope/resume", 404, "job nope not found"),
+        ("GET", "/v1/job/nope/allocations", 404, "job nope not found"),
+        (
+            "GET",
+            "/v1/agent/allocation/0000/stats",
+            404,
+            "allocation 0000 not found",
+        ),
+        ("GET", "/v1/unknown", 404, "no such route"),
+        ("PUT", "/v1/jobs", 405, "method not allowed on this route"),
+        (
+            "DELETE",
+            "/v1/jobs",
+            405,
+            "method not allowed on this route",
+        ),
+        (
+            "GET",
+            "/v1/job/x/pause",
+            405,
+            "method not allowed on this route",
+        ),
+    ] {
+        let (status, body) = http(method, &agent.url(path), None);
+        assert_eq!(
+            (status, body["Error"].as_str()),
+            (code, Some(message)),
+            "{method} {path}"
+        );
+    }
+
+    // Pausing twice and resuming a running job are conflicts.
+    let (job, schema) = ("api_conflicts", "e2e_api_conflicts");
+    reset(schema, job).await;
+    let (status, _) = post(&job_json(job, schema, ""));
+    assert_eq!(status, 200);
+    let (status, body) = http("POST", &agent.url(&format!("/v1/job/{job}/resume")), None);
+    assert_eq!(
+        (status, body["Error"].as_str()),
+        (409, Some("job api_conflicts is not paused"))
+    );
+    let (status, _) = http("POST", &agent.url(&format!("/v1/job/{job}/pause")), None);
+    assert_eq!(status, 200);
+    let (status, body) = http("POST", &agent.url(&format!("/v1/job/{job}/pause")), None);
+    assert_eq!(
+        (status, body["Error"].as_str()),
+        (409, Some("job api_conflicts is already paused"))
+    );
+    http(
+        "DELETE",
+        &agent.url(&format!("/v1/job/{job}?purge=true")),
+        None,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_agent_brings_its_jobs_back() {
+    let (job, schema) = ("api_agent_kill", "e2e_api_kill");
+    reset(schema, job).await;
+    exec(
+        SRC_PORT,
+        &format!("CREATE TABLE {schema}.t (id INT PRIMARY KEY, v INT)"),
+    )
+    .await;
+    let mut agent = Agent::fresh(job, 18192);
+    let (status, body) = http(
+        "POST",
+        &agent.url("/v1/jobs"),
+        Some(&job_json(job, schema, "")),
+    );
+    assert_eq!(status, 200, "{body}");
+    let mut conn = connect(SRC_PORT).await;
+    use mysql_async::prelude::Queryable;
+    // Start writing once the (empty) snapshot is done, so every write is a binlog transaction.
+    let mut dst = connect(DST_PORT).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while dst
+        .exec_first::<String, _, _>(
+            "SELECT phase FROM dtle.job_position WHERE job_name = ?",
+            (job,),
+        )
+        .await
+        .unwrap_or(None)
+        .as_deref()
+        != Some("binlog")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the snapshot did not finish:\n{}",
+            agent.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for i in 0..300 {
+        conn.exec_drop(format!("INSERT INTO {schema}.t VALUES (?, ?)"), (i, i))
+            .await
+            .expect("insert");
+        if i == 150 {
+            agent.kill();
+        }
+    }
+    // Writes continue while no agent runs; then it comes back by itself with the job.
+    for i in 300..400 {
+        conn.exec_drop(
+            format!("UPDATE {schema}.t SET v = v + 1 WHERE id = ?"),
+            (i - 300,),
+        )
+        .await
+        .expect("update");
+    }
+    let agent = Agent::start(job, 18192);
+    wait_for(
+        &agent.url(&format!("/v1/job/{job}/allocations")),
+        "tasks restored",
+        |a| {
+            a.as_array().is_some_and(|l| {
+                l.iter().all(|x| {
+                    let task = x["Task"].as_str().unwrap_or_default();
+                    x["ClientStatus"] == "running"
+                        && x["TaskStates"][task]["Events"]
+                            .as_array()
+                            .is_some_and(|e| e.iter().any(|e| e["Type"] == "Restored"))
+                })
+            })
+        },
+    );
+    converge(schema, "t", "id", Duration::from_secs(60)).await;
+    // Every source transaction once: 300 inserts and 100 updates.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while gtids_recorded_once(job).await < 400 {
+        assert!(Instant::now() < deadline, "not every GTID arrived");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(gtids_recorded_once(job).await, 400);
+    http(
+        "DELETE",
+        &agent.url(&format!("/v1/job/{job}?purge=true")),
+        None,
+    );
+}
