@@ -4,12 +4,12 @@
 #   1. the test bed: a source MariaDB, a target MariaDB and nats-server on loopback;
 #   2. a release build of `dtle`;
 #   3. a sample database `demo` on the source, with a writer that keeps changing it;
-#   4. the sample job (scripts/demo-job.json) run as its two tasks, `dtle task run --role dest`
-#      and `--role src`, in the background;
-#   5. the snapshot, then the live changes, compared table by table (CHECKSUM TABLE).
+#   4. `dtle agent` (the dtle 2.x HTTP API on 127.0.0.1:8190) and the sample job
+#      (scripts/demo-job.json) POSTed to /v1/jobs;
+#   5. its allocations and stats from the API, then source and target compared table by table
+#      (CHECKSUM TABLE) while the binlog is being followed.
 #
-# The job keeps running afterwards; the script prints how to stop it. (The HTTP API and
-# `dtle agent` come with the gateway; until then the tasks run as plain processes.)
+# The job keeps running afterwards; the script prints how to stop it.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -36,8 +36,9 @@ stop_pidfile() {
     fi
     rm -f "$file"
 }
-# A previous demo's tasks and writer are replaced, not duplicated.
-for name in writer src dest; do stop_pidfile "$STATE/$name.pid"; done
+# A previous demo's agent and writer are replaced, not duplicated.
+for name in writer agent; do stop_pidfile "$STATE/$name.pid"; done
+API=http://127.0.0.1:8190
 
 echo "== a sample database on the source (127.0.0.1:$SRC_PORT)"
 src_sql -e "DROP DATABASE IF EXISTS demo; CREATE DATABASE demo;
@@ -68,22 +69,35 @@ echo "== a writer that keeps changing the source"
 ) >/dev/null 2>&1 &
 echo $! >"$STATE/writer.pid"
 
-echo "== the sample job: dest and src tasks"
-"$DTLE" job validate scripts/demo-job.json >/dev/null
-DTLE_LOG=info nohup "$DTLE" task run --role dest --nats "$DTLE_TEST_NATS" scripts/demo-job.json >"$STATE/dest.log" 2>&1 &
-echo $! >"$STATE/dest.pid"
-DTLE_LOG=info nohup "$DTLE" task run --role src --nats "$DTLE_TEST_NATS" scripts/demo-job.json >"$STATE/src.log" 2>&1 &
-echo $! >"$STATE/src.pid"
+echo "== dtle agent on $API"
+rm -rf "$STATE/agent-state"
+DTLE_LOG=info nohup "$DTLE" agent --listen 127.0.0.1:8190 --nats "$DTLE_TEST_NATS" \
+    --state-dir "$STATE/agent-state" >"$STATE/agent.log" 2>&1 &
+echo $! >"$STATE/agent.pid"
+for _ in $(seq 1 100); do curl -sf "$API/v1/leader" >/dev/null 2>&1 && break; sleep 0.1; done
 
+echo "== POST /v1/jobs (scripts/demo-job.json)"
+curl -sf -X POST "$API/v1/jobs" --data-binary @scripts/demo-job.json
+echo
 echo "== waiting for the snapshot"
 for _ in $(seq 1 300); do
     phase=$(dst_sql -e "SELECT phase FROM dtle.job_position WHERE job_name = 'demo'" 2>/dev/null || true)
     [ "$phase" = "binlog" ] && break
     sleep 0.5
 done
-[ "$phase" = "binlog" ] || { echo "the snapshot did not finish; see $STATE/src.log and $STATE/dest.log" >&2; exit 1; }
+[ "$phase" = "binlog" ] || { echo "the snapshot did not finish; see $STATE/agent.log" >&2; exit 1; }
 echo "snapshot applied; the binlog is being followed"
 sleep 5
+
+echo "== the job, as the agent reports it"
+"$DTLE" job status demo --address "$API"
+echo "== GET /v1/job/demo/allocations (first 400 bytes)"
+curl -sf "$API/v1/job/demo/allocations" | head -c 400
+echo
+echo "== GET /v1/agent/allocation/<Src allocation>/stats (first 400 bytes)"
+src_alloc=$(curl -sf "$API/v1/job/demo/allocations" | grep -o '"ID":"[0-9a-f-]*","JobID":"demo","EvalID":"[0-9a-f-]*","NodeID":"[0-9a-f-]*","Name":"demo.Src"' | head -1 | cut -d'"' -f4)
+curl -sf "$API/v1/agent/allocation/$src_alloc/stats" | head -c 400
+echo
 
 echo "== pausing the writer to compare source and target"
 kill -STOP "$(cat "$STATE/writer.pid")"
@@ -110,8 +124,10 @@ dst_sql -e "SELECT CONCAT('position on the target: ', gtid_set, ' (', binlog_fil
 
 cat <<MSG
 
-The job 'demo' keeps replicating while the writer runs. Logs: $STATE/src.log, $STATE/dest.log
-Stop everything with:
-  kill \$(cat $STATE/writer.pid $STATE/src.pid $STATE/dest.pid); scripts/testbed.sh down
+The job 'demo' keeps replicating while the writer runs. Watch it with
+  $DTLE job status demo      or      curl $API/v1/job/demo/allocations
+Agent log: $STATE/agent.log
+Stop the job:      $DTLE job stop demo
+Stop everything:   kill \$(cat $STATE/writer.pid $STATE/agent.pid); scripts/testbed.sh down
 MSG
 [ "$ok" = 1 ]

@@ -48,6 +48,7 @@ install_missing() {
     find_bin mariadbd >/dev/null || missing+=(mariadb-server)
     find_bin mariadb >/dev/null || missing+=(mariadb-client)
     find_bin nats-server >/dev/null || missing+=(nats-server)
+    find_bin curl >/dev/null || missing+=(curl)
     [ ${#missing[@]} -eq 0 ] && return 0
     log "installing ${missing[*]} from Debian's packages"
     as_root apt-get update -qq

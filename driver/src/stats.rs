@@ -164,6 +164,12 @@ impl TaskStats {
         }
     }
 
+    /// The snapshot is complete: progress is 100% whatever the estimate said.
+    pub fn snapshot_finished(&self) {
+        self.snapshot_rows_estimated
+            .store(self.snapshot_rows_done.load(Relaxed), Relaxed);
+    }
+
     /// Counts `n` rows of `table`.
     pub fn count_rows(&self, table: &str, kind: RowCount, n: u64) {
         if let Ok(mut tables) = self.tables.lock() {

@@ -273,7 +273,11 @@ impl Target {
             Item::SnapshotBegin {
                 snapshot_id,
                 position,
+                rows_estimated,
             } => {
+                self.stats
+                    .snapshot_rows_estimated
+                    .store(rows_estimated, Relaxed);
                 self.sql("SET SESSION foreign_key_checks = 0").await?;
                 position::write(
                     &mut self.conn,
@@ -353,6 +357,7 @@ impl Target {
                 self.sql(&fk).await?;
                 self.stats.set_stage("Applying the binlog");
                 self.stats.set_position(&position);
+                self.stats.snapshot_finished();
                 tracing::info!(%position, "snapshot applied; following the binlog");
             }
             Item::Begin(meta) => {

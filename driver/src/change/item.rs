@@ -15,6 +15,8 @@ pub enum Item {
         snapshot_id: u64,
         /// The source position the snapshot was taken at; the binlog follows from here.
         position: SourcePosition,
+        /// Rows the source's statistics estimate for all tables (progress and ETA).
+        rows_estimated: u64,
     },
     /// Rows of one snapshot chunk of one table, and how far the table's copy has come.
     SnapshotChunk {

@@ -136,16 +136,17 @@ impl SnapshotSession {
         stale: &[TableProgress],
     ) -> Result<(), Stop> {
         ctx.stats.set_stage("Copying the snapshot");
+        let estimated: u64 = self.tables.iter().map(|(_, _, rows)| rows).sum();
         ctx.sender
             .send(
                 &Item::SnapshotBegin {
                     snapshot_id: self.id,
                     position: self.position.clone(),
+                    rows_estimated: estimated,
                 },
                 ctx.cancel,
             )
             .await?;
-        let estimated: u64 = self.tables.iter().map(|(_, _, rows)| rows).sum();
         ctx.stats.snapshot_rows_estimated.store(estimated, Relaxed);
         ctx.stats
             .snapshot_rows_done
