@@ -424,3 +424,81 @@ async fn a_killed_agent_brings_its_jobs_back() {
         None,
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_task_is_restarted_with_backoff_and_its_error_shown() {
+    let job = "api_restart";
+    let config = scratch(job).join("agent.toml");
+    std::fs::write(
+        &config,
+        "[restart]\nattempts = 2\ninterval_s = 600\ndelay_s = 1\nmax_delay_s = 1\ntask_attempts = 1\n",
+    )
+    .expect("config");
+    let _ = std::fs::remove_dir_all(scratch(job).join("agent-state"));
+    let agent = Agent::start_with(
+        job,
+        18193,
+        &["--config", config.to_str().expect("utf-8 path")],
+    );
+    // Nothing listens on port 1: the Dest cannot reach its target.
+    let text = job_json(job, "e2e_api_restart", "").replacen(&DST_PORT.to_string(), "1", 1);
+    let (status, body) = http("POST", &agent.url("/v1/jobs"), Some(&text));
+    assert_eq!(status, 200, "{body}");
+    let allocs = wait_for(
+        &agent.url(&format!("/v1/job/{job}/allocations")),
+        "the Dest fails for good",
+        |a| {
+            a.as_array().is_some_and(|l| {
+                l.iter()
+                    .any(|x| x["Task"] == "Dest" && x["ClientStatus"] == "failed")
+            })
+        },
+    );
+    let dest = allocs
+        .as_array()
+        .and_then(|l| l.iter().find(|x| x["Task"] == "Dest"))
+        .expect("dest")
+        .clone();
+    let state = &dest["TaskStates"]["Dest"];
+    assert_eq!(state["Failed"], true);
+    assert_eq!(state["Restarts"], 2, "{state}");
+    let events: Vec<(&str, &str)> = state["Events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| {
+            (
+                e["Type"].as_str().unwrap_or_default(),
+                e["DriverError"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let kinds: Vec<&str> = events.iter().map(|(k, _)| *k).collect();
+    assert_eq!(
+        kinds,
+        [
+            "Received",
+            "Started",
+            "Restarting",
+            "Started",
+            "Restarting",
+            "Started",
+            "Terminated"
+        ],
+        "{state}"
+    );
+    assert!(
+        events[2]
+            .1
+            .contains("connecting to the target server dtle@127.0.0.1:1"),
+        "the restart names the cause: {:?}",
+        events[2]
+    );
+    let (_, one) = http("GET", &agent.url(&format!("/v1/job/{job}")), None);
+    assert_eq!(one["Status"], "running", "the Src still runs");
+    http(
+        "DELETE",
+        &agent.url(&format!("/v1/job/{job}?purge=true")),
+        None,
+    );
+}

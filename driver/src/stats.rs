@@ -32,6 +32,10 @@ pub struct TaskStats {
     bytes_out: AtomicU64,
     /// NATS reconnections.
     pub reconnects: AtomicU64,
+    /// Batches sent because they reached `GroupMaxSize` (or the frame size).
+    pub sends_by_size: AtomicU64,
+    /// Batches sent because `GroupTimeout` passed.
+    pub sends_by_timeout: AtomicU64,
     backlog: AtomicU64,
     backlog_capacity: AtomicU64,
     /// Source commit time (epoch seconds) of the last transaction read or applied.
@@ -100,6 +104,10 @@ pub struct StatsSnapshot {
     pub reconnects: u64,
     /// Frames in flight, and the window.
     pub backlog: (u64, u64),
+    /// Batches sent because they were full.
+    pub sends_by_size: u64,
+    /// Batches sent because they had waited long enough.
+    pub sends_by_timeout: u64,
     /// What the task is doing.
     pub stage: String,
     /// Current source coordinates.
@@ -247,6 +255,8 @@ impl TaskStats {
                 self.backlog.load(Relaxed),
                 self.backlog_capacity.load(Relaxed),
             ),
+            sends_by_size: self.sends_by_size.load(Relaxed),
+            sends_by_timeout: self.sends_by_timeout.load(Relaxed),
             stage: text.stage,
             position: text.position,
             lag_seconds: (ts > 0).then(|| now.saturating_sub(ts)),

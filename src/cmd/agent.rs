@@ -62,6 +62,9 @@ struct RestartConfig {
     delay_s: Option<u64>,
     /// Longest delay, seconds (default 60).
     max_delay_s: Option<u64>,
+    /// Attempts at a transient failure inside a task before the task fails and is restarted
+    /// (default 6).
+    task_attempts: Option<u32>,
 }
 
 fn read_config(path: &Path) -> anyhow::Result<FileConfig> {
@@ -121,7 +124,12 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
                 .max_delay_s
                 .map_or(defaults.max_delay, Duration::from_secs),
         },
-        task_retry: RetryPolicy::default(),
+        task_retry: RetryPolicy {
+            attempts: restart
+                .task_attempts
+                .unwrap_or(RetryPolicy::default().attempts),
+            ..RetryPolicy::default()
+        },
     };
     std::fs::create_dir_all(&config.state_dir)
         .with_context(|| format!("creating {}", config.state_dir.display()))?;

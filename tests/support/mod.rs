@@ -259,6 +259,11 @@ pub struct Agent {
 impl Agent {
     /// Starts an agent for `test` on `port`, keeping the state folder of an earlier start.
     pub fn start(test: &str, port: u16) -> Agent {
+        Self::start_with(test, port, &[])
+    }
+
+    /// As [`Agent::start`] with extra arguments.
+    pub fn start_with(test: &str, port: u16, args: &[&str]) -> Agent {
         let dir = scratch(test);
         let state_dir = dir.join("agent-state");
         let n = std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0);
@@ -274,6 +279,7 @@ impl Agent {
             ])
             .arg("--state-dir")
             .arg(&state_dir)
+            .args(args)
             .env("DTLE_LOG", "info")
             .stdout(Stdio::null())
             .stderr(stderr)

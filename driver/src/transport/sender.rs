@@ -19,6 +19,7 @@ use super::protocol::{Ack, Resync, Subjects, SyncReply, SyncRequest};
 use crate::change::Item;
 use crate::stats::TaskStats;
 use futures::StreamExt;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -217,6 +218,7 @@ impl Sender {
         while self.pending.len() >= self.max_chunk {
             let rest = self.pending.split_off(self.max_chunk);
             let chunk = std::mem::replace(&mut self.pending, rest);
+            self.stats.sends_by_size.fetch_add(1, Relaxed);
             self.publish(&chunk, cancel).await?;
         }
         let boundary = matches!(
@@ -227,7 +229,11 @@ impl Sender {
                 | Item::SnapshotEnd { .. }
                 | Item::SnapshotBegin { .. }
         );
-        if boundary && (self.pending.len() >= self.config.group_max_size || self.flush_due()) {
+        if boundary && self.pending.len() >= self.config.group_max_size {
+            self.stats.sends_by_size.fetch_add(1, Relaxed);
+            self.flush(cancel).await?;
+        } else if boundary && self.flush_due() {
+            self.stats.sends_by_timeout.fetch_add(1, Relaxed);
             self.flush(cancel).await?;
         }
         Ok(())

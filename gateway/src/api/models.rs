@@ -153,8 +153,8 @@ pub fn stats(a: &Allocation, s: &StatsSnapshot, eta: Option<Duration>, now_ns: u
                     "ExtractorTxQueueSize": s.backlog.0,
                     "ApplierTxQueueSize": 0,
                     "ApplierGroupTxQueueSize": 0,
-                    "SendByTimeout": 0,
-                    "SendBySizeFull": 0,
+                    "SendByTimeout": s.sends_by_timeout,
+                    "SendBySizeFull": s.sends_by_size,
                 },
                 "CurrentCoordinates": {
                     "File": s.position.file,

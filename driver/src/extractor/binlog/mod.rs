@@ -160,6 +160,7 @@ async fn follow_stream(
         let next = tokio::select! {
             _ = ctx.cancel.cancelled() => return Err(Stop::Cancelled),
             _ = sleep_until(deadline) => {
+                ctx.stats.sends_by_timeout.fetch_add(1, Relaxed);
                 ctx.sender.flush(ctx.cancel).await?;
                 continue;
             }
