@@ -66,3 +66,12 @@ async fn run_task(spec: &JobSpec, role: Role, ctx: TaskContext) -> Result<(), Ta
         }
     }
 }
+
+/// Deletes a job's position rows on its target, so that posting it again starts afresh.
+///
+/// # Errors
+/// When the target cannot be reached or the rows cannot be deleted.
+pub async fn forget_position(spec: &JobSpec) -> Result<(), TaskError> {
+    let mut conn = crate::mysql::connect(&spec.dest.connection, "target").await?;
+    crate::applier::position::forget(&mut conn, &spec.name).await
+}

@@ -37,6 +37,9 @@ pub enum JobCommand {
         /// Also forget the job.
         #[arg(long)]
         purge: bool,
+        /// Also delete the job's position rows on the target (a job posted again starts afresh).
+        #[arg(long)]
+        purge_position: bool,
         #[command(flatten)]
         agent: Agent,
     },
@@ -55,7 +58,12 @@ pub fn run(command: JobCommand) -> anyhow::Result<ExitCode> {
         JobCommand::Validate { file } => validate(&file),
         JobCommand::Run { file, agent } => submit(&file, &agent),
         JobCommand::Status { id, agent } => status(id.as_deref(), &agent),
-        JobCommand::Stop { id, purge, agent } => stop(&id, purge, &agent),
+        JobCommand::Stop {
+            id,
+            purge,
+            purge_position,
+            agent,
+        } => stop(&id, purge, purge_position, &agent),
     }
 }
 
@@ -143,10 +151,21 @@ fn submit(file: &PathBuf, agent: &Agent) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn stop(id: &str, purge: bool, agent: &Agent) -> anyhow::Result<ExitCode> {
-    let url = format!("{}/v1/job/{id}?purge={purge}", agent.address);
+fn stop(id: &str, purge: bool, purge_position: bool, agent: &Agent) -> anyhow::Result<ExitCode> {
+    let url = format!(
+        "{}/v1/job/{id}?purge={purge}&purge_position={purge_position}",
+        agent.address
+    );
     call(ureq::delete(&url), None)?;
-    println!("job {id} stopped{}", if purge { " and purged" } else { "" });
+    println!(
+        "job {id} stopped{}{}",
+        if purge { " and purged" } else { "" },
+        if purge_position {
+            "; its position on the target is deleted"
+        } else {
+            ""
+        }
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -261,3 +261,20 @@ pub async fn clear_progress(
     )
     .await
 }
+
+/// Deletes every position row of `job` (autocommitted), when its user asks to start afresh.
+///
+/// # Errors
+/// Classified MySQL errors.
+pub async fn forget(conn: &mut mysql_async::Conn, job: &str) -> Result<(), TaskError> {
+    ensure_tables(conn).await?;
+    for table in ["gtid_executed", "job_position", "snapshot_progress"] {
+        conn.exec_drop(
+            format!("DELETE FROM `dtle`.`{table}` WHERE job_name = ?"),
+            (job,),
+        )
+        .await
+        .map_err(|e| classify_mysql(format!("deleting the job's rows from dtle.{table}"), &e))?;
+    }
+    Ok(())
+}

@@ -72,13 +72,16 @@ pub struct StopQuery {
     /// Also forget the job.
     #[serde(default)]
     pub purge: bool,
+    /// Also delete the job's position rows on the target.
+    #[serde(default)]
+    pub purge_position: bool,
 }
 
-/// `DELETE /v1/job/{ID}[?purge=true]`.
+/// `DELETE /v1/job/{ID}[?purge=true][&purge_position=true]`.
 pub async fn stop(orchestrator: Shared, id: String, query: StopQuery) -> Response {
     respond(
         orchestrator
-            .stop(&id, query.purge)
+            .stop(&id, query.purge, query.purge_position)
             .await
             .map(|r| ok(models::registered(&r, &[])))
             .map_err(Into::into),

@@ -147,8 +147,14 @@ pub trait Orchestrator: Send + Sync {
     async fn jobs(&self) -> Vec<JobRecord>;
     /// One job.
     async fn job(&self, id: &str) -> Result<JobRecord, OrchestratorError>;
-    /// Stops a job's tasks; `purge` also forgets the job.
-    async fn stop(&self, id: &str, purge: bool) -> Result<Registered, OrchestratorError>;
+    /// Stops a job's tasks; `purge` also forgets the job; `forget_position` also deletes its
+    /// position rows on the target (so a job posted again starts afresh).
+    async fn stop(
+        &self,
+        id: &str,
+        purge: bool,
+        forget_position: bool,
+    ) -> Result<Registered, OrchestratorError>;
     /// Stops a job's tasks but keeps it, to resume later.
     async fn pause(&self, id: &str) -> Result<Registered, OrchestratorError>;
     /// Starts a paused job's tasks again; they continue from the target's stored position.

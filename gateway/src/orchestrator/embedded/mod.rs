@@ -423,10 +423,25 @@ impl Orchestrator for EmbeddedOrchestrator {
             .ok_or_else(|| OrchestratorError::JobNotFound(id.to_owned()))
     }
 
-    async fn stop(&self, id: &str, purge: bool) -> Result<Registered, OrchestratorError> {
+    async fn stop(
+        &self,
+        id: &str,
+        purge: bool,
+        forget_position: bool,
+    ) -> Result<Registered, OrchestratorError> {
         let eval_id = uuid::Uuid::new_v4().to_string();
         let registered = self.registered(id, eval_id, true)?;
         self.halt(id, "Killed", "Task killed: the job was stopped");
+        if forget_position {
+            let spec = self.job(id).await?.spec;
+            // The tasks are stopping; give the applier a moment to roll back and let go.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            driver::task::forget_position(&spec).await.map_err(|e| {
+                OrchestratorError::Internal(format!(
+                    "deleting the position of job {id} on the target: {e}"
+                ))
+            })?;
+        }
         if purge {
             self.lock()?.jobs.remove(id);
             self.inner.store.remove(id)?;
