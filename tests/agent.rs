@@ -502,3 +502,85 @@ async fn a_failing_task_is_restarted_with_backoff_and_its_error_shown() {
         None,
     );
 }
+
+fn dtle(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dtle"))
+        .args(args)
+        .output()
+        .expect("dtle runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_job_commands_talk_to_the_agent() {
+    let (job, schema) = ("cli_job", "e2e_cli");
+    reset(schema, job).await;
+    exec(
+        SRC_PORT,
+        &format!(
+            "CREATE TABLE {schema}.t (id INT PRIMARY KEY); INSERT INTO {schema}.t VALUES (1), (2)"
+        ),
+    )
+    .await;
+    let agent = Agent::fresh(job, 18194);
+    let address = agent.url("");
+    let file = write_job(job, &job_json(job, schema, ""));
+    let file = file.to_str().expect("utf-8 path");
+
+    let (code, out, err) = dtle(&["job", "run", file, "--address", &address]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("job cli_job submitted (evaluation "),
+        "{out}"
+    );
+    converge(schema, "t", "id", Duration::from_secs(60)).await;
+
+    let (code, out, err) = dtle(&["job", "status", job, "--address", &address]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("job cli_job: running"), "{out}");
+    assert!(
+        out.contains("Src  running") && out.contains("Dest running"),
+        "{out}"
+    );
+    assert!(out.contains("position: 0-1-"), "{out}");
+    let (_, list, _) = dtle(&["job", "status", "--address", &address]);
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("cli_job") && l.contains("running")),
+        "{list}"
+    );
+
+    let (code, out, _) = dtle(&["job", "stop", job, "--purge", "--address", &address]);
+    assert_eq!(code, 0);
+    assert_eq!(out.trim(), "job cli_job stopped and purged");
+    let (code, _, err) = dtle(&["job", "status", job, "--address", &address]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("the agent answered 404: job cli_job not found"),
+        "{err}"
+    );
+
+    let bad = write_job("cli_job_bad", &job_json("bad.name", schema, ""));
+    let (code, _, err) = dtle(&[
+        "job",
+        "run",
+        bad.to_str().expect("utf-8"),
+        "--address",
+        &address,
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("the agent answered 400") && err.contains("Name: \"bad.name\" contains '.'"),
+        "{err}"
+    );
+    let (code, _, err) = dtle(&["job", "status", "--address", "http://127.0.0.1:1"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("cannot reach the agent at http://127.0.0.1:1"),
+        "{err}"
+    );
+}
