@@ -6,6 +6,7 @@
 //! is a sequence of items rather than one value so that a transaction of any size streams through
 //! in bounded memory.
 
+pub mod civil;
 mod item;
 mod position;
 mod table;

@@ -10,8 +10,8 @@
 //! An update is filtered on both images: a row that starts matching is inserted on the target,
 //! one that stops matching is deleted, so the target always holds exactly the matching rows.
 
+use crate::change::civil::civil_from_epoch;
 use crate::change::{RowKind, Value};
-use crate::extractor::values::civil_from_epoch;
 use jobs::where_clause::{BinOp, Func, Literal, WhereExpr};
 use std::cmp::Ordering;
 

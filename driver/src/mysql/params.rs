@@ -3,8 +3,8 @@
 //! Sessions that bind these run with `SET NAMES binary` (strings are the column's raw bytes) and
 //! `time_zone = '+00:00'` (a TIMESTAMP is bound as its UTC date and time).
 
+use crate::change::civil::civil_from_epoch;
 use crate::change::Value;
-use crate::extractor::values::civil_from_epoch;
 use mysql_async::Value as My;
 
 /// `value` as a parameter.

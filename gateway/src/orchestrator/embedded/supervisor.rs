@@ -54,24 +54,10 @@ pub fn now_ns() -> u64 {
 /// RFC 3339 UTC time of now.
 pub fn now_rfc3339() -> String {
     let ns = now_ns();
-    let secs = ns / 1_000_000_000;
-    let days = (secs / 86_400) as i64;
-    // Civil date from days since the epoch (Hinnant).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let rem = secs % 86_400;
+    let (year, month, day, hour, minute, second) =
+        driver::change::civil::civil_from_epoch(ns / 1_000_000_000);
     format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
+        "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{:09}Z",
         ns % 1_000_000_000
     )
 }
