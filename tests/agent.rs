@@ -584,3 +584,38 @@ async fn the_job_commands_talk_to_the_agent() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_agent_reads_an_hcl_config_and_rejects_a_bad_one() {
+    let dir = scratch("agent_config");
+    let good = dir.join("agent.hcl");
+    std::fs::write(
+        &good,
+        "node_name = \"edge-1\"\ndatacenter = \"dc9\"\nrestart {\n  attempts = 3\n  delay_s = 2\n}\n",
+    )
+    .expect("config");
+    let agent = Agent::start_with(
+        "agent_config",
+        18195,
+        &["--config", good.to_str().expect("utf-8")],
+    );
+    let (_, nodes) = http("GET", &agent.url("/v1/nodes"), None);
+    assert_eq!(
+        (nodes[0]["Name"].as_str(), nodes[0]["Datacenter"].as_str()),
+        (Some("edge-1"), Some("dc9"))
+    );
+    drop(agent);
+
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        "listen = \"127.0.0.1:18196\"\nnats_ulr = \"nats://x\"\n",
+    )
+    .expect("config");
+    let (code, _, err) = dtle(&["agent", "--config", bad.to_str().expect("utf-8")]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("is not a valid agent config") && err.contains("nats_ulr"),
+        "{err}"
+    );
+}
