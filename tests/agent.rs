@@ -157,6 +157,28 @@ async fn the_job_lifecycle_through_the_api() {
         .is_some_and(|b| b.ends_with("/32")));
     seen.push_str(&after.to_string());
 
+    // Prometheus metrics carry the same counters.
+    let metrics = ureq::get(&agent.url("/metrics"))
+        .call()
+        .expect("metrics")
+        .into_string()
+        .expect("text");
+    let applied = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with(&format!(
+                "dtle_rows_applied_total{{job=\"{job}\",task=\"Dest\"}}"
+            ))
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no dtle_rows_applied_total for the Dest in:\n{metrics}"));
+    assert!(applied >= 1500, "{applied}");
+    assert!(
+        metrics.contains(&format!("dtle_task_up{{job=\"{job}\",task=\"Src\"}} 1")),
+        "{metrics}"
+    );
+
     // Pause: tasks stop, writes wait; resume: they arrive, nothing lost.
     let (status, body) = http("POST", &agent.url(&format!("/v1/job/{job}/pause")), None);
     assert_eq!(status, 200, "{body}");

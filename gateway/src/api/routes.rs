@@ -79,7 +79,13 @@ pub fn routes(
         .and(warp::get())
         .and(o())
         .then(handlers::members);
+    let metrics = warp::path!("metrics")
+        .and(warp::get())
+        .and(o())
+        .then(super::metrics::scrape);
     jobs_list
+        .or(metrics)
+        .unify()
         .or(jobs_post)
         .unify()
         .or(job_get)

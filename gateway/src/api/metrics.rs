@@ -1,0 +1,154 @@
+//! `GET /metrics`: every task's counters in Prometheus' text format, read from the orchestrator at
+//! scrape time (nothing is kept between scrapes). Names follow `dtle_<what>_<unit>[_total]`;
+//! labels are the job and the task (`Src`/`Dest`). Counters restart from zero when a task
+//! restarts, which Prometheus' `rate()` handles.
+
+use super::handlers::Shared;
+use prometheus::{Encoder, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
+
+struct Families {
+    registry: Registry,
+    counters: Vec<(IntCounterVec, fn(&driver::stats::StatsSnapshot) -> u64)>,
+    lag: GaugeVec,
+    backlog: GaugeVec,
+    progress: GaugeVec,
+    up: GaugeVec,
+    restarts: IntCounterVec,
+}
+
+fn families() -> Result<Families, prometheus::Error> {
+    let registry = Registry::new();
+    let labels = &["job", "task"];
+    let counter = |name: &str, help: &str| -> Result<IntCounterVec, prometheus::Error> {
+        let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+        registry.register(Box::new(c.clone()))?;
+        Ok(c)
+    };
+    let gauge = |name: &str, help: &str| -> Result<GaugeVec, prometheus::Error> {
+        let g = GaugeVec::new(Opts::new(name, help), labels)?;
+        registry.register(Box::new(g.clone()))?;
+        Ok(g)
+    };
+    type Read = fn(&driver::stats::StatsSnapshot) -> u64;
+    let counters: Vec<(IntCounterVec, Read)> = vec![
+        (
+            counter(
+                "dtle_rows_read_total",
+                "Rows read from the source (snapshot and binlog).",
+            )?,
+            |s| s.rows_read,
+        ),
+        (
+            counter("dtle_rows_applied_total", "Rows applied to the target.")?,
+            |s| s.rows_applied,
+        ),
+        (
+            counter("dtle_transactions_read_total", "Source transactions read.")?,
+            |s| s.txns_read,
+        ),
+        (
+            counter(
+                "dtle_transactions_applied_total",
+                "Source transactions applied to the target.",
+            )?,
+            |s| s.txns_applied,
+        ),
+        (
+            counter("dtle_nats_messages_sent_total", "NATS messages published.")?,
+            |s| s.msgs_out,
+        ),
+        (
+            counter(
+                "dtle_nats_messages_received_total",
+                "NATS messages received.",
+            )?,
+            |s| s.msgs_in,
+        ),
+        (
+            counter(
+                "dtle_nats_sent_bytes_total",
+                "NATS payload bytes published.",
+            )?,
+            |s| s.bytes_out,
+        ),
+        (
+            counter(
+                "dtle_nats_received_bytes_total",
+                "NATS payload bytes received.",
+            )?,
+            |s| s.bytes_in,
+        ),
+    ];
+    Ok(Families {
+        counters,
+        lag: gauge(
+            "dtle_lag_seconds",
+            "Now minus the source commit time of the last transaction handled.",
+        )?,
+        backlog: gauge(
+            "dtle_backlog_frames",
+            "Frames sent and not yet acknowledged by the applier.",
+        )?,
+        progress: gauge("dtle_snapshot_progress_ratio", "Snapshot progress, 0 to 1.")?,
+        up: gauge("dtle_task_up", "1 while the task runs.")?,
+        restarts: counter(
+            "dtle_task_restarts_total",
+            "Restarts of the task after failures.",
+        )?,
+        registry,
+    })
+}
+
+/// The scrape.
+pub async fn scrape(orchestrator: Shared) -> warp::reply::Response {
+    match render(orchestrator).await {
+        Ok(text) => warp::http::Response::builder()
+            .header("content-type", "text/plain; version=0.0.4")
+            .body(text.into())
+            .unwrap_or_default(),
+        Err(err) => super::error::ApiError::new(
+            warp::http::StatusCode::INTERNAL_SERVER_ERROR,
+            format!("rendering metrics: {err}"),
+        )
+        .into_response(),
+    }
+}
+
+async fn render(orchestrator: Shared) -> Result<String, prometheus::Error> {
+    let f = families()?;
+    for job in orchestrator.jobs().await {
+        let Ok(allocations) = orchestrator.allocations(&job.spec.id).await else {
+            continue;
+        };
+        for alloc in allocations {
+            let Ok((alloc, stats, _)) = orchestrator.allocation_stats(&alloc.id).await else {
+                continue;
+            };
+            let labels = [job.spec.id.as_str(), alloc.role.as_str()];
+            for (counter, read) in &f.counters {
+                counter.with_label_values(&labels).inc_by(read(&stats));
+            }
+            if let Some(lag) = stats.lag_seconds {
+                f.lag.with_label_values(&labels).set(lag as f64);
+            }
+            f.backlog
+                .with_label_values(&labels)
+                .set(stats.backlog.0 as f64);
+            f.progress
+                .with_label_values(&labels)
+                .set(stats.progress_pct() / 100.0);
+            f.up.with_label_values(&labels)
+                .set(if alloc.client_status == "running" {
+                    1.0
+                } else {
+                    0.0
+                });
+            f.restarts
+                .with_label_values(&labels)
+                .inc_by(alloc.task_state.restarts);
+        }
+    }
+    let mut out = Vec::new();
+    TextEncoder::new().encode(&f.registry.gather(), &mut out)?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
