@@ -6,9 +6,12 @@
 use super::handlers::Shared;
 use prometheus::{Encoder, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
 
+/// Reads one counter from a task's stats.
+type Read = fn(&driver::stats::StatsSnapshot) -> u64;
+
 struct Families {
     registry: Registry,
-    counters: Vec<(IntCounterVec, fn(&driver::stats::StatsSnapshot) -> u64)>,
+    counters: Vec<(IntCounterVec, Read)>,
     lag: GaugeVec,
     backlog: GaugeVec,
     progress: GaugeVec,
@@ -29,7 +32,6 @@ fn families() -> Result<Families, prometheus::Error> {
         registry.register(Box::new(g.clone()))?;
         Ok(g)
     };
-    type Read = fn(&driver::stats::StatsSnapshot) -> u64;
     let counters: Vec<(IntCounterVec, Read)> = vec![
         (
             counter(
