@@ -327,3 +327,51 @@ async fn a_where_filter_selects_the_same_rows_in_snapshot_and_binlog() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gtid_executed_keeps_only_the_newest_rows_per_source() {
+    use mysql_async::prelude::Queryable;
+    let (job, schema) = ("gtid_retention", "e2e_retention");
+    reset(schema, job).await;
+    exec(
+        SRC_PORT,
+        &format!("CREATE TABLE {schema}.t (id INT PRIMARY KEY)"),
+    )
+    .await;
+    let file = write_job(
+        job,
+        &job_json(job, schema, r#""GtidExecutedRetention": 50,"#),
+    );
+    let _dest = Task::start("dest", &file);
+    let _src = Task::start("src", &file);
+    converge(schema, "t", "id", Duration::from_secs(60)).await;
+    let mut src = connect(SRC_PORT).await;
+    for i in 0..200 {
+        src.exec_drop(format!("INSERT INTO {schema}.t VALUES (?)"), (i,))
+            .await
+            .expect("insert");
+    }
+    converge(schema, "t", "id", Duration::from_secs(60)).await;
+    let mut dst = connect(DST_PORT).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (rows, low, high): (u64, Option<u64>, Option<u64>) = dst
+            .exec_first(
+                "SELECT COUNT(*), MIN(gno), MAX(gno) FROM dtle.gtid_executed WHERE job_name = ?",
+                (job,),
+            )
+            .await
+            .expect("query")
+            .expect("row");
+        // Compaction runs every tenth of the retention: between 50 and 55 rows, the newest.
+        if (50..=55).contains(&rows) && high.zip(low).is_some_and(|(h, l)| h - l + 1 == rows) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{rows} rows, gno {low:?}..{high:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    gtids_recorded_once(job).await;
+}

@@ -98,6 +98,7 @@ fn dest_config(a: &ApplyConfig, c: &ConnectionConfig) -> Value {
         "ForeignKeyChecks": a.foreign_key_checks,
         "RetryTxLimit": a.retry_tx_limit,
         "SetGtidNext": a.set_gtid_next,
+        "GtidExecutedRetention": a.gtid_executed_retention,
         "ConnectionConfig": connection(c),
     })
 }

@@ -231,6 +231,10 @@ pub struct ApplyConfig {
     pub retry_tx_limit: u64,
     /// Apply each transaction under the source's own GTID (`SetGtidNext`, default false).
     pub set_gtid_next: bool,
+    /// Rows of `dtle.gtid_executed` kept per source server (`GtidExecutedRetention`, a dtle-rs
+    /// setting, default 100,000): older ones are deleted, since `dtle.job_position` already holds
+    /// the executed set; the rows kept let a user audit recent transactions.
+    pub gtid_executed_retention: u64,
 }
 
 /// Which schemas a [`SchemaRule`] or tables a [`TableRule`] match.

@@ -500,5 +500,6 @@ fn read_apply<'a>(
         foreign_key_checks: flag(d, s, "ForeignKeyChecks", true, diags),
         retry_tx_limit,
         set_gtid_next: flag(d, s, "SetGtidNext", false, diags),
+        gtid_executed_retention: setting(d, s, "GtidExecutedRetention", 1 << 40, 100_000, diags),
     }
 }

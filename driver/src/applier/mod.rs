@@ -194,6 +194,10 @@ struct Target {
     batch: Option<Batch>,
     last_position_write: Instant,
     warned_missing: std::collections::HashSet<u32>,
+    /// `gtid_executed` rows kept per source server.
+    gtid_retention: u64,
+    /// Transactions committed since the last compaction.
+    since_compaction: u64,
 }
 
 impl Target {
@@ -221,6 +225,8 @@ impl Target {
             batch: None,
             last_position_write: Instant::now(),
             warned_missing: Default::default(),
+            gtid_retention: spec.dest.apply.gtid_executed_retention,
+            since_compaction: 0,
         })
     }
 
@@ -481,6 +487,21 @@ impl Target {
                 self.sql("COMMIT").await?;
                 self.pending_ddl = None;
                 self.executed = position.gtid_set.clone();
+                if let Some(gtid) = &txn.gtid {
+                    self.since_compaction += 1;
+                    // Compact a tenth of the retention at a time, so deletes stay small.
+                    if self.since_compaction >= (self.gtid_retention / 10).max(1) {
+                        self.since_compaction = 0;
+                        position::compact_gtids(
+                            &mut self.conn,
+                            &self.job,
+                            gtid,
+                            self.gtid_retention,
+                        )
+                        .await
+                        .map_err(|e| classify_mysql("compacting dtle.gtid_executed", &e))?;
+                    }
+                }
                 self.last_position_write = Instant::now();
                 self.stats.txns_applied.fetch_add(1, Relaxed);
                 self.stats.rows_applied.fetch_add(txn.rows, Relaxed);

@@ -191,15 +191,41 @@ pub async fn record_gtid(
     job: &str,
     gtid: &Gtid,
 ) -> Result<(), mysql_async::Error> {
-    let (source_id, gno) = match gtid {
-        Gtid::MariaDb(g) => (format!("{}-{}", g.domain, g.server), g.seq),
-        Gtid::MySql { uuid, gno } => (uuid.to_string(), *gno),
-    };
+    let (source_id, gno) = source_and_gno(gtid);
     conn.exec_drop(
         "INSERT INTO `dtle`.`gtid_executed` (job_name, source_id, gno) VALUES (?, ?, ?)",
         (job, source_id, gno),
     )
     .await
+}
+
+/// Deletes the `gtid_executed` rows of `gtid`'s source server that are more than `keep`
+/// transactions older than it (autocommitted; the position itself is in `job_position`).
+///
+/// # Errors
+/// MySQL errors.
+pub async fn compact_gtids(
+    conn: &mut mysql_async::Conn,
+    job: &str,
+    gtid: &Gtid,
+    keep: u64,
+) -> Result<(), mysql_async::Error> {
+    let (source_id, gno) = source_and_gno(gtid);
+    let Some(below) = gno.checked_sub(keep) else {
+        return Ok(());
+    };
+    conn.exec_drop(
+        "DELETE FROM `dtle`.`gtid_executed` WHERE job_name = ? AND source_id = ? AND gno <= ?",
+        (job, source_id, below),
+    )
+    .await
+}
+
+fn source_and_gno(gtid: &Gtid) -> (String, u64) {
+    match gtid {
+        Gtid::MariaDb(g) => (format!("{}-{}", g.domain, g.server), g.seq),
+        Gtid::MySql { uuid, gno } => (uuid.to_string(), *gno),
+    }
 }
 
 /// Marks a DDL statement's GTID as possibly applied (autocommitted, before the statement).
