@@ -17,9 +17,11 @@ pub struct StoredJob {
 }
 
 /// The folder of job files.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Store {
     dir: PathBuf,
+    /// Saves of the same job from two tasks' supervisors must not share the temporary file.
+    writing: std::sync::Mutex<()>,
 }
 
 impl Store {
@@ -32,7 +34,10 @@ impl Store {
         std::fs::create_dir_all(&dir).map_err(|e| {
             OrchestratorError::Internal(format!("creating the state folder {}: {e}", dir.display()))
         })?;
-        Ok(Self { dir })
+        Ok(Self {
+            dir,
+            writing: std::sync::Mutex::new(()),
+        })
     }
 
     fn path(&self, id: &str) -> PathBuf {
@@ -62,6 +67,7 @@ impl Store {
             file.sync_all()?;
             std::fs::rename(&tmp, &path)
         };
+        let _one_at_a_time = self.writing.lock().unwrap_or_else(|p| p.into_inner());
         write().map_err(|e| OrchestratorError::Internal(format!("writing {}: {e}", path.display())))
     }
 
@@ -102,5 +108,69 @@ impl Store {
             }
         }
         jobs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::orchestrator::JobRecord;
+
+    fn job(id: &str) -> StoredJob {
+        let text = format!(
+            r#"{{"Name": "{id}", "Tasks": [
+              {{"Type": "Src", "Config": {{"ConnectionConfig": {{"Host": "h", "Port": 1, "User": "u", "Password": "secret"}}}}}},
+              {{"Type": "Dest", "Config": {{"ConnectionConfig": {{"Host": "h", "Port": 2, "User": "u"}}}}}}]}}"#
+        );
+        StoredJob {
+            record: JobRecord {
+                spec: jobs::parse_job(&text).expect("valid").spec,
+                status: "running".into(),
+                status_description: String::new(),
+                create_index: 1,
+                modify_index: 1,
+                job_modify_index: 1,
+                paused: false,
+            },
+            allocations: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn concurrent_saves_leave_a_readable_private_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = std::sync::Arc::new(Store::open(dir.path()).expect("store"));
+        let threads: Vec<_> = (0..8)
+            .map(|i| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    let mut j = job("same");
+                    j.record.modify_index = i;
+                    for _ in 0..50 {
+                        store.save(&j).expect("save");
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("thread");
+        }
+        let loaded = store.load();
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(
+            loaded[0].record.spec.src.connection.password.expose(),
+            "secret"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("jobs/same.json"))
+                .expect("file")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        store.remove("same").expect("remove");
+        assert!(store.load().is_empty());
     }
 }
