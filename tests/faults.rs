@@ -149,3 +149,96 @@ async fn a_target_restart_loses_and_repeats_nothing() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_extractor_killed_mid_snapshot_keeps_the_tables_it_finished() {
+    let _serial = SERIAL.lock().await;
+    let (job, schema) = ("fault_snapshot_src", "e2e_fault_snapshot");
+    reset(schema, job).await;
+    exec(
+        SRC_PORT,
+        &format!(
+            "CREATE TABLE `{schema}`.a (id INT PRIMARY KEY, v INT);
+             CREATE TABLE `{schema}`.b (id INT PRIMARY KEY, v INT);
+             CREATE TABLE `{schema}`.c (id INT PRIMARY KEY, v INT);
+             INSERT INTO `{schema}`.a SELECT seq, 0 FROM `{schema}`.seq_1_to_50000;
+             INSERT INTO `{schema}`.b SELECT seq, 0 FROM `{schema}`.seq_1_to_300000;
+             INSERT INTO `{schema}`.c SELECT seq, 0 FROM `{schema}`.seq_1_to_50000"
+        ),
+    )
+    .await;
+    let file = write_job(job, &job_json(job, schema, r#""ChunkSize": 500,"#));
+    let _dest = Task::start("dest", &file);
+    let mut src = Task::start("src", &file);
+    // Writes to every table throughout.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer_stop = stop.clone();
+    let writer_schema = schema.to_owned();
+    let writer = tokio::spawn(async move {
+        let mut conn = connect(SRC_PORT).await;
+        let mut i = 0u64;
+        while !writer_stop.load(Ordering::SeqCst) {
+            let table = ["a", "b", "c"][(i % 3) as usize];
+            let id = (i * 7919) % 50_000 + 1;
+            conn.query_drop(format!(
+                "UPDATE `{writer_schema}`.{table} SET v = v + 1 WHERE id = {id}; \
+                 INSERT INTO `{writer_schema}`.{table} VALUES ({}, 1)",
+                1_000_000 + i
+            ))
+            .await
+            .expect("write");
+            i += 1;
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+    });
+    // Kill the extractor once table a is complete and b is under way.
+    let mut dst = connect(DST_PORT).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let rows: Vec<(String, u64, i64)> = dst
+            .exec(
+                "SELECT source_table, rows_done, done FROM dtle.snapshot_progress WHERE job_name = ?",
+                (job,),
+            )
+            .await
+            .unwrap_or_default();
+        let a_done = rows.iter().any(|(t, _, d)| t.ends_with(".a") && *d == 1);
+        let b_started = rows
+            .iter()
+            .any(|(t, n, d)| t.ends_with(".b") && *n > 0 && *d == 0);
+        if a_done && b_started {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the snapshot did not reach table b: {rows:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    src.kill();
+    let src = Task::start("src", &file);
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !src.log_text().contains("snapshot applied") && !src.log_text().contains("table copied") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no progress after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::SeqCst);
+    writer.await.expect("writer");
+    for table in ["a", "b", "c"] {
+        converge(schema, table, "id", Duration::from_secs(180)).await;
+    }
+    let log = src.log_text();
+    assert!(
+        log.contains(&format!("kept from an earlier snapshot table={schema}.a")),
+        "table a should not be copied again:\n{log}"
+    );
+    assert!(
+        !log.contains(&format!("table copied table={schema}.a")),
+        "{log}"
+    );
+    gtids_recorded_once(job).await;
+}

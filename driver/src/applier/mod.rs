@@ -196,6 +196,9 @@ struct Target {
     warned_missing: std::collections::HashSet<u32>,
     /// `gtid_executed` rows kept per source server.
     gtid_retention: u64,
+    /// While the binlog catches up after a snapshot: per target table (`schema.table`), the
+    /// transactions its copy already holds, which are skipped for that table.
+    catch_up: HashMap<String, GtidSet>,
     /// Transactions committed since the last compaction.
     since_compaction: u64,
 }
@@ -226,6 +229,7 @@ impl Target {
             last_position_write: Instant::now(),
             warned_missing: Default::default(),
             gtid_retention: spec.dest.apply.gtid_executed_retention,
+            catch_up: HashMap::new(),
             since_compaction: 0,
         })
     }
@@ -325,9 +329,16 @@ impl Target {
                     })?;
                     start = end;
                 }
-                position::write_progress(&mut self.conn, &self.job, &progress)
-                    .await
-                    .map_err(|e| classify_mysql("recording snapshot progress", &e))?;
+                let copied_at = self.snapshot.as_ref().and_then(|(_, p)| p.gtid_set.clone());
+                position::write_progress(
+                    &mut self.conn,
+                    &self.job,
+                    &progress,
+                    &format!("{}.{}", def.schema, def.name),
+                    copied_at.as_ref(),
+                )
+                .await
+                .map_err(|e| classify_mysql("recording snapshot progress", &e))?;
                 self.sql("COMMIT").await?;
                 self.stats.rows_applied.fetch_add(count, Relaxed);
                 self.stats.snapshot_rows_done.fetch_add(count, Relaxed);
@@ -337,24 +348,23 @@ impl Target {
                     count,
                 );
             }
-            Item::SnapshotEnd { snapshot_id } => {
-                let position = match &self.snapshot {
-                    Some((id, position)) if *id == snapshot_id => position.clone(),
-                    _ => {
-                        return Err(TaskError::Transient(
-                            "snapshot end without its beginning in this epoch".into(),
-                        ))
-                    }
-                };
-                self.sql("START TRANSACTION").await?;
+            Item::SnapshotEnd {
+                snapshot_id,
+                binlog_from,
+            } => {
+                if !matches!(&self.snapshot, Some((id, _)) if *id == snapshot_id) {
+                    return Err(TaskError::Transient(
+                        "snapshot end without its beginning in this epoch".into(),
+                    ));
+                }
+                let position = binlog_from;
+                // The progress rows stay until the binlog has passed every table's copy: they
+                // say, per table, what the catch-up must skip.
                 position::write(&mut self.conn, &self.job, "binlog", None, &position)
                     .await
                     .map_err(|e| classify_mysql("recording the end of the snapshot", &e))?;
-                position::clear_progress(&mut self.conn, &self.job)
-                    .await
-                    .map_err(|e| classify_mysql("recording the end of the snapshot", &e))?;
-                self.sql("COMMIT").await?;
                 self.executed = position.gtid_set.clone();
+                self.load_catch_up().await?;
                 self.snapshot = None;
                 let fk = format!(
                     "SET SESSION foreign_key_checks = {}",
@@ -386,7 +396,13 @@ impl Target {
                 if txn.skip {
                     return Ok(());
                 }
-                txn.rows += 1;
+                let gtid = txn.gtid;
+                if self.caught_up_by_copy(&gtid, change.table) {
+                    return Ok(());
+                }
+                if let Some(txn) = self.txn.as_mut() {
+                    txn.rows += 1;
+                }
                 self.start_txn().await?;
                 if let Some(def) = self.tables.get(&change.table) {
                     let kind = match &change.kind {
@@ -438,6 +454,9 @@ impl Target {
                 match self.txn.as_ref() {
                     None => self.run_ddl(&ddl, false).await?,
                     Some(txn) if txn.skip => {}
+                    Some(txn)
+                        if !ddl.tables.is_empty()
+                            && ddl.tables.iter().all(|t| self.copy_holds(&txn.gtid, t)) => {}
                     Some(txn) => {
                         let gtid = txn.gtid;
                         if txn.started {
@@ -447,10 +466,13 @@ impl Target {
                                 t.started = false;
                             }
                         }
-                        let maybe_done = match (&gtid, &self.pending_ddl) {
-                            (Some(g), Some(pending)) => &g.to_string() == pending,
-                            _ => false,
-                        };
+                        // During a catch-up the target may already hold a schema change (a table
+                        // or database created by a later snapshot).
+                        let maybe_done = !self.catch_up.is_empty()
+                            || match (&gtid, &self.pending_ddl) {
+                                (Some(g), Some(pending)) => &g.to_string() == pending,
+                                _ => false,
+                            };
                         if let Some(g) = &gtid {
                             position::mark_pending_ddl(&mut self.conn, &self.job, g)
                                 .await
@@ -487,6 +509,7 @@ impl Target {
                 self.sql("COMMIT").await?;
                 self.pending_ddl = None;
                 self.executed = position.gtid_set.clone();
+                self.finish_catch_up().await?;
                 if let Some(gtid) = &txn.gtid {
                     self.since_compaction += 1;
                     // Compact a tenth of the retention at a time, so deletes stay small.
@@ -528,6 +551,56 @@ impl Target {
             }
         }
         Ok(())
+    }
+
+    /// Reads each copied table's position from its snapshot progress.
+    async fn load_catch_up(&mut self) -> Result<(), TaskError> {
+        self.catch_up = position::read_progress(&mut self.conn, &self.job)
+            .await?
+            .into_iter()
+            .filter_map(|(progress, target)| Some((target?, progress.copied_at?)))
+            .collect();
+        self.finish_catch_up().await
+    }
+
+    /// Once the binlog has passed every table's copy, forgets the copies' positions.
+    async fn finish_catch_up(&mut self) -> Result<(), TaskError> {
+        if self.catch_up.is_empty() {
+            return Ok(());
+        }
+        let Some(executed) = &self.executed else {
+            return Ok(());
+        };
+        let passed = self
+            .catch_up
+            .values()
+            .all(|copied| &copied.meet(executed) == copied);
+        if passed {
+            position::clear_progress(&mut self.conn, &self.job)
+                .await
+                .map_err(|e| classify_mysql("finishing the catch-up after the snapshot", &e))?;
+            self.catch_up.clear();
+            tracing::info!("the binlog has caught up with every table's copy");
+        }
+        Ok(())
+    }
+
+    /// Whether the copy of `target` (`schema.table`) already holds transaction `gtid`.
+    fn copy_holds(&self, gtid: &Option<Gtid>, target: &str) -> bool {
+        match (gtid, self.catch_up.get(target)) {
+            (Some(gtid), Some(copied)) => gtid.is_in(copied),
+            _ => false,
+        }
+    }
+
+    /// Whether a row of stream table `id` in transaction `gtid` is already in its table's copy.
+    fn caught_up_by_copy(&self, gtid: &Option<Gtid>, id: u32) -> bool {
+        if self.catch_up.is_empty() {
+            return false;
+        }
+        self.tables
+            .get(&id)
+            .is_some_and(|def| self.copy_holds(gtid, &format!("{}.{}", def.schema, def.name)))
     }
 
     fn table(&self, id: u32) -> Result<TableDef, TaskError> {

@@ -50,8 +50,16 @@ const CREATE: &[&str] = &[
         last_key LONGBLOB NULL,
         rows_done BIGINT UNSIGNED NOT NULL,
         done TINYINT NOT NULL,
+        target_table VARCHAR(200) NULL,
+        copied_at LONGTEXT NULL,
         PRIMARY KEY (job_name, source_table)
      ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+];
+
+/// Columns added after the tables were first created: (table, column, definition).
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("snapshot_progress", "target_table", "VARCHAR(200) NULL"),
+    ("snapshot_progress", "copied_at", "LONGTEXT NULL"),
 ];
 
 /// Creates the position tables if they are missing.
@@ -63,6 +71,23 @@ pub async fn ensure_tables(conn: &mut mysql_async::Conn) -> Result<(), TaskError
         conn.query_drop(*statement)
             .await
             .map_err(|e| classify_mysql("creating the position tables in schema dtle", &e))?;
+    }
+    for (table, column, definition) in ADDED_COLUMNS {
+        let present: Option<String> = conn
+            .exec_first(
+                "SELECT COLUMN_NAME FROM information_schema.COLUMNS \
+                 WHERE TABLE_SCHEMA = 'dtle' AND TABLE_NAME = ? AND COLUMN_NAME = ?",
+                (table, column),
+            )
+            .await
+            .map_err(|e| classify_mysql("checking the position tables", &e))?;
+        if present.is_none() {
+            conn.query_drop(format!(
+                "ALTER TABLE `dtle`.`{table}` ADD COLUMN `{column}` {definition}"
+            ))
+            .await
+            .map_err(|e| classify_mysql("upgrading the position tables", &e))?;
+        }
     }
     Ok(())
 }
@@ -115,35 +140,11 @@ pub async fn read(conn: &mut mysql_async::Conn, job: &str) -> Result<Stored, Tas
         pos,
     };
     let resume = if phase == "snapshot" {
-        type ProgressRow = (String, u64, Option<Vec<u8>>, u64, i64);
-        let rows: Vec<ProgressRow> = conn
-            .exec(
-                "SELECT source_table, snapshot_id, last_key, rows_done, done \
-                 FROM `dtle`.`snapshot_progress` WHERE job_name = ?",
-                (job,),
-            )
-            .await
-            .map_err(|e| classify_mysql(ctx, &e))?;
-        let tables = rows
-            .into_iter()
-            .map(|(source_table, snapshot_id, last_key, rows_done, done)| {
-                let last_key = last_key
-                    .map(|bytes| rmp_serde::from_slice::<Vec<Value>>(&bytes))
-                    .transpose()
-                    .map_err(|e| TaskError::definite(ctx, format!("stored last_key: {e}")))?;
-                Ok(TableProgress {
-                    snapshot_id,
-                    source_table,
-                    last_key,
-                    rows_done,
-                    done: done != 0,
-                })
-            })
-            .collect::<Result<Vec<_>, TaskError>>()?;
+        let tables = read_progress(conn, job).await?;
         ResumePoint::Snapshot {
             snapshot_id: snapshot_id.unwrap_or(0),
             position,
-            tables,
+            tables: tables.into_iter().map(|(progress, _)| progress).collect(),
         }
     } else {
         ResumePoint::Binlog { position }
@@ -152,6 +153,60 @@ pub async fn read(conn: &mut mysql_async::Conn, job: &str) -> Result<Stored, Tas
         resume,
         pending_ddl,
     })
+}
+
+/// Every table's snapshot progress for `job`, with the target table it was copied into.
+///
+/// # Errors
+/// Classified MySQL errors; unreadable stored values are definite.
+pub async fn read_progress(
+    conn: &mut mysql_async::Conn,
+    job: &str,
+) -> Result<Vec<(TableProgress, Option<String>)>, TaskError> {
+    let ctx = "reading snapshot progress from dtle.snapshot_progress";
+    type ProgressRow = (
+        String,
+        u64,
+        Option<Vec<u8>>,
+        u64,
+        i64,
+        Option<String>,
+        Option<String>,
+    );
+    let rows: Vec<ProgressRow> = conn
+        .exec(
+            "SELECT source_table, snapshot_id, last_key, rows_done, done, target_table, copied_at \
+             FROM `dtle`.`snapshot_progress` WHERE job_name = ?",
+            (job,),
+        )
+        .await
+        .map_err(|e| classify_mysql(ctx, &e))?;
+    rows.into_iter()
+        .map(
+            |(source_table, snapshot_id, last_key, rows_done, done, target_table, copied_at)| {
+                let last_key = last_key
+                    .map(|bytes| rmp_serde::from_slice::<Vec<Value>>(&bytes))
+                    .transpose()
+                    .map_err(|e| TaskError::definite(ctx, format!("stored last_key: {e}")))?;
+                let copied_at = copied_at
+                    .filter(|g| !g.trim().is_empty())
+                    .map(|g| GtidSet::parse(&g))
+                    .transpose()
+                    .map_err(|e| TaskError::definite(ctx, format!("stored copied_at: {e}")))?;
+                Ok((
+                    TableProgress {
+                        snapshot_id,
+                        source_table,
+                        last_key,
+                        rows_done,
+                        done: done != 0,
+                        copied_at,
+                    },
+                    target_table,
+                ))
+            },
+        )
+        .collect()
 }
 
 /// Writes the job's position (inside the caller's transaction, or autocommitted).
@@ -252,23 +307,29 @@ pub async fn write_progress(
     conn: &mut mysql_async::Conn,
     job: &str,
     progress: &crate::change::ChunkProgress,
+    target_table: &str,
+    copied_at: Option<&GtidSet>,
 ) -> Result<(), mysql_async::Error> {
     let last_key = progress
         .last_key
         .as_ref()
         .and_then(|k| rmp_serde::to_vec(k).ok());
     conn.exec_drop(
-        "INSERT INTO `dtle`.`snapshot_progress` (job_name, source_table, snapshot_id, last_key, rows_done, done) \
-         VALUES (?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE snapshot_id = VALUES(snapshot_id), \
-         last_key = VALUES(last_key), rows_done = VALUES(rows_done), done = VALUES(done)",
-        (
-            job,
-            &progress.source_table,
-            progress.snapshot_id,
-            last_key,
-            progress.rows_done,
-            progress.table_done,
-        ),
+        "INSERT INTO `dtle`.`snapshot_progress` \
+         (job_name, source_table, snapshot_id, last_key, rows_done, done, target_table, copied_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE snapshot_id = VALUES(snapshot_id), \
+         last_key = VALUES(last_key), rows_done = VALUES(rows_done), done = VALUES(done), \
+         target_table = VALUES(target_table), copied_at = VALUES(copied_at)",
+        mysql_async::Params::Positional(vec![
+            job.into(),
+            progress.source_table.as_str().into(),
+            progress.snapshot_id.into(),
+            last_key.into(),
+            progress.rows_done.into(),
+            progress.table_done.into(),
+            target_table.into(),
+            copied_at.map(ToString::to_string).into(),
+        ]),
     )
     .await
 }

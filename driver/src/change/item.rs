@@ -27,10 +27,13 @@ pub enum Item {
         /// Progress to record together with these rows.
         progress: ChunkProgress,
     },
-    /// Every table has been copied; the binlog follows from the snapshot's position.
+    /// Every table has been copied; the binlog follows from `binlog_from`.
     SnapshotEnd {
         /// The snapshot that ended.
         snapshot_id: u64,
+        /// Where the binlog starts: the snapshot's position, or an earlier one when tables copied
+        /// by an earlier snapshot were kept. Each table skips what its own copy already holds.
+        binlog_from: SourcePosition,
     },
     /// A source transaction begins.
     Begin(TxnMeta),
@@ -95,6 +98,8 @@ pub struct Ddl {
     pub schema: Option<String>,
     /// The statement, with schema and table names already renamed.
     pub statement: String,
+    /// The target tables it changes, as `schema.table` (empty for database statements).
+    pub tables: Vec<String>,
 }
 
 /// How far the snapshot of one table has come, recorded on the target with its rows.

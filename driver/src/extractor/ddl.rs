@@ -404,6 +404,7 @@ pub fn route(sql: &str, default_schema: &str, routing: &Routing) -> DdlAction {
                 Ddl {
                     schema: None,
                     statement,
+                    tables: Vec::new(),
                 },
             )
         }
@@ -414,6 +415,11 @@ pub fn route(sql: &str, default_schema: &str, routing: &Routing) -> DdlAction {
                 .map(|n| routing.route(&schema_of(n), &n.name))
                 .collect();
             let routed = routes.iter().filter(|r| r.is_some()).count();
+            let tables: Vec<String> = routes
+                .iter()
+                .flatten()
+                .map(|r| format!("{}.{}", r.schema, r.table))
+                .collect();
             if routed == 0 {
                 // A table created under a name the job replicates is routed by its name alone.
                 return DdlAction::Skip;
@@ -436,6 +442,7 @@ pub fn route(sql: &str, default_schema: &str, routing: &Routing) -> DdlAction {
                                 if if_exists { "IF EXISTS " } else { "" },
                                 names.join(", ")
                             ),
+                            tables,
                         },
                     );
                 }
@@ -459,6 +466,7 @@ pub fn route(sql: &str, default_schema: &str, routing: &Routing) -> DdlAction {
                 Ddl {
                     schema: target_default,
                     statement,
+                    tables,
                 },
             )
         }

@@ -187,27 +187,23 @@ async fn pass(
             *session = None;
             position
         }
-        ResumePoint::Snapshot {
-            snapshot_id,
-            tables,
-            ..
-        } => {
-            let same = session.as_ref().is_some_and(|s| s.id == snapshot_id);
-            if !same {
+        ResumePoint::Snapshot { tables, .. } => {
+            let open_id = session.as_ref().map(|s| s.id);
+            // Rows of the snapshot held open continue; complete tables of older snapshots are
+            // kept; partial ones of older snapshots are copied again.
+            let (progress, older): (Vec<_>, Vec<_>) = tables
+                .into_iter()
+                .partition(|t| Some(t.snapshot_id) == open_id);
+            let (kept, stale): (Vec<_>, Vec<_>) = older
+                .into_iter()
+                .partition(|t| t.done && t.copied_at.is_some());
+            if session.is_none() {
                 *session = Some(SnapshotSession::open(ctx).await?);
             }
             let open = session
                 .as_mut()
                 .ok_or_else(|| Stop::Restart("no snapshot".into()))?;
-            let (progress, stale): (Vec<_>, Vec<_>) = if same {
-                tables
-                    .into_iter()
-                    .partition(|t| t.snapshot_id == snapshot_id)
-            } else {
-                (Vec::new(), tables)
-            };
-            open.copy(ctx, &progress, &stale).await?;
-            let position = open.position.clone();
+            let position = open.copy(ctx, &progress, &stale, &kept).await?;
             *session = None;
             if ctx.spec.src.extract.skip_incremental_copy {
                 return Ok(());
@@ -216,10 +212,15 @@ async fn pass(
         }
         ResumePoint::Fresh => match &ctx.spec.src.extract.start {
             StartPosition::Snapshot => {
-                // Kept open across transport restarts, so a restart resumes this very copy.
-                let open = session.insert(SnapshotSession::open(ctx).await?);
-                open.copy(ctx, &[], &[]).await?;
-                let position = open.position.clone();
+                // Kept open across transport restarts, so a restart resumes this very copy (and a
+                // snapshot opened before a resync that found nothing committed is reused).
+                if session.is_none() {
+                    *session = Some(SnapshotSession::open(ctx).await?);
+                }
+                let open = session
+                    .as_mut()
+                    .ok_or_else(|| Stop::Restart("no snapshot".into()))?;
+                let position = open.copy(ctx, &[], &[], &[]).await?;
                 *session = None;
                 if ctx.spec.src.extract.skip_incremental_copy {
                     return Ok(());

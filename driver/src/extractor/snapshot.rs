@@ -13,6 +13,12 @@
 //!    A `Where` filter is applied to the rows read ([`super::row_filter`]), as in the binlog.
 //! 4. `SnapshotEnd`; the binlog then follows from the snapshot's position.
 //!
+//! # After the extractor restarts
+//! The open snapshot is gone, but the tables it copied completely are not copied again: each
+//! table's progress on the target records the position its rows reflect (`copied_at`). A new
+//! snapshot copies the remaining tables, and the binlog starts at the meet of all those
+//! positions; the applier skips, table by table, the transactions its copy already holds.
+//!
 //! # What is committed when
 //! The applier commits each chunk together with the table's progress (last key, rows). If the
 //! transport restarts while this extractor still holds the snapshot open, the copy resumes after
@@ -125,7 +131,9 @@ impl SnapshotSession {
 
     /// Copies every table not yet complete according to `progress`, which is the applier's
     /// record of *this* snapshot (empty for a fresh one). `stale` lists tables an older snapshot
-    /// had touched on the target.
+    /// had partly copied (they are truncated and copied again); `kept` lists tables an older
+    /// snapshot copied completely (they are not copied again). Returns where the binlog must
+    /// start: the meet of this snapshot's position and every kept table's.
     ///
     /// # Errors
     /// [`Stop`].
@@ -134,7 +142,8 @@ impl SnapshotSession {
         ctx: &mut ExtractCtx<'_>,
         progress: &[TableProgress],
         stale: &[TableProgress],
-    ) -> Result<(), Stop> {
+        kept: &[TableProgress],
+    ) -> Result<SourcePosition, Stop> {
         ctx.stats.set_stage("Copying the snapshot");
         let estimated: u64 = self.tables.iter().map(|(_, _, rows)| rows).sum();
         ctx.sender
@@ -157,6 +166,10 @@ impl SnapshotSession {
         let tables = self.tables.clone();
         for (table, route, _) in &tables {
             let name = table.qualified();
+            if kept.iter().any(|k| k.source_table == name) {
+                tracing::info!(table = %name, "kept from an earlier snapshot");
+                continue;
+            }
             let done = progress.iter().find(|p| p.source_table == name);
             if done.is_some_and(|p| p.done) {
                 continue;
@@ -171,16 +184,26 @@ impl SnapshotSession {
             self.copy_table(ctx, table, route, resume_key, rows_before)
                 .await?;
         }
+        let mut binlog_from = self.position.clone();
+        for table in kept {
+            if let (Some(from), Some(at)) = (&binlog_from.gtid_set, &table.copied_at) {
+                binlog_from.gtid_set = Some(from.meet(at));
+                // The meet is earlier than the snapshot: its file/offset no longer apply.
+                binlog_from.file.clear();
+                binlog_from.pos = 4;
+            }
+        }
         ctx.sender
             .send(
                 &Item::SnapshotEnd {
                     snapshot_id: self.id,
+                    binlog_from: binlog_from.clone(),
                 },
                 ctx.cancel,
             )
             .await?;
         ctx.sender.flush(ctx.cancel).await?;
-        Ok(())
+        Ok(binlog_from)
     }
 
     async fn create_schemas(&mut self, ctx: &mut ExtractCtx<'_>) -> Result<(), Stop> {
@@ -225,10 +248,12 @@ impl SnapshotSession {
         let config = &ctx.spec.src.extract;
         let name = table.qualified();
         let touched = partial_keyless || stale.iter().any(|p| p.source_table == name);
+        let target_name = format!("{}.{}", route.schema, route.table);
         let send = |statement: String| {
             Item::Ddl(Ddl {
                 schema: None,
                 statement,
+                tables: vec![target_name.clone()],
             })
         };
         if config.skip_create_db_table || route.column_map.is_some() {

@@ -97,6 +97,8 @@ pub struct TableProgress {
     pub rows_done: u64,
     /// Whether the table is complete.
     pub done: bool,
+    /// The source position the table's rows reflect (its snapshot's), once known.
+    pub copied_at: Option<jobs::GtidSet>,
 }
 
 /// Dest → Src: frames up to `seq` of `epoch` are processed.
