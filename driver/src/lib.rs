@@ -2,8 +2,12 @@
 //! the **Dest** task (applier into MySQL/MariaDB), linked by NATS.
 //!
 //! # Map
+//! - [`task`]: the one way to run a task, whoever asks (the agent, `dtle task run`);
+//! - [`extractor`]: the Src task: snapshot, binlog, decoding, routing, filters, DDL;
+//! - [`applier`]: the Dest task: statements, the position tables that make resume exact;
 //! - [`change`]: the change model both tasks share (items, rows, values, positions);
-//! - [`transport`]: frames over NATS, flow control, the sync protocol that makes resume exact;
+//! - [`transport`]: frames over NATS, flow control, the sync protocol;
+//! - [`mysql`]: connecting, quoting, parameters, retries; [`error`]: definite vs transient;
 //! - [`stats`]: the counters the API shows.
 
 pub mod applier;
