@@ -66,7 +66,7 @@ pub struct TableCounters {
     pub rows: u64,
 }
 
-/// Which kind of row change, for [`TaskStats::count_row`].
+/// Which kind of row change, for [`TaskStats::count_rows`].
 #[derive(Debug, Clone, Copy)]
 pub enum RowCount {
     /// Inserted or copied.

@@ -5,14 +5,14 @@
 //! - dtle 2.x JSON, as POSTed to `/v1/jobs`: `{"Name", "Tasks": [{"Type": "Src", "Config": {...}},
 //!   {"Type": "Dest", "Config": {...}}]}`, each config with its own `ConnectionConfig`, or the later
 //!   shape with `SrcConnectionConfig` and `DestConnectionConfig` on the Src task and only `DestType`
-//!   on Dest ([`dtle_json`]);
+//!   on Dest (`dtle_json`);
 //! - Nomad JSON (`{"Job": {"ID", "TaskGroups": [...]}}`) and Nomad HCL (`job "x" { group "src" {
-//!   task "src" { driver = "dtle" config { ... } } } ... }`) running dtle tasks ([`nomad`]).
+//!   task "src" { driver = "dtle" config { ... } } } ... }`) running dtle tasks (`nomad`).
 //!
 //! # Pipeline
-//! A front-end turns its document into JSON values and finds the job's name and tasks; [`assemble`]
-//! checks the job-wide rules; [`task_config`] and [`replicate`] read the two task configs through a
-//! path-aware [`read::ObjectReader`]. Problems are collected, not thrown: a rejected job lists every
+//! A front-end turns its document into JSON values and finds the job's name and tasks; `assemble`
+//! checks the job-wide rules; `task_config` and `replicate` read the two task configs through a
+//! path-aware `read::ObjectReader`. Problems are collected, not thrown: a rejected job lists every
 //! error at once, each with its path in the user's document
 //! (`Tasks[0].Config.ConnectionConfig.Port: expected 1-65535, got "abc"`). Fields the model does not
 //! use are kept on the [`JobSpec`] and reported as warnings, never dropped silently.
