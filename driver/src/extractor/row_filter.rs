@@ -46,6 +46,23 @@ impl RowFilter {
         })
     }
 
+    /// The filter of a routed table, if its route has one.
+    ///
+    /// # Errors
+    /// A definite error naming the table when the filter cannot be compiled for it.
+    pub fn for_table(
+        route: &crate::extractor::routing::Route,
+        table: &crate::extractor::schema::TableSchema,
+    ) -> Result<Option<Self>, crate::error::TaskError> {
+        let Some(text) = route.where_clause.as_deref() else {
+            return Ok(None);
+        };
+        let names: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
+        Self::new(text, &names).map(Some).map_err(|why| {
+            crate::error::TaskError::Definite(format!("{}: {why}", table.qualified()))
+        })
+    }
+
     /// Whether `row` (all source columns) passes.
     pub fn matches(&self, row: &[Value]) -> bool {
         truth(&self.eval(&self.expr, row)) == Some(true)

@@ -325,16 +325,7 @@ impl SnapshotSession {
         let from = quote::table(&table.schema, &table.name);
         // The Where filter is evaluated here, not by the server, exactly as the binlog phase
         // evaluates it: both phases agree on every row.
-        let filter = route
-            .where_clause
-            .as_deref()
-            .map(|text| {
-                let names: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
-                RowFilter::new(text, &names).map_err(|why| {
-                    Stop::Failed(TaskError::Definite(format!("{}: {why}", table.qualified())))
-                })
-            })
-            .transpose()?;
+        let filter = RowFilter::for_table(route, table)?;
         let chunk_rows = ctx.spec.src.extract.chunk_size;
         let byte_limit = ctx.spec.src.extract.dump_entry_limit as usize;
         let name = table.qualified();

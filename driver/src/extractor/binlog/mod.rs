@@ -353,19 +353,7 @@ impl Reader {
         };
         let schema = TableSchema::from_table_map(&map)?;
         let copied = schema.copied_columns(&route);
-        let filter = route
-            .where_clause
-            .as_deref()
-            .map(|text| {
-                let names: Vec<String> = schema.columns.iter().map(|c| c.name.clone()).collect();
-                RowFilter::new(text, &names).map_err(|why| {
-                    Stop::Failed(TaskError::Definite(format!(
-                        "{}: {why}",
-                        schema.qualified()
-                    )))
-                })
-            })
-            .transpose()?;
+        let filter = RowFilter::for_table(&route, &schema)?;
         let key = (route.schema.clone(), route.table.clone());
         let def = schema.table_def(0, &route);
         let def_id = match self.defs.get(&key) {

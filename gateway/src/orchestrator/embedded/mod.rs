@@ -52,6 +52,17 @@ struct Running {
     since: Instant,
 }
 
+impl Running {
+    fn new(alloc: Allocation) -> Self {
+        Self {
+            alloc: Arc::new(Mutex::new(alloc)),
+            stats: Arc::new(TaskStats::default()),
+            cancel: CancellationToken::new(),
+            since: Instant::now(),
+        }
+    }
+}
+
 struct JobEntry {
     record: JobRecord,
     tasks: Vec<Running>,
@@ -133,12 +144,7 @@ impl EmbeddedOrchestrator {
                         Duration::ZERO,
                     );
                 }
-                Running {
-                    alloc: Arc::new(Mutex::new(alloc)),
-                    stats: Arc::new(TaskStats::default()),
-                    cancel: CancellationToken::new(),
-                    since: Instant::now(),
-                }
+                Running::new(alloc)
             })
             .collect();
         state.jobs.insert(
@@ -271,12 +277,7 @@ impl EmbeddedOrchestrator {
                     "",
                     Duration::ZERO,
                 );
-                Running {
-                    alloc: Arc::new(Mutex::new(alloc)),
-                    stats: Arc::new(TaskStats::default()),
-                    cancel: CancellationToken::new(),
-                    since: Instant::now(),
-                }
+                Running::new(alloc)
             })
             .collect()
     }
