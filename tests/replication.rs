@@ -182,49 +182,34 @@ async fn databases_created_and_renamed_by_regex_follow_the_source() {
     )
     .await;
     // Source and target names differ here, so compare through the copies.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let mut dst = connect(DST_PORT).await;
-        use mysql_async::prelude::Queryable;
-        let one: Option<u64> = dst
-            .query_first("SELECT COUNT(*) FROM e2e_rx_one_copy.t")
-            .await
-            .unwrap_or(None);
-        let two: Option<String> = dst
-            .query_first("SELECT s FROM e2e_rx_two_copy.u WHERE id = 1")
-            .await
-            .unwrap_or(None);
-        if one == Some(2) && two.as_deref() == Some("a") {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "renamed databases did not arrive: {one:?} {two:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually(
+        "the renamed databases arrive",
+        Duration::from_secs(60),
+        || async {
+            let one: Option<u64> =
+                first_value(DST_PORT, "SELECT COUNT(*) FROM e2e_rx_one_copy.t").await;
+            let two: Option<String> =
+                first_value(DST_PORT, "SELECT s FROM e2e_rx_two_copy.u WHERE id = 1").await;
+            (one == Some(2) && two.as_deref() == Some("a"))
+                .then_some(())
+                .ok_or(format!("{one:?} {two:?}"))
+        },
+    )
+    .await;
     exec(
         SRC_PORT,
         "DROP DATABASE e2e_rx_two; DROP DATABASE e2e_rx_unrelated_x_y",
     )
     .await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let mut dst = connect(DST_PORT).await;
-        use mysql_async::prelude::Queryable;
-        let left: Option<String> = dst
-            .query_first("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'e2e_rx_two_copy'")
-            .await
-            .expect("query");
-        if left.is_none() {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "DROP DATABASE did not arrive"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually("DROP DATABASE arrives", Duration::from_secs(30), || async {
+        let left: Option<String> = first_value(
+            DST_PORT,
+            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'e2e_rx_two_copy'",
+        )
+        .await;
+        left.map_or(Ok(()), |s| Err(format!("{s} is still there")))
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

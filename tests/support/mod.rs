@@ -349,3 +349,30 @@ pub fn http(method: &str, url: &str, body: Option<&str>) -> (u16, serde_json::Va
         serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
     )
 }
+
+/// Retries `probe` every 200 ms until it succeeds; fails with its last complaint after `timeout`.
+pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut probe: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        match probe().await {
+            Ok(()) => return,
+            Err(last) if Instant::now() > deadline => {
+                panic!("{what}: not within {timeout:?}: {last}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+/// The first column of the first row of `sql` on `port`, if any (errors count as none).
+pub async fn first_value<T: mysql_async::prelude::FromValue + Send + 'static>(
+    port: u16,
+    sql: &str,
+) -> Option<T> {
+    let mut conn = connect(port).await;
+    conn.query_first(sql).await.ok().flatten()
+}
