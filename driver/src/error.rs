@@ -36,17 +36,10 @@ impl TaskError {
     pub fn is_transient(&self) -> bool {
         matches!(self, TaskError::Transient(_))
     }
-
-    /// The same error with more context in front.
-    pub fn context(self, context: impl fmt::Display) -> Self {
-        match self {
-            TaskError::Definite(m) => TaskError::Definite(format!("{context}: {m}")),
-            TaskError::Transient(m) => TaskError::Transient(format!("{context}: {m}")),
-        }
-    }
 }
 
-/// MySQL/MariaDB server error codes this crate reacts to.
+/// MySQL/MariaDB server error codes this crate reacts to; every other server error is transient
+/// (lost connections, deadlocks, lock waits, shutdowns, too many connections).
 pub mod codes {
     /// Access denied to a database.
     pub const DBACCESS_DENIED: u16 = 1044;
@@ -54,28 +47,14 @@ pub mod codes {
     pub const ACCESS_DENIED: u16 = 1045;
     /// Unknown database.
     pub const BAD_DB: u16 = 1049;
-    /// Too many connections.
-    pub const TOO_MANY_CONNECTIONS: u16 = 1040;
-    /// Server shutting down.
-    pub const SERVER_SHUTDOWN: u16 = 1053;
     /// Duplicate key.
     pub const DUP_ENTRY: u16 = 1062;
     /// Unknown table.
     pub const NO_SUCH_TABLE: u16 = 1146;
-    /// Lock wait timeout.
-    pub const LOCK_WAIT_TIMEOUT: u16 = 1205;
-    /// Deadlock.
-    pub const LOCK_DEADLOCK: u16 = 1213;
     /// A privilege is missing.
     pub const SPECIFIC_ACCESS_DENIED: u16 = 1227;
     /// The binlog (or GTID) asked for is not on the server any more, or another fatal replication error.
     pub const MASTER_FATAL_READING_BINLOG: u16 = 1236;
-    /// Another replica with the same server id connected.
-    pub const SLAVE_SAME_ID: u16 = 4052;
-    /// Query interrupted (e.g. by KILL).
-    pub const QUERY_INTERRUPTED: u16 = 1317;
-    /// Connection killed.
-    pub const CONNECTION_KILLED: u16 = 1927;
 }
 
 /// Classifies a mysql_async error, with `context` saying what was being done.

@@ -140,7 +140,10 @@ impl<'a> ObjectReader<'a> {
         match integer_in(value, min, max) {
             Some(n) => n,
             None => {
-                diags.error(&path, format!("expected {min}-{max}, got {}", show(value)));
+                diags.error(
+                    &path,
+                    format!("expected {min}-{max}, got {}", describe(value)),
+                );
                 default
             }
         }
@@ -243,11 +246,6 @@ pub(crate) fn describe(value: &Value) -> String {
         Value::Array(_) => "a list".into(),
         Value::Object(_) => "an object".into(),
     }
-}
-
-/// The value as the user wrote it, for messages about values of the right kind but wrong content.
-pub(crate) fn show(value: &Value) -> String {
-    describe(value)
 }
 
 #[cfg(test)]

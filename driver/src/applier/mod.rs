@@ -248,9 +248,8 @@ impl Target {
 
     async fn rollback(&mut self) {
         self.batch = None;
-        if self.txn.take().is_some_and(|t| t.started) {
-            let _ = self.conn.query_drop("ROLLBACK").await;
-        }
+        self.txn = None;
+        // Also ends a snapshot chunk's transaction, which `txn` does not track.
         let _ = self.conn.query_drop("ROLLBACK").await;
     }
 
@@ -695,12 +694,10 @@ impl Target {
                 tracing::info!(statement = %ddl.statement, "schema change was already applied before a restart");
                 Ok(())
             }
-            Err(err) => Err(
-                match classify_mysql(format!("applying {:?}", ddl.statement), &err) {
-                    TaskError::Transient(m) => TaskError::Transient(m),
-                    TaskError::Definite(m) => TaskError::Definite(m),
-                },
-            ),
+            Err(err) => Err(classify_mysql(
+                format!("applying {:?}", ddl.statement),
+                &err,
+            )),
         }
     }
 }

@@ -153,11 +153,6 @@ impl ItemDecoder {
     pub fn is_mid_item(&self) -> bool {
         self.start < self.buf.len()
     }
-
-    /// Bytes held.
-    pub fn buffered(&self) -> usize {
-        self.buf.len() - self.start
-    }
 }
 
 /// Encodes a control message: version byte, then MessagePack (as a map, so fields can be added).

@@ -187,11 +187,6 @@ impl Receiver {
         Ok(self.decoder.next_item()?)
     }
 
-    /// Whether an item is partly received (a transaction continues in the next frame).
-    pub fn is_mid_item(&self) -> bool {
-        self.decoder.is_mid_item()
-    }
-
     /// Answers a sync: from now on only frames of `epoch` are accepted, from seq 1.
     ///
     /// # Errors
