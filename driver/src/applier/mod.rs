@@ -333,7 +333,7 @@ impl Target {
                     &mut self.conn,
                     &self.job,
                     &progress,
-                    &format!("{}.{}", def.schema, def.name),
+                    &def.qualified(),
                     copied_at.as_ref(),
                 )
                 .await
@@ -341,11 +341,8 @@ impl Target {
                 self.sql("COMMIT").await?;
                 self.stats.rows_applied.fetch_add(count, Relaxed);
                 self.stats.snapshot_rows_done.fetch_add(count, Relaxed);
-                self.stats.count_rows(
-                    &format!("{}.{}", def.schema, def.name),
-                    RowCount::Insert,
-                    count,
-                );
+                self.stats
+                    .count_rows(&def.qualified(), RowCount::Insert, count);
             }
             Item::SnapshotEnd {
                 snapshot_id,
@@ -409,8 +406,7 @@ impl Target {
                         RowKind::Update { .. } => RowCount::Update,
                         RowKind::Delete(_) => RowCount::Delete,
                     };
-                    self.stats
-                        .count_rows(&format!("{}.{}", def.schema, def.name), kind, 1);
+                    self.stats.count_rows(&def.qualified(), kind, 1);
                 }
                 match change.kind {
                     RowKind::Insert(row) => {
@@ -599,7 +595,7 @@ impl Target {
         }
         self.tables
             .get(&id)
-            .is_some_and(|def| self.copy_holds(gtid, &format!("{}.{}", def.schema, def.name)))
+            .is_some_and(|def| self.copy_holds(gtid, &def.qualified()))
     }
 
     fn table(&self, id: u32) -> Result<TableDef, TaskError> {
@@ -663,7 +659,7 @@ impl Target {
         })?;
         if self.conn.affected_rows() == 0 && self.warned_missing.insert(id) {
             tracing::warn!(
-                table = %format!("{}.{}", def.schema, def.name),
+                table = %def.qualified(),
                 "an update or delete found no row on the target: the target differs from the source"
             );
         }

@@ -21,6 +21,13 @@ pub struct TableDef {
     pub key: Vec<usize>,
 }
 
+impl TableDef {
+    /// `schema.table`, as stats, progress records and messages name it.
+    pub fn qualified(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
+}
+
 /// One column of a [`TableDef`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ColumnDef {

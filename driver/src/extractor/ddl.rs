@@ -7,7 +7,7 @@
 //! fully qualified target name, so the statement runs right whatever the applier's default schema.
 //! Anything else (grants, procedures, views) is not replicated.
 
-use super::routing::Routing;
+use super::routing::{Route, Routing};
 use crate::change::Ddl;
 use crate::mysql::quote;
 use std::ops::Range;
@@ -415,11 +415,7 @@ pub fn route(sql: &str, default_schema: &str, routing: &Routing) -> DdlAction {
                 .map(|n| routing.route(&schema_of(n), &n.name))
                 .collect();
             let routed = routes.iter().filter(|r| r.is_some()).count();
-            let tables: Vec<String> = routes
-                .iter()
-                .flatten()
-                .map(|r| format!("{}.{}", r.schema, r.table))
-                .collect();
+            let tables: Vec<String> = routes.iter().flatten().map(Route::qualified).collect();
             if routed == 0 {
                 // A table created under a name the job replicates is routed by its name alone.
                 return DdlAction::Skip;

@@ -30,6 +30,13 @@ pub struct Route {
     pub column_map: Option<ColumnMap>,
 }
 
+impl Route {
+    /// The target table as `schema.table`.
+    pub fn qualified(&self) -> String {
+        format!("{}.{}", self.schema, self.table)
+    }
+}
+
 /// The job's routing rules.
 #[derive(Debug, Clone)]
 pub struct Routing {

@@ -248,7 +248,7 @@ impl SnapshotSession {
         let config = &ctx.spec.src.extract;
         let name = table.qualified();
         let touched = partial_keyless || stale.iter().any(|p| p.source_table == name);
-        let target_name = format!("{}.{}", route.schema, route.table);
+        let target_name = route.qualified();
         let send = |statement: String| {
             Item::Ddl(Ddl {
                 schema: None,
