@@ -140,7 +140,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         let shared: gateway::api::handlers::Shared = Arc::new(orchestrator.clone());
         let routes = gateway::api::routes::routes(shared);
         let (addr, server) = warp::serve(routes)
-            .try_bind_with_graceful_shutdown(listen, shutdown_signal())
+            .try_bind_with_graceful_shutdown(listen, super::shutdown_signal())
             .with_context(|| format!("listening on {listen}"))?;
         tracing::info!(%addr, state_dir = %config.state_dir.display(), nats = %config.nats_url, "dtle agent listening");
         server.await;
@@ -151,17 +151,4 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     })?;
     runtime.shutdown_timeout(Duration::from_secs(5));
     Ok(ExitCode::SUCCESS)
-}
-
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = async {
-            match term.as_mut() {
-                Some(t) => { t.recv().await; }
-                None => std::future::pending::<()>().await,
-            }
-        } => {}
-    }
 }

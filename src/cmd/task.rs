@@ -54,12 +54,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let cancel = CancellationToken::new();
         let stop = cancel.clone();
         tokio::spawn(async move {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
-            }
+            super::shutdown_signal().await;
             tracing::info!("stopping");
             stop.cancel();
         });

@@ -132,11 +132,12 @@ pub async fn stats(orchestrator: Shared, alloc_id: String) -> Response {
             .allocation_stats(&alloc_id)
             .await
             .map(|(alloc, stats, eta)| {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_nanos() as u64)
-                    .unwrap_or(0);
-                ok(models::stats(&alloc, &stats, eta, now))
+                ok(models::stats(
+                    &alloc,
+                    &stats,
+                    eta,
+                    crate::orchestrator::now_ns(),
+                ))
             })
             .map_err(Into::into),
     )

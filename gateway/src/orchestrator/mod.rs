@@ -12,6 +12,14 @@ use driver::stats::StatsSnapshot;
 use jobs::{JobSpec, ParsedJob, Role};
 use serde::{Deserialize, Serialize};
 
+/// Time since the epoch in ns, as Nomad and dtle report times.
+pub fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
 /// Why an orchestrator call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum OrchestratorError {

@@ -11,6 +11,7 @@
 pub mod store;
 pub mod supervisor;
 
+use super::now_ns;
 use super::{Allocation, JobRecord, Node, Orchestrator, OrchestratorError, Registered, TaskState};
 use driver::mysql::RetryPolicy;
 use driver::stats::{StatsSnapshot, TaskStats};
@@ -20,7 +21,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use store::{Store, StoredJob};
-use supervisor::{now_ns, push_event, supervise, RestartPolicy, Supervised};
+use supervisor::{push_event, supervise, RestartPolicy, Supervised};
 use tokio_util::sync::CancellationToken;
 
 /// How the embedded orchestrator runs.

@@ -6,7 +6,7 @@
 //! failures than that, or one definite failure (bad credentials, purged binlog), and the task is
 //! dead and failed. A task the user stops is killed, not failed. Every step is a task event.
 
-use super::super::{Allocation, TaskEvent};
+use super::super::{now_ns, Allocation, TaskEvent};
 use driver::mysql::RetryPolicy;
 use driver::stats::TaskStats;
 use driver::task::TaskContext;
@@ -41,14 +41,6 @@ impl Default for RestartPolicy {
             max_delay: Duration::from_secs(60),
         }
     }
-}
-
-/// Time since the epoch in ns, as Nomad reports times.
-pub fn now_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
 }
 
 /// RFC 3339 UTC time of now.
