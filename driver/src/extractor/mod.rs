@@ -28,7 +28,7 @@ use crate::change::SourcePosition;
 use crate::error::{classify_mysql, TaskError};
 use crate::mysql::{self, RetryPolicy};
 use crate::stats::TaskStats;
-use crate::transport::protocol::ResumePoint;
+use crate::transport::protocol::{ResumePoint, TableProgress};
 use crate::transport::sender::{SendError, Sender};
 use jobs::{GtidSet, JobSpec, StartPosition};
 use mysql_async::prelude::Queryable;
@@ -187,46 +187,15 @@ async fn pass(
             *session = None;
             position
         }
-        ResumePoint::Snapshot { tables, .. } => {
-            let open_id = session.as_ref().map(|s| s.id);
-            // Rows of the snapshot held open continue; complete tables of older snapshots are
-            // kept; partial ones of older snapshots are copied again.
-            let (progress, older): (Vec<_>, Vec<_>) = tables
-                .into_iter()
-                .partition(|t| Some(t.snapshot_id) == open_id);
-            let (kept, stale): (Vec<_>, Vec<_>) = older
-                .into_iter()
-                .partition(|t| t.done && t.copied_at.is_some());
-            if session.is_none() {
-                *session = Some(SnapshotSession::open(ctx).await?);
-            }
-            let open = session
-                .as_mut()
-                .ok_or_else(|| Stop::Restart("no snapshot".into()))?;
-            let position = open.copy(ctx, &progress, &stale, &kept).await?;
-            *session = None;
-            if ctx.spec.src.extract.skip_incremental_copy {
-                return Ok(());
-            }
-            position
-        }
+        ResumePoint::Snapshot { tables, .. } => match snapshot(ctx, session, tables).await? {
+            Some(position) => position,
+            None => return Ok(()),
+        },
         ResumePoint::Fresh => match &ctx.spec.src.extract.start {
-            StartPosition::Snapshot => {
-                // Kept open across transport restarts, so a restart resumes this very copy (and a
-                // snapshot opened before a resync that found nothing committed is reused).
-                if session.is_none() {
-                    *session = Some(SnapshotSession::open(ctx).await?);
-                }
-                let open = session
-                    .as_mut()
-                    .ok_or_else(|| Stop::Restart("no snapshot".into()))?;
-                let position = open.copy(ctx, &[], &[], &[]).await?;
-                *session = None;
-                if ctx.spec.src.extract.skip_incremental_copy {
-                    return Ok(());
-                }
-                position
-            }
+            StartPosition::Snapshot => match snapshot(ctx, session, Vec::new()).await? {
+                Some(position) => position,
+                None => return Ok(()),
+            },
             StartPosition::AfterExecuted(set) => SourcePosition {
                 gtid_set: Some(set.clone()),
                 ..Default::default()
@@ -240,6 +209,34 @@ async fn pass(
         },
     };
     binlog::follow(ctx, start).await
+}
+
+/// Copies what the target's snapshot progress (`tables`) says is missing, and returns where the
+/// binlog starts, or `None` when the job stops after its snapshot (`SkipIncrementalCopy`).
+///
+/// Rows of the snapshot held open continue after their last key; tables an older snapshot copied
+/// completely are kept; tables an older snapshot copied in part are copied again. The snapshot is
+/// kept open across transport restarts, so a restart resumes this very copy (and a snapshot opened
+/// before a resync that found nothing committed is reused).
+async fn snapshot(
+    ctx: &mut ExtractCtx<'_>,
+    session: &mut Option<SnapshotSession>,
+    tables: Vec<TableProgress>,
+) -> Result<Option<SourcePosition>, Stop> {
+    let open_id = session.as_ref().map(|s| s.id);
+    let (progress, older): (Vec<_>, Vec<_>) = tables
+        .into_iter()
+        .partition(|t| Some(t.snapshot_id) == open_id);
+    let (kept, stale): (Vec<_>, Vec<_>) = older
+        .into_iter()
+        .partition(|t| t.done && t.copied_at.is_some());
+    let open = match session {
+        Some(open) => open,
+        None => session.insert(SnapshotSession::open(ctx).await?),
+    };
+    let position = open.copy(ctx, &progress, &stale, &kept).await?;
+    *session = None;
+    Ok((!ctx.spec.src.extract.skip_incremental_copy).then_some(position))
 }
 
 /// `GtidStart` names the first transaction to read; the connect state is the one before it.
