@@ -18,11 +18,14 @@
 //! replays from the committed position; `RetryTxLimit` failures of the same transaction in a row
 //! stop the task.
 //!
-//! This module runs the loop (syncs, frames, acknowledgements, retries); `target` applies the
-//! items, [`statements`] builds their SQL, [`position`] keeps the position tables and
-//! [`catch_up`] decides what a table's copy already holds after a snapshot.
+//! This module runs the loop (syncs, frames, acknowledgements, retries); [`apply`] holds the
+//! rules that turn items into target transactions, over the [`executor::Executor`] seam that
+//! `target` implements on a real server; [`statements`] builds the SQL, [`position`] keeps the
+//! position tables and [`catch_up`] decides what a table's copy already holds after a snapshot.
 
+pub mod apply;
 pub mod catch_up;
+pub mod executor;
 pub mod position;
 pub mod statements;
 mod target;
@@ -31,10 +34,12 @@ use crate::error::TaskError;
 use crate::mysql::RetryPolicy;
 use crate::stats::TaskStats;
 use crate::transport::receiver::{Incoming, Receiver};
+use apply::{Applier, Settings};
+use executor::Executor;
 use jobs::JobSpec;
 use std::collections::HashMap;
 use std::sync::Arc;
-use target::Target;
+use target::MySqlTarget;
 use tokio_util::sync::CancellationToken;
 
 /// Runs the Dest task of `spec` until cancelled or a definite failure.
@@ -49,11 +54,7 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> Result<(), TaskError> {
     stats.set_stage("Connecting to the target");
-    let mut target = retry
-        .run("connecting to the target", &cancel, || {
-            Target::connect(spec, stats.clone())
-        })
-        .await?;
+    let mut target = connect(spec, &stats, &retry, &cancel, None).await?;
     stats.set_stage("Waiting for the extractor");
     // An extractor already streaming (to an applier that died) waits for acknowledgements that
     // will never come: tell it to sync with this one.
@@ -78,7 +79,7 @@ pub async fn run(
                 let stored = match target.read_position().await {
                     Ok(stored) => stored,
                     Err(err) if err.is_transient() => {
-                        target = reconnect(spec, &stats, &retry, &cancel, err).await?;
+                        target = connect(spec, &stats, &retry, &cancel, Some(err)).await?;
                         continue;
                     }
                     Err(err) => return Err(err),
@@ -120,8 +121,8 @@ pub async fn run(
                         }
                         tracing::warn!(%err, "applying failed; resyncing from the committed position");
                         target.rollback().await;
-                        if !target.is_alive().await {
-                            target = reconnect(spec, &stats, &retry, &cancel, err).await?;
+                        if !target.executor().is_alive().await {
+                            target = connect(spec, &stats, &retry, &cancel, Some(err)).await?;
                         }
                         receiver
                             .request_resync(
@@ -140,18 +141,28 @@ pub async fn run(
     }
 }
 
-async fn reconnect(
+/// Connects to the target (again, after `cause`).
+async fn connect(
     spec: &JobSpec,
     stats: &Arc<TaskStats>,
     retry: &RetryPolicy,
     cancel: &CancellationToken,
-    cause: TaskError,
-) -> Result<Target, TaskError> {
-    tracing::warn!(%cause, "reconnecting to the target");
-    stats.set_stage("Reconnecting to the target");
-    retry
-        .run("reconnecting to the target", cancel, || {
-            Target::connect(spec, stats.clone())
-        })
-        .await
+    cause: Option<TaskError>,
+) -> Result<Applier<MySqlTarget>, TaskError> {
+    let what = match cause {
+        Some(cause) => {
+            tracing::warn!(%cause, "reconnecting to the target");
+            stats.set_stage("Reconnecting to the target");
+            "reconnecting to the target"
+        }
+        None => "connecting to the target",
+    };
+    let exec = retry
+        .run(what, cancel, || MySqlTarget::connect(spec))
+        .await?;
+    let settings = Settings {
+        foreign_key_checks: spec.dest.apply.foreign_key_checks,
+        gtid_retention: spec.dest.apply.gtid_executed_retention,
+    };
+    Ok(Applier::new(exec, settings, stats.clone()))
 }

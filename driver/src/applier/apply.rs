@@ -1,0 +1,1036 @@
+//! The applier's rules: the items of one epoch, in order, against an [`Executor`].
+//!
+//! # Source transactions
+//! A state machine over `txn` (the source transaction being applied):
+//! - `Begin` opens it. If its GTID is in the executed set the target already holds it: every item
+//!   up to its `Commit` is ignored. A `Begin` while one is open means the stream lost a `Commit`:
+//!   the open target transaction is rolled back and a resync is asked for (a transient error),
+//!   never committed without its position.
+//! - `Row`s start the target transaction on their first write. A row of a table whose snapshot
+//!   copy already holds the transaction (the catch-up after a resumed snapshot, [`CatchUp`]) is
+//!   skipped. Consecutive inserts into one table are batched into multi-row statements.
+//! - `Ddl` commits the rows before it (a schema change commits implicitly), marks its GTID as
+//!   pending, and runs; a pending GTID seen again after a crash accepts "already done" errors.
+//! - `Commit` writes the GTID row and the position in the same target transaction as the rows and
+//!   commits. A duplicate GTID row means the transaction was applied before: roll back, go on.
+//!
+//! # Snapshot
+//! `SnapshotBegin` records the snapshot's position; each chunk is one target transaction of
+//! REPLACEs with the table's progress; `SnapshotEnd` records the binlog position and loads the
+//! per-table catch-up.
+//!
+//! # Tables
+//! A `Table` item defines a stream table id. Before its first write the definition is resolved
+//! against the target's own: generated columns are never written, and a table whose stream
+//! definition has no key (the binlog describes only primary keys) is matched by the target's
+//! unique NOT NULL key when it has one. A schema change forgets every resolution.
+//!
+//! # Resume invariant
+//! Nothing here holds state the target does not: at every sync ([`Applier::read_position`]) the
+//! executed set, the pending schema change and the catch-up are read back from the position
+//! tables, so a reconnect or restart continues exactly.
+
+use super::catch_up::CatchUp;
+use super::executor::{ExecError, Executor, Phase};
+use super::statements;
+use crate::change::{
+    Ddl, Gtid, Item, RowChange, RowKind, SourcePosition, TableDef, TxnMeta, Value,
+};
+use crate::error::{codes, TaskError};
+use crate::stats::{RowCount, TaskStats};
+use crate::transport::protocol::ResumePoint;
+use jobs::GtidSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Errors MySQL raises when a schema change has already been applied.
+const ALREADY_APPLIED: &[u16] = &[1007, 1008, 1050, 1051, 1054, 1060, 1061, 1091, 1146];
+/// Parameters per statement the protocol allows, less a margin.
+const MAX_PARAMS: usize = 60_000;
+/// Bytes of row data per multi-row statement.
+const MAX_BATCH_BYTES: usize = 8 << 20;
+/// How often a heartbeat's position is written when nothing else is.
+const POSITION_EVERY: Duration = Duration::from_secs(1);
+
+/// The job settings the rules follow.
+#[derive(Debug, Clone)]
+pub(super) struct Settings {
+    /// `ForeignKeyChecks` for the binlog phase (the snapshot always runs without).
+    pub foreign_key_checks: bool,
+    /// `gtid_executed` rows kept per source server.
+    pub gtid_retention: u64,
+}
+
+/// The source transaction being applied.
+#[derive(Debug)]
+struct OpenTxn {
+    gtid: Option<Gtid>,
+    timestamp: u32,
+    /// Already applied: ignore its items.
+    skip: bool,
+    /// A target transaction is open.
+    started: bool,
+    rows: u64,
+}
+
+/// A stream table and, once resolved against the target, how to write it.
+struct Table {
+    def: TableDef,
+    resolved: Option<Arc<Resolved>>,
+}
+
+/// How rows of a table are written: statements are built from `def` (written columns only, and
+/// the key that finds a row), and each row is cut down to those columns by `project`.
+#[derive(Debug)]
+struct Resolved {
+    def: TableDef,
+    /// Index in the stream's row of each written column; `None` when every column is written.
+    project: Option<Vec<usize>>,
+}
+
+impl Resolved {
+    fn row(&self, row: Vec<Value>) -> Vec<Value> {
+        match &self.project {
+            None => row,
+            Some(columns) => columns.iter().map(|&i| row[i].clone()).collect(),
+        }
+    }
+}
+
+/// Consecutive inserts into one table, not yet written.
+struct Batch {
+    table: Arc<Resolved>,
+    rows: Vec<Vec<Value>>,
+    bytes: usize,
+}
+
+/// The applier's state between items.
+pub(super) struct Applier<E> {
+    exec: E,
+    settings: Settings,
+    stats: Arc<TaskStats>,
+    tables: HashMap<u32, Table>,
+    executed: Option<GtidSet>,
+    pending_ddl: Option<String>,
+    snapshot: Option<(u64, SourcePosition)>,
+    txn: Option<OpenTxn>,
+    batch: Option<Batch>,
+    last_position_write: Instant,
+    warned_missing: HashSet<String>,
+    /// While the binlog catches up after a snapshot: what each table's copy already holds.
+    catch_up: CatchUp,
+    /// Transactions committed since the last compaction of `gtid_executed`.
+    since_compaction: u64,
+}
+
+impl<E: Executor> Applier<E> {
+    pub(super) fn new(exec: E, settings: Settings, stats: Arc<TaskStats>) -> Self {
+        Self {
+            exec,
+            settings,
+            stats,
+            tables: HashMap::new(),
+            executed: None,
+            pending_ddl: None,
+            snapshot: None,
+            txn: None,
+            batch: None,
+            last_position_write: Instant::now(),
+            warned_missing: HashSet::new(),
+            catch_up: CatchUp::default(),
+            since_compaction: 0,
+        }
+    }
+
+    /// The executor, for the loop's health checks.
+    pub(super) fn executor(&mut self) -> &mut E {
+        &mut self.exec
+    }
+
+    /// The GTID of the source transaction being applied, for messages.
+    pub(super) fn current_gtid(&self) -> String {
+        self.txn
+            .as_ref()
+            .and_then(|t| t.gtid)
+            .map(|g| g.to_string())
+            .unwrap_or_else(|| "(snapshot)".into())
+    }
+
+    /// Abandons whatever is open on the target.
+    pub(super) async fn rollback(&mut self) {
+        self.batch = None;
+        self.txn = None;
+        // Also ends a snapshot chunk's transaction, which `txn` does not track.
+        let _ = self.exec.run("ROLLBACK").await;
+    }
+
+    /// Reads what the target holds (at a sync) and forgets the previous epoch's state.
+    ///
+    /// # Errors
+    /// Classified target errors.
+    pub(super) async fn read_position(&mut self) -> Result<ResumePoint, TaskError> {
+        let stored = self.exec.read_position().await?;
+        self.tables.clear();
+        self.snapshot = None;
+        self.pending_ddl = stored.pending_ddl.clone();
+        self.executed = match &stored.resume {
+            ResumePoint::Binlog { position } => position.gtid_set.clone(),
+            _ => None,
+        };
+        self.catch_up = CatchUp::default();
+        if matches!(stored.resume, ResumePoint::Binlog { .. }) {
+            // A catch-up after a resumed snapshot survives reconnects and restarts: its state
+            // lives in the progress rows until the binlog has passed every copy.
+            self.load_catch_up().await?;
+        }
+        self.stats.set_stage(match &stored.resume {
+            ResumePoint::Fresh => "Starting",
+            ResumePoint::Snapshot { .. } => "Copying the snapshot",
+            ResumePoint::Binlog { .. } => "Applying the binlog",
+        });
+        Ok(stored.resume)
+    }
+
+    /// Applies one item.
+    ///
+    /// # Errors
+    /// Definite errors stop the task; transient ones ask for a resync from the committed position.
+    pub(super) async fn apply(&mut self, item: Item) -> Result<(), TaskError> {
+        match item {
+            Item::Table(def) => {
+                self.flush_batch().await?;
+                self.tables.insert(
+                    def.id,
+                    Table {
+                        def,
+                        resolved: None,
+                    },
+                );
+                Ok(())
+            }
+            Item::SnapshotBegin {
+                snapshot_id,
+                position,
+                rows_estimated,
+            } => {
+                self.snapshot_begin(snapshot_id, position, rows_estimated)
+                    .await
+            }
+            Item::SnapshotChunk {
+                table,
+                rows,
+                progress,
+            } => self.snapshot_chunk(table, rows, progress).await,
+            Item::SnapshotEnd {
+                snapshot_id,
+                binlog_from,
+            } => self.snapshot_end(snapshot_id, binlog_from).await,
+            Item::Begin(meta) => self.begin(meta),
+            Item::Row(change) => self.row(change).await,
+            Item::Ddl(ddl) => self.ddl(ddl).await,
+            Item::Commit { position } => self.commit(position).await,
+            Item::Heartbeat {
+                position,
+                timestamp,
+            } => self.heartbeat(position, timestamp).await,
+        }
+    }
+
+    async fn snapshot_begin(
+        &mut self,
+        snapshot_id: u64,
+        position: SourcePosition,
+        rows_estimated: u64,
+    ) -> Result<(), TaskError> {
+        self.stats
+            .snapshot_rows_estimated
+            .store(rows_estimated, Relaxed);
+        self.sql("SET SESSION foreign_key_checks = 0").await?;
+        self.exec
+            .write_position(Phase::Snapshot, Some(snapshot_id), &position)
+            .await?;
+        self.snapshot = Some((snapshot_id, position));
+        self.stats.set_stage("Copying the snapshot");
+        Ok(())
+    }
+
+    async fn snapshot_chunk(
+        &mut self,
+        table: u32,
+        rows: Vec<Vec<Value>>,
+        progress: crate::change::ChunkProgress,
+    ) -> Result<(), TaskError> {
+        let resolved = self.resolve(table).await?;
+        let name = resolved.def.qualified();
+        let count = rows.len() as u64;
+        let rows: Vec<Vec<Value>> = rows.into_iter().map(|r| resolved.row(r)).collect();
+        self.sql("START TRANSACTION").await?;
+        let per_row = resolved.def.columns.len().max(1);
+        let mut start = 0;
+        while start < rows.len() {
+            let mut end = start;
+            let mut bytes = 0;
+            while end < rows.len()
+                && end - start < statements::MAX_BATCH_ROWS
+                && (end - start + 1) * per_row <= MAX_PARAMS
+                && bytes < MAX_BATCH_BYTES
+            {
+                bytes += rows[end].iter().map(Value::size_hint).sum::<usize>();
+                end += 1;
+            }
+            let sql = statements::insert(&resolved.def, end - start, true);
+            let params = statements::insert_params(rows[start..end].iter());
+            self.exec
+                .exec(sql, params, &format!("copying rows into {name}"))
+                .await?;
+            start = end;
+        }
+        let copied_at = self.snapshot.as_ref().and_then(|(_, p)| p.gtid_set.clone());
+        self.exec
+            .write_progress(&progress, &name, copied_at.as_ref())
+            .await?;
+        self.sql("COMMIT").await?;
+        self.stats.rows_applied.fetch_add(count, Relaxed);
+        self.stats.snapshot_rows_done.fetch_add(count, Relaxed);
+        self.stats.count_rows(&name, RowCount::Insert, count);
+        Ok(())
+    }
+
+    async fn snapshot_end(
+        &mut self,
+        snapshot_id: u64,
+        position: SourcePosition,
+    ) -> Result<(), TaskError> {
+        if !matches!(&self.snapshot, Some((id, _)) if *id == snapshot_id) {
+            return Err(TaskError::Transient(
+                "snapshot end without its beginning in this epoch".into(),
+            ));
+        }
+        // The progress rows stay until the binlog has passed every table's copy: they say, per
+        // table, what the catch-up must skip.
+        self.exec
+            .write_position(Phase::Binlog, None, &position)
+            .await?;
+        self.executed = position.gtid_set.clone();
+        self.load_catch_up().await?;
+        self.snapshot = None;
+        let fk = format!(
+            "SET SESSION foreign_key_checks = {}",
+            u8::from(self.settings.foreign_key_checks)
+        );
+        self.sql(&fk).await?;
+        self.stats.set_stage("Applying the binlog");
+        self.stats.set_position(&position);
+        self.stats.snapshot_finished();
+        tracing::info!(%position, "snapshot applied; following the binlog");
+        Ok(())
+    }
+
+    fn begin(&mut self, meta: TxnMeta) -> Result<(), TaskError> {
+        if let Some(open) = &self.txn {
+            let open = open.gtid.map_or_else(|| "?".to_owned(), |g| g.to_string());
+            return Err(TaskError::Transient(format!(
+                "transaction {} began while {open} was still open (its end was lost): \
+                 rolling back and replaying from the committed position",
+                meta.gtid.map_or_else(|| "?".to_owned(), |g| g.to_string()),
+            )));
+        }
+        let skip = match (&meta.gtid, &self.executed) {
+            (Some(gtid), Some(set)) => gtid.is_in(set),
+            _ => false,
+        };
+        self.txn = Some(OpenTxn {
+            gtid: meta.gtid,
+            timestamp: meta.timestamp,
+            skip,
+            started: false,
+            rows: 0,
+        });
+        Ok(())
+    }
+
+    async fn row(&mut self, change: RowChange) -> Result<(), TaskError> {
+        let Some(txn) = self.txn.as_ref() else {
+            return Err(TaskError::Transient("a row outside a transaction".into()));
+        };
+        if txn.skip {
+            return Ok(());
+        }
+        let gtid = txn.gtid;
+        let Some(table) = self.tables.get(&change.table) else {
+            return Err(undefined(change.table));
+        };
+        if self.catch_up.holds(gtid.as_ref(), &table.def.qualified()) {
+            return Ok(());
+        }
+        let resolved = self.resolve(change.table).await?;
+        if let Some(txn) = self.txn.as_mut() {
+            txn.rows += 1;
+        }
+        self.start_txn().await?;
+        let name = resolved.def.qualified();
+        let kind = match &change.kind {
+            RowKind::Insert(_) => RowCount::Insert,
+            RowKind::Update { .. } => RowCount::Update,
+            RowKind::Delete(_) => RowCount::Delete,
+        };
+        self.stats.count_rows(&name, kind, 1);
+        match change.kind {
+            RowKind::Insert(row) => {
+                let row = resolved.row(row);
+                let same = self
+                    .batch
+                    .as_ref()
+                    .is_some_and(|b| Arc::ptr_eq(&b.table, &resolved));
+                if !same {
+                    self.flush_batch().await?;
+                }
+                let size = row.iter().map(Value::size_hint).sum::<usize>();
+                let per_row = resolved.def.columns.len().max(1);
+                let batch = self.batch.get_or_insert(Batch {
+                    table: resolved,
+                    rows: Vec::new(),
+                    bytes: 0,
+                });
+                batch.rows.push(row);
+                batch.bytes += size;
+                let full = batch.rows.len() >= statements::MAX_BATCH_ROWS
+                    || (batch.rows.len() + 1) * per_row > MAX_PARAMS
+                    || batch.bytes >= MAX_BATCH_BYTES;
+                if full {
+                    self.flush_batch().await?;
+                }
+            }
+            RowKind::Update { before, after } => {
+                self.flush_batch().await?;
+                let (sql, params) =
+                    statements::update(&resolved.def, &resolved.row(before), &resolved.row(after));
+                self.exec_row(&name, sql, params).await?;
+            }
+            RowKind::Delete(before) => {
+                self.flush_batch().await?;
+                let (sql, params) = statements::delete(&resolved.def, &resolved.row(before));
+                self.exec_row(&name, sql, params).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn ddl(&mut self, ddl: Ddl) -> Result<(), TaskError> {
+        self.flush_batch().await?;
+        let Some(txn) = self.txn.as_ref() else {
+            // Outside a source transaction: the snapshot's own CREATE/TRUNCATE statements.
+            return self.run_ddl(&ddl, false).await;
+        };
+        if txn.skip {
+            return Ok(());
+        }
+        let gtid = txn.gtid;
+        let copied = !ddl.tables.is_empty()
+            && ddl
+                .tables
+                .iter()
+                .all(|t| self.catch_up.holds(gtid.as_ref(), t));
+        if copied {
+            return Ok(());
+        }
+        if txn.started {
+            // A schema change commits implicitly; the rows before it get their own commit.
+            self.sql("COMMIT").await?;
+            if let Some(t) = self.txn.as_mut() {
+                t.started = false;
+            }
+        }
+        // During a catch-up the target may already hold a schema change (a table or database
+        // created by a later snapshot); after a crash the pending one may have run.
+        let maybe_done = self.catch_up.is_active()
+            || match (&gtid, &self.pending_ddl) {
+                (Some(g), Some(pending)) => &g.to_string() == pending,
+                _ => false,
+            };
+        if let Some(g) = &gtid {
+            self.exec.mark_pending_ddl(g).await?;
+        }
+        self.run_ddl(&ddl, maybe_done).await
+    }
+
+    async fn commit(&mut self, position: SourcePosition) -> Result<(), TaskError> {
+        self.flush_batch().await?;
+        let Some(txn) = self.txn.take() else {
+            return Ok(());
+        };
+        if txn.skip {
+            return Ok(());
+        }
+        if !txn.started {
+            self.sql("START TRANSACTION").await?;
+        }
+        if let Some(gtid) = &txn.gtid {
+            if let Err(err) = self.exec.record_gtid(gtid).await {
+                if err.code == Some(codes::DUP_ENTRY) {
+                    tracing::warn!(%gtid, "transaction already applied; rolled back");
+                    self.sql("ROLLBACK").await?;
+                    return Ok(());
+                }
+                return Err(err.into());
+            }
+        }
+        self.exec
+            .write_position(Phase::Binlog, None, &position)
+            .await?;
+        self.sql("COMMIT").await?;
+        self.pending_ddl = None;
+        self.executed = position.gtid_set.clone();
+        self.finish_catch_up().await?;
+        if let Some(gtid) = &txn.gtid {
+            self.since_compaction += 1;
+            // A tenth of the retention at a time, so deletes stay small.
+            if self.since_compaction >= (self.settings.gtid_retention / 10).max(1) {
+                self.since_compaction = 0;
+                self.exec
+                    .compact_gtids(gtid, self.settings.gtid_retention)
+                    .await?;
+            }
+        }
+        self.last_position_write = Instant::now();
+        self.stats.txns_applied.fetch_add(1, Relaxed);
+        self.stats.rows_applied.fetch_add(txn.rows, Relaxed);
+        self.stats.set_source_timestamp(txn.timestamp);
+        self.stats.set_position(&position);
+        Ok(())
+    }
+
+    async fn heartbeat(
+        &mut self,
+        position: SourcePosition,
+        timestamp: u32,
+    ) -> Result<(), TaskError> {
+        self.stats.set_source_timestamp(timestamp);
+        if self.txn.is_none()
+            && self.snapshot.is_none()
+            && self.last_position_write.elapsed() >= POSITION_EVERY
+            && position.gtid_set.is_some()
+        {
+            self.exec
+                .write_position(Phase::Binlog, None, &position)
+                .await?;
+            self.executed = position.gtid_set.clone();
+            self.last_position_write = Instant::now();
+            self.stats.set_position(&position);
+        }
+        Ok(())
+    }
+
+    /// How rows of stream table `id` are written, resolving it against the target once.
+    async fn resolve(&mut self, id: u32) -> Result<Arc<Resolved>, TaskError> {
+        let table = self.tables.get(&id).ok_or_else(|| undefined(id))?;
+        if let Some(resolved) = &table.resolved {
+            return Ok(resolved.clone());
+        }
+        let def = table.def.clone();
+        let target = self.exec.describe(&def.schema, &def.name).await?;
+        let resolved = Arc::new(resolve(def, target.unwrap_or_default()));
+        if let Some(table) = self.tables.get_mut(&id) {
+            table.resolved = Some(resolved.clone());
+        }
+        Ok(resolved)
+    }
+
+    /// Reads each copied table's position from its snapshot progress.
+    async fn load_catch_up(&mut self) -> Result<(), TaskError> {
+        self.catch_up = CatchUp::new(self.exec.read_copies().await?);
+        self.finish_catch_up().await
+    }
+
+    /// Once the binlog has passed every table's copy, forgets the copies' positions.
+    async fn finish_catch_up(&mut self) -> Result<(), TaskError> {
+        let passed = self.catch_up.is_active()
+            && self
+                .executed
+                .as_ref()
+                .is_some_and(|executed| self.catch_up.is_passed_by(executed));
+        if passed {
+            self.exec.clear_progress().await?;
+            self.catch_up = CatchUp::default();
+            tracing::info!("the binlog has caught up with every table's copy");
+        }
+        Ok(())
+    }
+
+    async fn sql(&mut self, statement: &str) -> Result<(), TaskError> {
+        Ok(self.exec.run(statement).await?)
+    }
+
+    async fn start_txn(&mut self) -> Result<(), TaskError> {
+        if self.txn.as_ref().is_some_and(|t| !t.started) {
+            self.sql("START TRANSACTION").await?;
+            if let Some(t) = self.txn.as_mut() {
+                t.started = true;
+            }
+        }
+        Ok(())
+    }
+
+    async fn flush_batch(&mut self) -> Result<(), TaskError> {
+        let Some(batch) = self.batch.take() else {
+            return Ok(());
+        };
+        if batch.rows.is_empty() {
+            return Ok(());
+        }
+        let def = &batch.table.def;
+        let name = def.qualified();
+        let sql = statements::insert(def, batch.rows.len(), false);
+        let params = statements::insert_params(batch.rows.iter());
+        let context = format!("inserting into {name}");
+        match self.exec.exec(sql, params, &context).await {
+            Ok(_) => Ok(()),
+            Err(ExecError {
+                code: Some(codes::DUP_ENTRY),
+                error,
+            }) => Err(TaskError::definite(
+                context,
+                format!(
+                    "{error}: the target already has this row, so it no longer matches the source"
+                ),
+            )),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    async fn exec_row(
+        &mut self,
+        table: &str,
+        sql: String,
+        params: Vec<mysql_async::Value>,
+    ) -> Result<(), TaskError> {
+        let changed = self
+            .exec
+            .exec(sql, params, &format!("changing a row of {table}"))
+            .await?;
+        if changed == 0 && self.warned_missing.insert(table.to_owned()) {
+            tracing::warn!(
+                %table,
+                "an update or delete found no row on the target: the target differs from the source"
+            );
+        }
+        Ok(())
+    }
+
+    async fn run_ddl(&mut self, ddl: &Ddl, maybe_done: bool) -> Result<(), TaskError> {
+        // The target's tables may change shape: resolve them again.
+        for table in self.tables.values_mut() {
+            table.resolved = None;
+        }
+        match self.exec.run_ddl(ddl).await {
+            Ok(()) => Ok(()),
+            Err(err) if maybe_done && err.code.is_some_and(|c| ALREADY_APPLIED.contains(&c)) => {
+                tracing::info!(statement = %ddl.statement, "schema change was already applied before a restart");
+                Ok(())
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+}
+
+fn undefined(id: u32) -> TaskError {
+    TaskError::Transient(format!(
+        "rows of table {id}, which was never defined in this epoch"
+    ))
+}
+
+/// The written columns and row-finding key of `def` on a target table described by `target`.
+fn resolve(def: TableDef, target: super::executor::TargetTable) -> Resolved {
+    let written: Vec<usize> = (0..def.columns.len())
+        .filter(|&i| !target.generated.contains(&def.columns[i].name))
+        .collect();
+    let position_of = |name: &str| written.iter().position(|&i| def.columns[i].name == name);
+    let stream_key: Option<Vec<usize>> = def
+        .key
+        .iter()
+        .map(|&k| written.iter().position(|&i| i == k))
+        .collect();
+    let key = match stream_key {
+        Some(key) if !key.is_empty() => key,
+        _ => target
+            .unique_keys
+            .iter()
+            .find_map(|cols| {
+                cols.iter()
+                    .map(|c| position_of(c))
+                    .collect::<Option<Vec<_>>>()
+            })
+            .unwrap_or_default(),
+    };
+    let project = (written.len() != def.columns.len()).then(|| written.clone());
+    let columns = written.iter().map(|&i| def.columns[i].clone()).collect();
+    Resolved {
+        def: TableDef {
+            columns,
+            key,
+            ..def
+        },
+        project,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Each rule against a recording executor that fails on demand.
+
+    use super::*;
+    use crate::applier::executor::{Stored, TargetTable};
+    use crate::change::{ChunkProgress, ColumnDef};
+    use jobs::MariaDbGtid;
+
+    /// Records every call as a line; fails calls whose line starts with a scripted prefix.
+    #[derive(Default)]
+    struct Recorder {
+        log: Vec<String>,
+        fail: Vec<(String, u16)>,
+        stored: Option<Stored>,
+        copies: Vec<(String, GtidSet)>,
+        tables: HashMap<String, TargetTable>,
+    }
+
+    impl Recorder {
+        fn call(&mut self, line: String) -> Result<(), ExecError> {
+            let failing = self
+                .fail
+                .iter()
+                .position(|(p, _)| line.starts_with(p.as_str()));
+            self.log.push(line.clone());
+            match failing {
+                Some(i) => {
+                    let (_, code) = self.fail.remove(i);
+                    Err(ExecError {
+                        code: Some(code),
+                        error: TaskError::Transient(format!("{line} failed with {code}")),
+                    })
+                }
+                None => Ok(()),
+            }
+        }
+    }
+
+    impl Executor for Recorder {
+        async fn run(&mut self, statement: &str) -> Result<(), ExecError> {
+            self.call(statement.to_owned())
+        }
+        async fn exec(
+            &mut self,
+            statement: String,
+            _params: Vec<mysql_async::Value>,
+            _context: &str,
+        ) -> Result<u64, ExecError> {
+            self.call(statement).map(|()| 1)
+        }
+        async fn run_ddl(&mut self, ddl: &Ddl) -> Result<(), ExecError> {
+            self.call(format!("DDL {}", ddl.statement))
+        }
+        async fn describe(
+            &mut self,
+            schema: &str,
+            table: &str,
+        ) -> Result<Option<TargetTable>, TaskError> {
+            Ok(self.tables.get(&format!("{schema}.{table}")).cloned())
+        }
+        async fn read_position(&mut self) -> Result<Stored, TaskError> {
+            Ok(self.stored.clone().unwrap_or(Stored {
+                resume: ResumePoint::Fresh,
+                pending_ddl: None,
+            }))
+        }
+        async fn read_copies(&mut self) -> Result<Vec<(String, GtidSet)>, TaskError> {
+            Ok(self.copies.clone())
+        }
+        async fn write_position(
+            &mut self,
+            phase: Phase,
+            _snapshot_id: Option<u64>,
+            position: &SourcePosition,
+        ) -> Result<(), TaskError> {
+            Ok(self.call(format!("position {} {position}", phase.as_str()))?)
+        }
+        async fn record_gtid(&mut self, gtid: &Gtid) -> Result<(), ExecError> {
+            self.call(format!("gtid {gtid}"))
+        }
+        async fn compact_gtids(&mut self, gtid: &Gtid, keep: u64) -> Result<(), TaskError> {
+            Ok(self.call(format!("compact {gtid} {keep}"))?)
+        }
+        async fn mark_pending_ddl(&mut self, gtid: &Gtid) -> Result<(), TaskError> {
+            Ok(self.call(format!("pending {gtid}"))?)
+        }
+        async fn write_progress(
+            &mut self,
+            progress: &ChunkProgress,
+            target_table: &str,
+            _copied_at: Option<&GtidSet>,
+        ) -> Result<(), TaskError> {
+            Ok(self.call(format!("progress {} {target_table}", progress.rows_done))?)
+        }
+        async fn clear_progress(&mut self) -> Result<(), TaskError> {
+            Ok(self.call("clear progress".into())?)
+        }
+        async fn is_alive(&mut self) -> bool {
+            true
+        }
+    }
+
+    fn set(text: &str) -> GtidSet {
+        GtidSet::parse(text).expect("gtid set")
+    }
+
+    fn gtid(seq: u64) -> Gtid {
+        Gtid::MariaDb(MariaDbGtid {
+            domain: 0,
+            server: 1,
+            seq,
+        })
+    }
+
+    fn at(seq: u64) -> SourcePosition {
+        SourcePosition {
+            gtid_set: Some(set(&format!("0-1-{seq}"))),
+            file: String::new(),
+            pos: 0,
+        }
+    }
+
+    fn table(id: u32, name: &str, columns: &[&str], key: Vec<usize>) -> Item {
+        Item::Table(TableDef {
+            id,
+            schema: "s".into(),
+            name: name.into(),
+            columns: columns
+                .iter()
+                .map(|c| ColumnDef {
+                    name: (*c).into(),
+                    nullable: false,
+                    float: false,
+                })
+                .collect(),
+            key,
+        })
+    }
+
+    fn begin(seq: u64) -> Item {
+        Item::Begin(TxnMeta {
+            gtid: Some(gtid(seq)),
+            timestamp: 0,
+        })
+    }
+
+    fn insert(table: u32, values: &[i64]) -> Item {
+        Item::Row(RowChange {
+            table,
+            kind: RowKind::Insert(values.iter().map(|&v| Value::Int(v)).collect()),
+        })
+    }
+
+    fn commit(seq: u64) -> Item {
+        Item::Commit { position: at(seq) }
+    }
+
+    /// An applier that has synced at binlog position `0-1-<executed>`.
+    async fn applier(executed: u64, recorder: Recorder) -> Applier<Recorder> {
+        let mut recorder = recorder;
+        recorder.stored.get_or_insert(Stored {
+            resume: ResumePoint::Binlog {
+                position: at(executed),
+            },
+            pending_ddl: None,
+        });
+        let settings = Settings {
+            foreign_key_checks: true,
+            gtid_retention: 1000,
+        };
+        let mut applier = Applier::new(recorder, settings, Arc::new(TaskStats::default()));
+        applier.read_position().await.expect("sync");
+        applier.exec.log.clear();
+        applier
+    }
+
+    async fn feed(applier: &mut Applier<Recorder>, items: Vec<Item>) -> Result<(), TaskError> {
+        for item in items {
+            applier.apply(item).await?;
+        }
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn an_executed_gtid_is_skipped_whole() {
+        let mut a = applier(10, Recorder::default()).await;
+        let items = vec![
+            table(1, "t", &["id"], vec![0]),
+            begin(9),
+            insert(1, &[1]),
+            commit(9),
+        ];
+        feed(&mut a, items).await.expect("applies");
+        assert!(a.exec.log.is_empty(), "{:?}", a.exec.log);
+        feed(&mut a, vec![begin(11), insert(1, &[2]), commit(11)])
+            .await
+            .expect("applies");
+        assert_eq!(
+            a.exec.log,
+            [
+                "START TRANSACTION",
+                "INSERT INTO `s`.`t` (`id`) VALUES (?)",
+                "gtid 0-1-11",
+                "position binlog 0-1-11",
+                "COMMIT"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_table_whose_copy_holds_the_transaction_is_skipped_until_passed() {
+        let recorder = Recorder {
+            copies: vec![("s.copied_late".into(), set("0-1-50"))],
+            ..Recorder::default()
+        };
+        // The catch-up is read back at the sync, as after a reconnect or restart.
+        let mut a = applier(40, recorder).await;
+        let items = vec![
+            table(1, "copied_late", &["id"], vec![0]),
+            table(2, "other", &["id"], vec![0]),
+            begin(45),
+            insert(1, &[1]),
+            insert(2, &[1]),
+            commit(45),
+        ];
+        feed(&mut a, items).await.expect("applies");
+        let inserts: Vec<&String> = a
+            .exec
+            .log
+            .iter()
+            .filter(|l| l.starts_with("INSERT"))
+            .collect();
+        assert_eq!(inserts, ["INSERT INTO `s`.`other` (`id`) VALUES (?)"]);
+        a.exec.log.clear();
+        feed(&mut a, vec![begin(50), insert(1, &[2]), commit(50)])
+            .await
+            .expect("applies");
+        assert!(
+            a.exec.log.contains(&"clear progress".to_owned()),
+            "{:?}",
+            a.exec.log
+        );
+        assert!(!a.exec.log.iter().any(|l| l.starts_with("INSERT")));
+        a.exec.log.clear();
+        feed(&mut a, vec![begin(51), insert(1, &[3]), commit(51)])
+            .await
+            .expect("applies");
+        assert!(a
+            .exec
+            .log
+            .iter()
+            .any(|l| l.starts_with("INSERT INTO `s`.`copied_late`")));
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_gtid_is_rolled_back_not_committed() {
+        let recorder = Recorder {
+            fail: vec![("gtid 0-1-11".into(), codes::DUP_ENTRY)],
+            ..Recorder::default()
+        };
+        let mut a = applier(10, recorder).await;
+        let items = vec![
+            table(1, "t", &["id"], vec![0]),
+            begin(11),
+            insert(1, &[1]),
+            commit(11),
+        ];
+        feed(&mut a, items)
+            .await
+            .expect("a duplicate is not an error");
+        assert_eq!(a.exec.log.last().map(String::as_str), Some("ROLLBACK"));
+        assert!(!a.exec.log.iter().any(|l| l == "COMMIT"));
+        assert_eq!(a.stats.txns_applied.load(Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn a_pending_ddl_runs_again_and_accepts_already_done() {
+        let ddl = || {
+            Item::Ddl(Ddl {
+                schema: Some("s".into()),
+                statement: "CREATE TABLE t (id INT)".into(),
+                tables: vec!["s.t".into()],
+            })
+        };
+        let recorder = Recorder {
+            stored: Some(Stored {
+                resume: ResumePoint::Binlog { position: at(6) },
+                pending_ddl: Some("0-1-7".into()),
+            }),
+            fail: vec![("DDL CREATE TABLE".into(), 1050)],
+            ..Recorder::default()
+        };
+        let mut a = applier(6, recorder).await;
+        feed(&mut a, vec![begin(7), ddl(), commit(7)])
+            .await
+            .expect("the pending DDL's 'already exists' is accepted");
+        assert!(a.exec.log.iter().any(|l| l == "position binlog 0-1-7"));
+        // Another DDL failing the same way is a real error.
+        a.exec.fail.push(("DDL CREATE TABLE".into(), 1050));
+        let err = feed(&mut a, vec![begin(8), ddl(), commit(8)])
+            .await
+            .expect_err("not pending: the error stands");
+        assert!(err.to_string().contains("1050"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_begin_while_open_is_a_resync_never_a_commit() {
+        let mut a = applier(10, Recorder::default()).await;
+        let items = vec![table(1, "t", &["id"], vec![0]), begin(11), insert(1, &[1])];
+        feed(&mut a, items).await.expect("applies");
+        let err = a.apply(begin(12)).await.expect_err("a lost commit");
+        assert!(err.is_transient(), "{err}");
+        a.rollback().await;
+        assert!(!a
+            .exec
+            .log
+            .iter()
+            .any(|l| l == "COMMIT" || l.starts_with("gtid")));
+        assert_eq!(a.exec.log.last().map(String::as_str), Some("ROLLBACK"));
+    }
+
+    #[tokio::test]
+    async fn generated_columns_are_never_written_and_a_unique_key_finds_rows() {
+        let mut recorder = Recorder::default();
+        recorder.tables.insert(
+            "s.t".into(),
+            TargetTable {
+                generated: vec!["g".into()],
+                unique_keys: vec![vec!["u".into()]],
+            },
+        );
+        let mut a = applier(10, recorder).await;
+        let update = Item::Row(RowChange {
+            table: 1,
+            kind: RowKind::Update {
+                before: vec![Value::Int(1), Value::Int(2), Value::Int(3)],
+                after: vec![Value::Int(1), Value::Int(5), Value::Int(6)],
+            },
+        });
+        let items = vec![
+            table(1, "t", &["u", "v", "g"], vec![]),
+            begin(11),
+            insert(1, &[1, 2, 3]),
+            update,
+            commit(11),
+        ];
+        feed(&mut a, items).await.expect("applies");
+        assert!(a
+            .exec
+            .log
+            .contains(&"INSERT INTO `s`.`t` (`u`, `v`) VALUES (?, ?)".to_owned()));
+        assert!(a
+            .exec
+            .log
+            .contains(&"UPDATE `s`.`t` SET `u` = ?, `v` = ? WHERE `u` = ?".to_owned()));
+    }
+}
