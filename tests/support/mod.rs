@@ -376,3 +376,116 @@ pub async fn first_value<T: mysql_async::prelude::FromValue + Send + 'static>(
     let mut conn = connect(port).await;
     conn.query_first(sql).await.ok().flatten()
 }
+
+/// Waits until `job` has finished its snapshot and applies the binlog.
+pub async fn in_binlog_phase(job: &str, timeout: Duration) {
+    eventually(
+        &format!("{job} reaches the binlog phase"),
+        timeout,
+        || async {
+            let phase: Option<String> = first_value(
+                DST_PORT,
+                &format!("SELECT phase FROM dtle.job_position WHERE job_name = '{job}'"),
+            )
+            .await;
+            match phase.as_deref() {
+                Some("binlog") => Ok(()),
+                other => Err(format!("phase {other:?}")),
+            }
+        },
+    )
+    .await;
+}
+
+/// Every row of every table of `schema`, compared as `HEX(CAST(col AS BINARY))` on both sides,
+/// and the tables' definitions (`SHOW CREATE TABLE`, AUTO_INCREMENT counters aside).
+pub async fn same_schema(schema: &str) -> Result<(), String> {
+    let mut src = connect(SRC_PORT).await;
+    let mut dst = connect(DST_PORT).await;
+    let list_sql = "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? \
+                    AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME";
+    let tables: Vec<String> = src
+        .exec(list_sql, (schema,))
+        .await
+        .map_err(|e| e.to_string())?;
+    let target_tables: Vec<String> = dst
+        .exec(list_sql, (schema,))
+        .await
+        .map_err(|e| e.to_string())?;
+    if tables != target_tables {
+        return Err(format!(
+            "tables differ: source {tables:?}, target {target_tables:?}"
+        ));
+    }
+    for table in &tables {
+        let show = format!("SHOW CREATE TABLE `{schema}`.`{table}`");
+        let strip = |text: String| {
+            text.split(' ')
+                .filter(|w| !w.starts_with("AUTO_INCREMENT="))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let a: Option<(String, String)> =
+            src.query_first(&show).await.map_err(|e| e.to_string())?;
+        let b: Option<(String, String)> =
+            dst.query_first(&show).await.map_err(|e| e.to_string())?;
+        let (a, b) = (a.map(|r| strip(r.1)), b.map(|r| strip(r.1)));
+        if a != b {
+            return Err(format!(
+                "definitions of {table} differ:\n source {a:?}\n target {b:?}"
+            ));
+        }
+        same_rows(&mut src, &mut dst, schema, table).await?;
+    }
+    Ok(())
+}
+
+/// Every row of a table on both sides, each column as `HEX(CAST(col AS BINARY))`, sorted;
+/// names the first differing row and column.
+pub async fn same_rows(
+    src: &mut Conn,
+    dst: &mut Conn,
+    schema: &str,
+    table: &str,
+) -> Result<(), String> {
+    let columns: Vec<String> = src
+        .exec(
+            "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? \
+             AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+            (schema, table),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let list: Vec<String> = columns
+        .iter()
+        .map(|c| format!("HEX(CAST(`{c}` AS BINARY))"))
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM `{schema}`.`{table}` ORDER BY {}",
+        list.join(", "),
+        (1..=list.len())
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let a: Vec<Row> = src.query(&sql).await.map_err(|e| e.to_string())?;
+    let b: Vec<Row> = dst.query(&sql).await.map_err(|e| e.to_string())?;
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        for (c, name) in columns.iter().enumerate() {
+            let (vx, vy) = (x.as_ref(c), y.as_ref(c));
+            if vx != vy {
+                return Err(format!(
+                    "{schema}.{table} row {i} column {name}: source {vx:?}, target {vy:?}"
+                ));
+            }
+        }
+    }
+    if a.len() != b.len() {
+        return Err(format!(
+            "{schema}.{table}: source has {} rows, target {}",
+            a.len(),
+            b.len()
+        ));
+    }
+    Ok(())
+}

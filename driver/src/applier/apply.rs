@@ -508,10 +508,16 @@ impl<E: Executor> Applier<E> {
         timestamp: u32,
     ) -> Result<(), TaskError> {
         self.stats.set_source_timestamp(timestamp);
+        // A replay from before an unresolved XA prepare passes positions already committed:
+        // the stored position never moves back.
+        let ahead = match (&position.gtid_set, &self.executed) {
+            (Some(new), Some(executed)) => &executed.meet(new) == executed,
+            (new, _) => new.is_some(),
+        };
         if self.txn.is_none()
             && self.snapshot.is_none()
             && self.last_position_write.elapsed() >= POSITION_EVERY
-            && position.gtid_set.is_some()
+            && ahead
         {
             self.exec
                 .write_position(Phase::Binlog, None, &position)
@@ -796,6 +802,7 @@ mod tests {
             gtid_set: Some(set(&format!("0-1-{seq}"))),
             file: String::new(),
             pos: 0,
+            resume_from: None,
         }
     }
 

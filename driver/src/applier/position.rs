@@ -41,6 +41,7 @@ const CREATE: &[&str] = &[
         binlog_file VARCHAR(512) NOT NULL DEFAULT '',
         binlog_pos BIGINT UNSIGNED NOT NULL DEFAULT 0,
         pending_ddl VARCHAR(128) NULL,
+        resume_gtid_set LONGTEXT NULL,
         updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6)
      ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
     "CREATE TABLE IF NOT EXISTS `dtle`.`snapshot_progress` (
@@ -60,6 +61,7 @@ const CREATE: &[&str] = &[
 const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("snapshot_progress", "target_table", "VARCHAR(200) NULL"),
     ("snapshot_progress", "copied_at", "LONGTEXT NULL"),
+    ("job_position", "resume_gtid_set", "LONGTEXT NULL"),
 ];
 
 /// Creates the position tables if they are missing.
@@ -114,30 +116,33 @@ pub async fn read(conn: &mut mysql_async::Conn, job: &str) -> Result<Stored, Tas
         String,
         u64,
         Option<String>,
+        Option<String>,
     );
     let row: Option<Row> = conn
         .exec_first(
-            "SELECT phase, snapshot_id, gtid_set, binlog_file, binlog_pos, pending_ddl \
-             FROM `dtle`.`job_position` WHERE job_name = ?",
+            "SELECT phase, snapshot_id, gtid_set, binlog_file, binlog_pos, pending_ddl, \
+             resume_gtid_set FROM `dtle`.`job_position` WHERE job_name = ?",
             (job,),
         )
         .await
         .map_err(|e| classify_mysql(ctx, &e))?;
-    let Some((phase, snapshot_id, gtid_set, file, pos, pending_ddl)) = row else {
+    let Some((phase, snapshot_id, gtid_set, file, pos, pending_ddl, resume_from)) = row else {
         return Ok(Stored {
             resume: ResumePoint::Fresh,
             pending_ddl: None,
         });
     };
-    let gtid_set = gtid_set
-        .filter(|g| !g.trim().is_empty())
-        .map(|g| GtidSet::parse(&g))
-        .transpose()
-        .map_err(|e| TaskError::definite(ctx, format!("stored gtid_set: {e}")))?;
+    let parse = |text: Option<String>, column: &str| {
+        text.filter(|g| !g.trim().is_empty())
+            .map(|g| GtidSet::parse(&g))
+            .transpose()
+            .map_err(|e| TaskError::definite(ctx, format!("stored {column}: {e}")))
+    };
     let position = SourcePosition {
-        gtid_set,
+        gtid_set: parse(gtid_set, "gtid_set")?,
         file,
         pos,
+        resume_from: parse(resume_from, "resume_gtid_set")?,
     };
     let resume = if phase == "snapshot" {
         let tables = read_progress(conn, job).await?;
@@ -221,10 +226,11 @@ pub async fn write(
     position: &SourcePosition,
 ) -> Result<(), mysql_async::Error> {
     conn.exec_drop(
-        "INSERT INTO `dtle`.`job_position` (job_name, phase, snapshot_id, gtid_set, binlog_file, binlog_pos) \
-         VALUES (?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE phase = VALUES(phase), \
-         snapshot_id = VALUES(snapshot_id), gtid_set = VALUES(gtid_set), \
-         binlog_file = VALUES(binlog_file), binlog_pos = VALUES(binlog_pos), pending_ddl = NULL",
+        "INSERT INTO `dtle`.`job_position` (job_name, phase, snapshot_id, gtid_set, binlog_file, \
+         binlog_pos, resume_gtid_set) VALUES (?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE \
+         phase = VALUES(phase), snapshot_id = VALUES(snapshot_id), gtid_set = VALUES(gtid_set), \
+         binlog_file = VALUES(binlog_file), binlog_pos = VALUES(binlog_pos), pending_ddl = NULL, \
+         resume_gtid_set = VALUES(resume_gtid_set)",
         (
             job,
             phase,
@@ -232,6 +238,7 @@ pub async fn write(
             position.gtid_set.as_ref().map(ToString::to_string),
             &position.file,
             position.pos,
+            position.resume_from.as_ref().map(ToString::to_string),
         ),
     )
     .await

@@ -65,6 +65,19 @@ pub struct SourcePosition {
     pub file: String,
     /// Offset in that file of the next event.
     pub pos: u64,
+    /// Where a restart must read the binlog from, when that is before `gtid_set`: an XA
+    /// transaction prepared earlier and not yet committed or rolled back has its rows at its
+    /// `XA PREPARE`, which a restart from `gtid_set` would never see again. `None`: from
+    /// `gtid_set`.
+    #[serde(default)]
+    pub resume_from: Option<GtidSet>,
+}
+
+impl SourcePosition {
+    /// The GTID set a restart reads the binlog from.
+    pub fn restart_set(&self) -> Option<&GtidSet> {
+        self.resume_from.as_ref().or(self.gtid_set.as_ref())
+    }
 }
 
 impl fmt::Display for SourcePosition {

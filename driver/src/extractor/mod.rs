@@ -325,5 +325,6 @@ async fn at_file(ctx: &ExtractCtx<'_>, file: &str, pos: u64) -> Result<SourcePos
         gtid_set,
         file: file.to_owned(),
         pos,
+        resume_from: None,
     })
 }

@@ -110,6 +110,7 @@ impl SnapshotSession {
                         .or(Some(GtidSet::MariaDb(Default::default()))),
                     file,
                     pos,
+                    resume_from: None,
                 }
             }
             Flavor::MySql => mysql_snapshot_position(&mut conn).await?,
@@ -542,6 +543,7 @@ async fn mysql_snapshot_position(conn: &mut mysql_async::Conn) -> Result<SourceP
                 gtid_set,
                 file: String::new(),
                 pos: 4,
+                resume_from: None,
             });
         }
         conn.query_drop("ROLLBACK").await.map_err(q)?;

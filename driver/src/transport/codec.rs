@@ -269,7 +269,8 @@ mod tests {
                 position: SourcePosition {
                     gtid_set: None,
                     file,
-                    pos
+                    pos,
+                    resume_from: None,
                 }
             }),
         ]

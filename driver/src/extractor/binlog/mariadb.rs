@@ -18,6 +18,21 @@ pub const BINLOG_CHECKPOINT_EVENT: u8 = 161;
 const FL_STANDALONE: u8 = 1;
 /// `flags2` bit: a commit id follows (group commit; usable for parallel apply).
 const FL_GROUP_COMMIT_ID: u8 = 2;
+/// `flags2` bit: the transaction is an XA transaction's `XA PREPARE` (its rows).
+const FL_PREPARED_XA: u8 = 64;
+/// `flags2` bit: the transaction is an `XA COMMIT` or `XA ROLLBACK` of a prepared one.
+const FL_COMPLETED_XA: u8 = 128;
+/// The event that ends an `XA PREPARE` transaction.
+pub const XA_PREPARE_LOG_EVENT: u8 = 38;
+
+/// The part a GTID event's transaction plays in an XA transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XaPart {
+    /// `XA START ... XA END; XA PREPARE`: the rows, not yet committed.
+    Prepare,
+    /// `XA COMMIT` or `XA ROLLBACK` of a transaction prepared earlier.
+    Complete,
+}
 
 /// A decoded MariaDB GTID event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +43,8 @@ pub struct GtidEvent {
     pub standalone: bool,
     /// The group-commit id, when present.
     pub commit_id: Option<u64>,
+    /// Its part in an XA transaction, if any.
+    pub xa: Option<XaPart>,
 }
 
 /// Decodes a GTID event body (`seq u64 LE | domain u32 LE | flags2 u8 | [commit_id u64]`).
@@ -48,6 +65,13 @@ pub fn parse_gtid(body: &[u8], server_id: u32) -> Option<GtidEvent> {
         },
         standalone: flags2 & FL_STANDALONE != 0,
         commit_id,
+        xa: if flags2 & FL_PREPARED_XA != 0 {
+            Some(XaPart::Prepare)
+        } else if flags2 & FL_COMPLETED_XA != 0 {
+            Some(XaPart::Complete)
+        } else {
+            None
+        },
     })
 }
 
@@ -84,7 +108,19 @@ mod tests {
         assert_eq!(event.gtid.to_string(), "7-3-42");
         assert!(event.standalone);
         assert_eq!(event.commit_id, Some(99));
+        assert_eq!(event.xa, None);
         assert!(parse_gtid(&body[..12], 3).is_none());
+        let mut xa = body[..12].to_vec();
+        xa.push(FL_PREPARED_XA);
+        assert_eq!(
+            parse_gtid(&xa, 3).map(|e| e.xa),
+            Some(Some(XaPart::Prepare))
+        );
+        xa[12] = FL_COMPLETED_XA;
+        assert_eq!(
+            parse_gtid(&xa, 3).map(|e| e.xa),
+            Some(Some(XaPart::Complete))
+        );
     }
 
     proptest! {

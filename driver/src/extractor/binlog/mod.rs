@@ -14,7 +14,10 @@
 //! that transaction, and the applier commits it atomically with the rows. A transaction that
 //! touches nothing replicated sends no rows; its progress travels in a `Heartbeat` at most once a
 //! second, so a restart may read a few filtered transactions again but never skips a replicated
-//! one. A stream that ends is a transient error: the extractor re-syncs and starts again from
+//! one. An XA transaction's rows arrive at its `XA PREPARE` but take effect at its `XA COMMIT`, a
+//! later transaction: they are kept until then and sent as that transaction (an `XA ROLLBACK`
+//! drops them). While one is prepared, every position sent says to restart from before its
+//! prepare (`resume_from`), so a restart reads its rows again. A stream that ends is a transient error: the extractor re-syncs and starts again from
 //! what the target holds. A start position the server no longer has (purged) is error 1236: a
 //! definite error that says so.
 
@@ -57,13 +60,43 @@ struct OpenTxn {
     standalone: bool,
     begun: bool,
     rows: u64,
+    /// The rows of an `XA PREPARE`, kept instead of sent.
+    preparing: Option<Prepared>,
+}
+
+impl OpenTxn {
+    fn new(gtid: Option<Gtid>, timestamp: u32, standalone: bool) -> Self {
+        Self {
+            gtid,
+            timestamp,
+            standalone,
+            begun: false,
+            rows: 0,
+            preparing: None,
+        }
+    }
+}
+
+/// An XA transaction prepared on the source and not yet committed or rolled back.
+struct Prepared {
+    /// The XA id as the source's statements print it (`X'7831',X'',1`).
+    xid: String,
+    /// The position before its `XA PREPARE`: where a restart must read from to see its rows.
+    before: Option<GtidSet>,
+    /// Its row items.
+    rows: Vec<Item>,
 }
 
 /// Reads the binlog from `start` until stopped.
 ///
 /// # Errors
 /// [`Stop`]: restart (transport), cancelled, or failed (definite or transient).
-pub async fn follow(ctx: &mut ExtractCtx<'_>, start: SourcePosition) -> Result<(), Stop> {
+pub async fn follow(ctx: &mut ExtractCtx<'_>, mut start: SourcePosition) -> Result<(), Stop> {
+    if let Some(from) = start.resume_from.take() {
+        // An XA transaction was prepared before the committed position and is not resolved
+        // yet: read from before its prepare (the applier skips what it already holds).
+        start.gtid_set = Some(from);
+    }
     let config = &ctx.spec.src.connection;
     let mut conn = mysql::connect(config, "source").await?;
     let (flavor, _) = mysql::flavor(&mut conn).await?;
@@ -154,6 +187,7 @@ async fn follow_stream(
         last_heartbeat: Instant::now(),
         heartbeat_due: false,
         seen_format_description: false,
+        prepared: Vec::new(),
     };
     loop {
         let deadline = ctx.sender.flush_deadline();
@@ -216,6 +250,8 @@ struct Reader {
     last_heartbeat: Instant,
     heartbeat_due: bool,
     seen_format_description: bool,
+    /// XA transactions prepared and not yet resolved, oldest first.
+    prepared: Vec<Prepared>,
 }
 
 impl Reader {
@@ -238,14 +274,17 @@ impl Reader {
                 let gtid = mariadb::parse_gtid(event.data(), header.server_id()).ok_or_else(|| {
                     Stop::Failed(TaskError::Transient("an undecodable MariaDB GTID event".into()))
                 })?;
-                self.txn = Some(OpenTxn {
-                    gtid: Some(Gtid::MariaDb(gtid.gtid)),
-                    timestamp: header.timestamp(),
-                    standalone: gtid.standalone,
-                    begun: false,
-                    rows: 0,
-                });
+                let mut txn = OpenTxn::new(
+                    Some(Gtid::MariaDb(gtid.gtid)),
+                    header.timestamp(),
+                    gtid.standalone,
+                );
+                if gtid.xa == Some(mariadb::XaPart::Prepare) {
+                    txn.preparing = Some(self.prepare_here());
+                }
+                self.txn = Some(txn);
             }
+            mariadb::XA_PREPARE_LOG_EVENT => self.xa_prepared().await?,
             mariadb::GTID_LIST_EVENT
             | mariadb::ANNOTATE_ROWS_EVENT
             | mariadb::BINLOG_CHECKPOINT_EVENT
@@ -295,30 +334,25 @@ impl Reader {
             }
             EventData::FormatDescriptionEvent(_) => self.seen_format_description = true,
             EventData::GtidEvent(gtid) => {
-                self.txn = Some(OpenTxn {
-                    gtid: Some(Gtid::MySql {
+                self.txn = Some(OpenTxn::new(
+                    Some(Gtid::MySql {
                         uuid: jobs::ServerUuid(gtid.sid()),
                         gno: gtid.gno(),
                     }),
-                    timestamp: event.header().timestamp(),
-                    standalone: false,
-                    begun: false,
-                    rows: 0,
-                });
+                    event.header().timestamp(),
+                    false,
+                ));
             }
             EventData::QueryEvent(query) => {
                 let sql = query.query();
                 let trimmed = sql.trim();
                 if trimmed.eq_ignore_ascii_case("BEGIN") {
                     if self.txn.is_none() {
-                        self.txn = Some(OpenTxn {
-                            gtid: None,
-                            timestamp: event.header().timestamp(),
-                            standalone: false,
-                            begun: false,
-                            rows: 0,
-                        });
+                        self.txn = Some(OpenTxn::new(None, event.header().timestamp(), false));
                     }
+                } else if let Some(xa) = XaStatement::parse(trimmed) {
+                    self.xa_statement(ctx, xa, event.header().timestamp())
+                        .await?;
                 } else if trimmed.eq_ignore_ascii_case("COMMIT") {
                     self.commit(ctx).await?;
                 } else {
@@ -385,15 +419,15 @@ impl Reader {
     }
 
     async fn begin(&mut self, ctx: &mut ExtractCtx<'_>, timestamp: u32) -> Result<(), Stop> {
-        let txn = self.txn.get_or_insert(OpenTxn {
-            gtid: None,
-            timestamp,
-            standalone: true,
-            begun: false,
-            rows: 0,
-        });
+        let txn = self
+            .txn
+            .get_or_insert_with(|| OpenTxn::new(None, timestamp, true));
         if !txn.begun {
             txn.begun = true;
+            if txn.preparing.is_some() {
+                // Sent at its XA COMMIT, as that transaction.
+                return Ok(());
+            }
             let meta = TxnMeta {
                 gtid: txn.gtid,
                 timestamp: txn.timestamp,
@@ -457,8 +491,13 @@ impl Reader {
             }));
         }
         let count = changes.len() as u64;
-        for item in &changes {
-            ctx.sender.send(item, ctx.cancel).await?;
+        match self.txn.as_mut().and_then(|t| t.preparing.as_mut()) {
+            Some(prepared) => prepared.rows.extend(changes),
+            None => {
+                for item in &changes {
+                    ctx.sender.send(item, ctx.cancel).await?;
+                }
+            }
         }
         ctx.stats.rows_read.fetch_add(count, Relaxed);
         if let Some(txn) = self.txn.as_mut() {
@@ -506,6 +545,7 @@ impl Reader {
                 None => self.position.gtid_set = Some(gtid.to_set()),
             }
         }
+        self.position.resume_from = self.prepared.first().and_then(|p| p.before.clone());
         if txn.begun {
             ctx.sender
                 .send(
@@ -525,6 +565,80 @@ impl Reader {
         Ok(())
     }
 
+    /// The XA state of a transaction that prepares here.
+    fn prepare_here(&self) -> Prepared {
+        Prepared {
+            xid: String::new(),
+            before: self.position.gtid_set.clone(),
+            rows: Vec::new(),
+        }
+    }
+
+    async fn xa_statement(
+        &mut self,
+        ctx: &mut ExtractCtx<'_>,
+        xa: XaStatement<'_>,
+        timestamp: u32,
+    ) -> Result<(), Stop> {
+        match xa {
+            XaStatement::Start(xid) | XaStatement::End(xid) => {
+                let here = self.prepare_here();
+                let txn = self
+                    .txn
+                    .get_or_insert_with(|| OpenTxn::new(None, timestamp, false));
+                let prepared = txn.preparing.get_or_insert(here);
+                if prepared.xid.is_empty() {
+                    prepared.xid = xid.to_owned();
+                }
+                Ok(())
+            }
+            XaStatement::Commit(xid) => {
+                let Some(at) = self.prepared.iter().position(|p| p.xid == xid) else {
+                    tracing::warn!(
+                        xid,
+                        "XA COMMIT of a transaction prepared before the job's start position: \
+                         its rows are not replicated"
+                    );
+                    return self.commit(ctx).await;
+                };
+                let prepared = self.prepared.remove(at);
+                let count = prepared.rows.len() as u64;
+                self.begin(ctx, timestamp).await?;
+                for item in &prepared.rows {
+                    ctx.sender.send(item, ctx.cancel).await?;
+                }
+                if let Some(txn) = self.txn.as_mut() {
+                    txn.rows += count;
+                }
+                self.commit(ctx).await
+            }
+            XaStatement::Rollback(xid) => {
+                self.prepared.retain(|p| p.xid != xid);
+                self.commit(ctx).await
+            }
+        }
+    }
+
+    /// The end of an `XA PREPARE` transaction: its rows wait for its `XA COMMIT`.
+    async fn xa_prepared(&mut self) -> Result<(), Stop> {
+        let Some(mut txn) = self.txn.take() else {
+            return Ok(());
+        };
+        if let Some(gtid) = txn.gtid {
+            match &mut self.position.gtid_set {
+                Some(set) => gtid.add_to(set),
+                None => self.position.gtid_set = Some(gtid.to_set()),
+            }
+        }
+        if let Some(prepared) = txn.preparing.take() {
+            self.prepared.push(prepared);
+        }
+        self.position.resume_from = self.prepared.first().and_then(|p| p.before.clone());
+        // The position moved: say so soon, with where a restart must read from.
+        self.heartbeat_due = true;
+        Ok(())
+    }
+
     async fn heartbeat(&mut self, ctx: &mut ExtractCtx<'_>, timestamp: u32) -> Result<(), Stop> {
         self.heartbeat_due = false;
         self.last_heartbeat = Instant::now();
@@ -539,6 +653,38 @@ impl Reader {
             .await?;
         ctx.stats.set_position(&self.position);
         Ok(())
+    }
+}
+
+/// An XA statement of the binlog, with its XA id as the source prints it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum XaStatement<'a> {
+    Start(&'a str),
+    End(&'a str),
+    Commit(&'a str),
+    Rollback(&'a str),
+}
+
+impl<'a> XaStatement<'a> {
+    fn parse(sql: &'a str) -> Option<Self> {
+        let mut words = sql.splitn(3, char::is_whitespace);
+        if !words.next()?.eq_ignore_ascii_case("XA") {
+            return None;
+        }
+        let verb = words.next()?;
+        let xid = words.next()?.trim();
+        let is = |w: &str| verb.eq_ignore_ascii_case(w);
+        if is("START") || is("BEGIN") {
+            Some(XaStatement::Start(xid))
+        } else if is("END") {
+            Some(XaStatement::End(xid))
+        } else if is("COMMIT") {
+            Some(XaStatement::Commit(xid))
+        } else if is("ROLLBACK") {
+            Some(XaStatement::Rollback(xid))
+        } else {
+            None
+        }
     }
 }
 
@@ -605,4 +751,27 @@ fn decode_row(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xa_statements_are_recognised_with_their_ids() {
+        assert_eq!(
+            XaStatement::parse("XA START X'7831',X'',1"),
+            Some(XaStatement::Start("X'7831',X'',1"))
+        );
+        assert_eq!(
+            XaStatement::parse("xa commit X'7831',X'',1"),
+            Some(XaStatement::Commit("X'7831',X'',1"))
+        );
+        assert_eq!(
+            XaStatement::parse("XA ROLLBACK X'01',X'02',7"),
+            Some(XaStatement::Rollback("X'01',X'02',7"))
+        );
+        assert_eq!(XaStatement::parse("XA RECOVER"), None);
+        assert_eq!(XaStatement::parse("ALTER TABLE xa ADD c INT"), None);
+    }
 }
