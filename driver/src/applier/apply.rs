@@ -19,6 +19,13 @@
 //! REPLACEs with the table's progress; `SnapshotEnd` records the binlog position and loads the
 //! per-table catch-up.
 //!
+//! # Tables brought in by a schema change
+//! `TableCopy` inside a source transaction announces chunks copied at a later position P (a
+//! rename from a table the job does not replicate): the tables' earlier copies are forgotten, the
+//! chunks are written like a snapshot's, and each copied table joins the catch-up at P. All of it
+//! is ignored when the transaction was applied before; it commits before the transaction's own
+//! position, so a crash in between replays the copy.
+//!
 //! # Tables
 //! A `Table` item defines a stream table id. Before its first write the definition is resolved
 //! against the target's own: generated columns are never written, and a table whose stream
@@ -115,6 +122,8 @@ pub(super) struct Applier<E> {
     executed: Option<GtidSet>,
     pending_ddl: Option<String>,
     snapshot: Option<(u64, SourcePosition)>,
+    /// The position of a copy announced by `TableCopy` in the open source transaction.
+    copy: Option<SourcePosition>,
     txn: Option<OpenTxn>,
     batch: Option<Batch>,
     last_position_write: Instant,
@@ -135,6 +144,7 @@ impl<E: Executor> Applier<E> {
             executed: None,
             pending_ddl: None,
             snapshot: None,
+            copy: None,
             txn: None,
             batch: None,
             last_position_write: Instant::now(),
@@ -162,6 +172,7 @@ impl<E: Executor> Applier<E> {
     pub(super) async fn rollback(&mut self) {
         self.batch = None;
         self.txn = None;
+        self.copy = None;
         // Also ends a snapshot chunk's transaction, which `txn` does not track.
         let _ = self.exec.run("ROLLBACK").await;
     }
@@ -174,6 +185,7 @@ impl<E: Executor> Applier<E> {
         let stored = self.exec.read_position().await?;
         self.tables.clear();
         self.snapshot = None;
+        self.copy = None;
         self.pending_ddl = stored.pending_ddl.clone();
         self.executed = match &stored.resume {
             ResumePoint::Binlog { position } => position.gtid_set.clone(),
@@ -235,6 +247,21 @@ impl<E: Executor> Applier<E> {
                 position,
                 timestamp,
             } => self.heartbeat(position, timestamp).await,
+            Item::TableCopy {
+                snapshot_id: _,
+                position,
+                tables,
+            } => {
+                self.flush_batch().await?;
+                if self.txn.as_ref().is_some_and(|t| t.skip) {
+                    return Ok(());
+                }
+                for table in &tables {
+                    self.catch_up.forget(table);
+                }
+                self.copy = Some(position);
+                Ok(())
+            }
         }
     }
 
@@ -262,6 +289,15 @@ impl<E: Executor> Applier<E> {
         rows: Vec<Vec<Value>>,
         progress: crate::change::ChunkProgress,
     ) -> Result<(), TaskError> {
+        match self.txn.as_mut() {
+            Some(txn) if txn.skip => return Ok(()),
+            Some(txn) if txn.started => {
+                // A copy inside a source transaction stands apart from its rows, as DDL does.
+                txn.started = false;
+                self.sql("COMMIT").await?;
+            }
+            _ => {}
+        }
         let resolved = self.resolve(table).await?;
         let name = resolved.def.qualified();
         let count = rows.len() as u64;
@@ -287,11 +323,17 @@ impl<E: Executor> Applier<E> {
                 .await?;
             start = end;
         }
-        let copied_at = self.snapshot.as_ref().and_then(|(_, p)| p.gtid_set.clone());
+        let copied_at = match (&self.snapshot, &self.copy) {
+            (Some((_, position)), _) | (None, Some(position)) => position.gtid_set.clone(),
+            (None, None) => None,
+        };
         self.exec
             .write_progress(&progress, &name, copied_at.as_ref())
             .await?;
         self.sql("COMMIT").await?;
+        if let (Some(_), Some(copied_at), true) = (&self.copy, &copied_at, progress.table_done) {
+            self.catch_up.set(name.clone(), copied_at.clone());
+        }
         self.stats.rows_applied.fetch_add(count, Relaxed);
         self.stats.snapshot_rows_done.fetch_add(count, Relaxed);
         self.stats.count_rows(&name, RowCount::Insert, count);
@@ -458,6 +500,7 @@ impl<E: Executor> Applier<E> {
 
     async fn commit(&mut self, position: SourcePosition) -> Result<(), TaskError> {
         self.flush_batch().await?;
+        self.copy = None;
         let Some(txn) = self.txn.take() else {
             return Ok(());
         };

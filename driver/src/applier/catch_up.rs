@@ -24,6 +24,16 @@ impl CatchUp {
         }
     }
 
+    /// Records that `target`'s copy now reflects `copied`, replacing what an earlier copy held.
+    pub fn set(&mut self, target: String, copied: GtidSet) {
+        self.copies.insert(target, copied);
+    }
+
+    /// Forgets `target`'s copy: it is being copied again.
+    pub fn forget(&mut self, target: &str) {
+        self.copies.remove(target);
+    }
+
     /// Whether a catch-up is under way.
     pub fn is_active(&self) -> bool {
         !self.copies.is_empty()

@@ -55,6 +55,18 @@ pub enum Item {
         /// The source's clock, seconds since the epoch.
         timestamp: u32,
     },
+    /// Inside a source transaction whose schema change brought tables into the job: the
+    /// `SnapshotChunk`s that follow copy them from a snapshot at `position`, so the applier skips
+    /// their binlog changes up to there. Applied only with the transaction (not when it was
+    /// applied before).
+    TableCopy {
+        /// Identifies the copy's snapshot in the progress records.
+        snapshot_id: u64,
+        /// The source position the copy reflects.
+        position: SourcePosition,
+        /// The target tables copied (`schema.table`).
+        tables: Vec<String>,
+    },
 }
 
 /// What is known of a source transaction when it begins.

@@ -234,8 +234,32 @@ impl Parser<'_> {
 #[derive(Debug)]
 struct Parsed {
     kind: DdlKind,
-    /// Table names (for table statements) or the database name (for database statements).
+    /// Table names (for table statements) or the database name (for database statements). For
+    /// RENAME TABLE: from, to, from, to...; for ALTER TABLE: the table, then its new name when it
+    /// has a RENAME TO clause; for CREATE TABLE: the table, then the one it is LIKE.
     names: Vec<NameRef>,
+}
+
+/// The `RENAME [TO|AS] name` clause among an ALTER TABLE's clauses (not RENAME COLUMN/INDEX/KEY,
+/// and not inside parentheses), if any.
+fn alter_rename(p: &mut Parser<'_>) -> Option<NameRef> {
+    let mut depth = 0usize;
+    while p.at < p.toks.len() {
+        if p.punct('(') {
+            depth += 1;
+        } else if p.punct(')') {
+            depth = depth.saturating_sub(1);
+        } else if depth == 0 && p.eat("RENAME") {
+            if p.word_is("COLUMN") || p.word_is("INDEX") || p.word_is("KEY") {
+                continue;
+            }
+            let _ = p.eat("TO") || p.eat("AS");
+            return p.name();
+        } else {
+            p.at += 1;
+        }
+    }
+    None
 }
 
 fn parse(sql: &str) -> Option<Parsed> {
@@ -292,9 +316,11 @@ fn parse(sql: &str) -> Option<Parsed> {
         p.eat("IGNORE");
         if p.eat("TABLE") {
             p.eat_all(&["IF", "EXISTS"]);
+            let mut names = vec![p.name()?];
+            names.extend(alter_rename(&mut p));
             return Some(Parsed {
                 kind: DdlKind::AlterTable,
-                names: vec![p.name()?],
+                names,
             });
         }
         return None;
@@ -369,6 +395,10 @@ fn parse(sql: &str) -> Option<Parsed> {
 pub enum DdlAction {
     /// Run this on the target.
     Apply(DdlKind, Ddl),
+    /// The statement brings tables into the job that the target does not have (a rename from,
+    /// or a `CREATE TABLE ... LIKE`, a table the job does not replicate): run what is left of it
+    /// (if anything) and copy these source tables (`schema`, `table`) as they are now.
+    ApplyAndCopy(DdlKind, Option<Ddl>, Vec<(String, String)>),
     /// Not replicated: it touches nothing the job replicates, or is not a schema change we follow.
     Skip,
     /// It touches replicated and unreplicated tables in a way that cannot be split.
@@ -385,7 +415,6 @@ pub fn route(sql: &str, default_schema: &str, routing: &Routing) -> DdlAction {
             .clone()
             .unwrap_or_else(|| default_schema.to_owned())
     };
-    let target_default = routing.schema(default_schema);
     match parsed.kind {
         DdlKind::CreateDatabase | DdlKind::AlterDatabase | DdlKind::DropDatabase => {
             let name = match parsed.names.first() {
@@ -408,64 +437,189 @@ pub fn route(sql: &str, default_schema: &str, routing: &Routing) -> DdlAction {
                 },
             )
         }
-        kind => {
-            let routes: Vec<Option<crate::extractor::routing::Route>> = parsed
-                .names
-                .iter()
-                .map(|n| routing.route(&schema_of(n), &n.name))
-                .collect();
-            let routed = routes.iter().filter(|r| r.is_some()).count();
-            let tables: Vec<String> = routes.iter().flatten().map(Route::qualified).collect();
-            if routed == 0 {
-                // A table created under a name the job replicates is routed by its name alone.
+        DdlKind::RenameTable => renames(sql, &parsed.names, default_schema, routing),
+        DdlKind::AlterTable if parsed.names.len() == 2 => {
+            renames(sql, &parsed.names, default_schema, routing)
+        }
+        DdlKind::CreateTable if parsed.names.len() == 2 => {
+            let (table, like) = (&parsed.names[0], &parsed.names[1]);
+            if routing.route(&schema_of(table), &table.name).is_none() {
                 return DdlAction::Skip;
             }
-            if routed != routes.len() {
-                if kind == DdlKind::DropTable {
-                    // Drop only the replicated tables.
-                    let names: Vec<String> = routes
-                        .iter()
-                        .flatten()
-                        .map(|r| quote::table(&r.schema, &r.table))
-                        .collect();
-                    let if_exists = sql.to_ascii_uppercase().contains("IF EXISTS");
-                    return DdlAction::Apply(
-                        kind,
-                        Ddl {
-                            schema: target_default,
-                            statement: format!(
-                                "DROP TABLE {}{}",
-                                if if_exists { "IF EXISTS " } else { "" },
-                                names.join(", ")
-                            ),
-                            tables,
-                        },
-                    );
-                }
-                return DdlAction::Unsupported(format!(
-                    "{sql:?} involves both replicated and unreplicated tables"
-                ));
+            if routing.route(&schema_of(like), &like.name).is_some() {
+                return rewrite(sql, parsed.kind, &parsed.names, default_schema, routing);
             }
-            let mut statement = sql.to_owned();
-            let mut replacements: Vec<(Range<usize>, String)> = parsed
-                .names
+            // LIKE a table the target does not have: copy the new table instead.
+            DdlAction::ApplyAndCopy(
+                parsed.kind,
+                None,
+                vec![(schema_of(table), table.name.clone())],
+            )
+        }
+        kind => rewrite(sql, kind, &parsed.names, default_schema, routing),
+    }
+}
+
+/// Every name of `names` replaced by its fully qualified target name; a DROP TABLE of
+/// replicated and unreplicated tables drops the replicated ones.
+fn rewrite(
+    sql: &str,
+    kind: DdlKind,
+    names: &[NameRef],
+    default_schema: &str,
+    routing: &Routing,
+) -> DdlAction {
+    let schema_of = |n: &NameRef| {
+        n.schema
+            .clone()
+            .unwrap_or_else(|| default_schema.to_owned())
+    };
+    let target_default = routing.schema(default_schema);
+    let routes: Vec<Option<Route>> = names
+        .iter()
+        .map(|n| routing.route(&schema_of(n), &n.name))
+        .collect();
+    let routed = routes.iter().filter(|r| r.is_some()).count();
+    let tables: Vec<String> = routes.iter().flatten().map(Route::qualified).collect();
+    if routed == 0 {
+        // A table created under a name the job replicates is routed by its name alone.
+        return DdlAction::Skip;
+    }
+    if routed != routes.len() {
+        if kind == DdlKind::DropTable {
+            // Drop only the replicated tables.
+            let names: Vec<String> = routes
                 .iter()
-                .zip(routes.iter().flatten())
-                .map(|(n, r)| (n.span.clone(), quote::table(&r.schema, &r.table)))
+                .flatten()
+                .map(|r| quote::table(&r.schema, &r.table))
                 .collect();
-            replacements.sort_by_key(|(span, _)| std::cmp::Reverse(span.start));
-            for (span, text) in replacements {
-                statement.replace_range(span, &text);
-            }
-            DdlAction::Apply(
+            let if_exists = sql.to_ascii_uppercase().contains("IF EXISTS");
+            return DdlAction::Apply(
                 kind,
                 Ddl {
                     schema: target_default,
-                    statement,
+                    statement: format!(
+                        "DROP TABLE {}{}",
+                        if if_exists { "IF EXISTS " } else { "" },
+                        names.join(", ")
+                    ),
                     tables,
                 },
-            )
+            );
         }
+        return DdlAction::Unsupported(format!(
+            "{sql:?} involves both replicated and unreplicated tables"
+        ));
+    }
+    let replacements = names
+        .iter()
+        .zip(routes.iter().flatten())
+        .map(|(n, r)| (n.span.clone(), quote::table(&r.schema, &r.table)))
+        .collect();
+    DdlAction::Apply(
+        kind,
+        Ddl {
+            schema: target_default,
+            statement: replace_spans(sql, replacements),
+            tables,
+        },
+    )
+}
+
+fn replace_spans(sql: &str, mut replacements: Vec<(Range<usize>, String)>) -> String {
+    let mut statement = sql.to_owned();
+    replacements.sort_by_key(|(span, _)| std::cmp::Reverse(span.start));
+    for (span, text) in replacements {
+        statement.replace_range(span, &text);
+    }
+    statement
+}
+
+/// RENAME TABLE (pairs of from, to) or ALTER TABLE ... RENAME TO (one pair, other clauses
+/// applying to `from`), where the names may cross the job's set of tables:
+/// - both replicated: renamed on the target;
+/// - out of the set: renamed on the target too, so its rows stay there under the new name (in
+///   the target schema of the new name's schema, else of the old one's); it is not replicated any
+///   more;
+/// - into the set: the target does not have the table; its pair is left out and the table is
+///   copied from the source (definition and rows) right after the statement, so the target ends
+///   as the source is, as after an online schema change's swap;
+/// - neither: left out.
+fn renames(sql: &str, names: &[NameRef], default_schema: &str, routing: &Routing) -> DdlAction {
+    let source = |n: &NameRef| {
+        (
+            n.schema
+                .clone()
+                .unwrap_or_else(|| default_schema.to_owned()),
+            n.name.clone(),
+        )
+    };
+    let is_alter = names.len() == 2 && !sql.trim_start().to_ascii_uppercase().starts_with("RENAME");
+    // Source names moved onto the target by an earlier pair of this statement.
+    let mut on_target: Vec<((String, String), (String, String))> = Vec::new();
+    let mut kept: Vec<(String, String)> = Vec::new();
+    let mut tables = Vec::new();
+    let mut copy = Vec::new();
+    for pair in names.chunks(2) {
+        let [from, to] = pair else { break };
+        let (from_src, to_src) = (source(from), source(to));
+        let from_target = routing
+            .route(&from_src.0, &from_src.1)
+            .map(|r| (r.schema, r.table))
+            .or_else(|| {
+                on_target
+                    .iter()
+                    .find(|(s, _)| s == &from_src)
+                    .map(|(_, t)| t.clone())
+            });
+        let to_route = routing.route(&to_src.0, &to_src.1);
+        match (from_target, to_route) {
+            (Some(f), Some(t)) => {
+                tables.push(format!("{}.{}", f.0, f.1));
+                tables.push(t.qualified());
+                on_target.retain(|(s, _)| s != &from_src);
+                kept.push((quote::table(&f.0, &f.1), quote::table(&t.schema, &t.table)));
+            }
+            (Some(f), None) => {
+                let schema = routing.schema(&to_src.0).unwrap_or_else(|| f.0.clone());
+                let t = (schema, to_src.1.clone());
+                tables.push(format!("{}.{}", f.0, f.1));
+                on_target.retain(|(s, _)| s != &from_src);
+                on_target.push((to_src.clone(), t.clone()));
+                kept.push((quote::table(&f.0, &f.1), quote::table(&t.0, &t.1)));
+            }
+            (None, Some(_)) => copy.push(to_src),
+            (None, None) => {}
+        }
+    }
+    let kind = if is_alter {
+        DdlKind::AlterTable
+    } else {
+        DdlKind::RenameTable
+    };
+    let statement = if kept.is_empty() {
+        None
+    } else if is_alter {
+        // The one pair: the statement's own names replaced.
+        let replacements = names
+            .iter()
+            .zip([kept[0].0.clone(), kept[0].1.clone()])
+            .map(|(n, text)| (n.span.clone(), text))
+            .collect();
+        Some(replace_spans(sql, replacements))
+    } else {
+        let pairs: Vec<String> = kept.iter().map(|(f, t)| format!("{f} TO {t}")).collect();
+        Some(format!("RENAME TABLE {}", pairs.join(", ")))
+    };
+    let ddl = statement.map(|statement| Ddl {
+        schema: routing.schema(default_schema),
+        statement,
+        tables,
+    });
+    match (ddl, copy.is_empty()) {
+        (Some(ddl), true) => DdlAction::Apply(kind, ddl),
+        (None, true) => DdlAction::Skip,
+        (ddl, false) => DdlAction::ApplyAndCopy(kind, ddl, copy),
     }
 }
 
@@ -538,10 +692,59 @@ mod tests {
             .1,
             "DROP TABLE IF EXISTS `s`.`a`"
         );
-        assert!(matches!(
-            route("RENAME TABLE a TO b", "s", &r),
-            DdlAction::Unsupported(_)
-        ));
+        // Out of the job: renamed on the target too, where its rows stay.
+        assert_eq!(
+            applied(route("RENAME TABLE a TO b", "s", &r)).1,
+            "RENAME TABLE `s`.`a` TO `s`.`b`"
+        );
+        // Into the job (an online schema change's swap): the new `a` is copied, the old one
+        // renamed away on the target; a pair of unreplicated names is left out.
+        assert_eq!(
+            route("RENAME TABLE a TO a_old, a_new TO a, x TO y", "s", &r),
+            DdlAction::ApplyAndCopy(
+                DdlKind::RenameTable,
+                Some(Ddl {
+                    schema: Some("s".into()),
+                    statement: "RENAME TABLE `s`.`a` TO `s`.`a_old`".into(),
+                    tables: vec!["s.a".into()],
+                }),
+                vec![("s".into(), "a".into())]
+            )
+        );
+        // A swap through a temporary name stays a rename on the target.
+        assert_eq!(
+            applied(route("RENAME TABLE a TO tmp, tmp TO a", "s", &r)).1,
+            "RENAME TABLE `s`.`a` TO `s`.`tmp`, `s`.`tmp` TO `s`.`a`"
+        );
+        assert_eq!(
+            applied(route(
+                "ALTER TABLE a ADD COLUMN z INT, RENAME TO gone",
+                "s",
+                &r
+            ))
+            .1,
+            "ALTER TABLE `s`.`a` ADD COLUMN z INT, RENAME TO `s`.`gone`"
+        );
+        assert_eq!(
+            route("ALTER TABLE x ADD COLUMN z INT, RENAME TO a", "s", &r),
+            DdlAction::ApplyAndCopy(DdlKind::AlterTable, None, vec![("s".into(), "a".into())])
+        );
+        assert_eq!(
+            route("ALTER TABLE a RENAME COLUMN v TO w", "s", &r),
+            DdlAction::Apply(
+                DdlKind::AlterTable,
+                Ddl {
+                    schema: Some("s".into()),
+                    statement: "ALTER TABLE `s`.`a` RENAME COLUMN v TO w".into(),
+                    tables: vec!["s.a".into()],
+                }
+            )
+        );
+        assert_eq!(
+            route("CREATE TABLE a LIKE outside", "s", &r),
+            DdlAction::ApplyAndCopy(DdlKind::CreateTable, None, vec![("s".into(), "a".into())])
+        );
+        assert_eq!(route("CREATE TABLE b LIKE a", "s", &r), DdlAction::Skip);
         assert_eq!(
             route("CREATE TEMPORARY TABLE a (x int)", "s", &r),
             DdlAction::Skip

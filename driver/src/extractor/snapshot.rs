@@ -40,6 +40,20 @@ use jobs::{GtidSet, NameMatch};
 use mysql_async::prelude::Queryable;
 use std::sync::atomic::Ordering::Relaxed;
 
+/// Times a snapshot is opened again because a schema change raced it, before giving up.
+const RACE_ATTEMPTS: u32 = 10;
+
+/// A source table to copy: its definition at the snapshot point, where it goes, and how many
+/// rows the server estimates.
+#[derive(Clone)]
+struct ToCopy {
+    table: TableSchema,
+    route: super::routing::Route,
+    estimate: u64,
+    /// `SHOW CREATE TABLE` at the snapshot point.
+    create: String,
+}
+
 /// An open consistent snapshot, kept across transport restarts.
 pub struct SnapshotSession {
     /// Identifies it to the applier.
@@ -47,17 +61,86 @@ pub struct SnapshotSession {
     /// The source position it reflects.
     pub position: SourcePosition,
     conn: mysql_async::Conn,
-    tables: Vec<(TableSchema, super::routing::Route, u64)>,
+    tables: Vec<ToCopy>,
 }
 
 impl SnapshotSession {
-    /// Opens a snapshot and lists the tables to copy.
+    /// Opens a snapshot of every replicated table.
     ///
     /// # Errors
     /// Classified MySQL errors; a table named in `ReplicateDoDb` that the source lacks is definite.
     pub async fn open(ctx: &ExtractCtx<'_>) -> Result<Self, Stop> {
-        let mut conn = mysql::connect(&ctx.spec.src.connection, "source").await?;
-        let (flavor, _) = mysql::flavor(&mut conn).await?;
+        Self::open_tables(ctx, None).await
+    }
+
+    /// Opens a snapshot of `only` (source schema and table), or of every replicated table.
+    ///
+    /// Each table's definition is read before the snapshot opens and again once the snapshot's
+    /// transaction holds the table's metadata lock (from then on no schema change can complete
+    /// on it until the snapshot ends). If the two differ, a schema change raced the snapshot:
+    /// it is opened again. So the definitions used are exactly those at the snapshot point.
+    async fn open_tables(
+        ctx: &ExtractCtx<'_>,
+        only: Option<&[(String, String)]>,
+    ) -> Result<Self, Stop> {
+        for attempt in 1..=RACE_ATTEMPTS {
+            let mut conn = mysql::connect(&ctx.spec.src.connection, "source").await?;
+            conn.query_drop("SET NAMES binary")
+                .await
+                .map_err(|e| Stop::Failed(classify_mysql("opening the snapshot", &e)))?;
+            let names = list_tables(ctx, &mut conn, only).await?;
+            let before = definitions(&mut conn, &names).await?;
+            let (id, position) = Self::start(ctx, &mut conn).await?;
+            let mut tables = Vec::with_capacity(names.len());
+            let mut raced = false;
+            for ((schema, name, route, estimate), before) in names.into_iter().zip(before) {
+                let qualified = quote::table(&schema, &name);
+                // Held until the snapshot's transaction ends.
+                let locked = conn
+                    .query_drop(format!("SELECT 1 FROM {qualified} LIMIT 0"))
+                    .await;
+                let create = match locked {
+                    Ok(()) => definition(&mut conn, &schema, &name).await?,
+                    Err(_) => None,
+                };
+                let Some(create) = create.filter(|c| Some(c) == before.as_ref()) else {
+                    raced = true;
+                    break;
+                };
+                let table = TableSchema::load(&mut conn, &schema, &name).await?;
+                tables.push(ToCopy {
+                    table,
+                    route,
+                    estimate,
+                    create,
+                });
+            }
+            if !raced {
+                tracing::info!(snapshot = id, %position, tables = tables.len(), "consistent snapshot opened");
+                return Ok(Self {
+                    id,
+                    position,
+                    conn,
+                    tables,
+                });
+            }
+            tracing::warn!(
+                attempt,
+                "a schema change raced the snapshot; opening it again"
+            );
+            let _ = conn.query_drop("ROLLBACK").await;
+        }
+        Err(Stop::Failed(TaskError::Transient(format!(
+            "schema changes kept racing the snapshot ({RACE_ATTEMPTS} attempts)"
+        ))))
+    }
+
+    /// Starts the consistent-snapshot transaction; returns its id and source position.
+    async fn start(
+        ctx: &ExtractCtx<'_>,
+        conn: &mut mysql_async::Conn,
+    ) -> Result<(u64, SourcePosition), Stop> {
+        let (flavor, _) = mysql::flavor(conn).await?;
         let q = |e: mysql_async::Error| Stop::Failed(classify_mysql("opening the snapshot", &e));
         conn.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             .await
@@ -113,26 +196,18 @@ impl SnapshotSession {
                     resume_from: None,
                 }
             }
-            Flavor::MySql => mysql_snapshot_position(&mut conn).await?,
+            Flavor::MySql => mysql_snapshot_position(conn).await?,
         };
-        conn.query_drop("SET NAMES binary").await.map_err(q)?;
-        let tables = list_tables(ctx, &mut conn).await?;
         let id = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(1);
-        tracing::info!(snapshot = id, %position, tables = tables.len(), "consistent snapshot opened");
-        Ok(Self {
-            id,
-            position,
-            conn,
-            tables,
-        })
+        Ok((id, position))
     }
 
     /// Copies every table not yet complete according to `progress`, which is the applier's
     /// record of *this* snapshot (empty for a fresh one). `stale` lists tables an older snapshot
-    /// had partly copied (they are truncated and copied again); `kept` lists tables an older
+    /// had partly copied (they are recreated and copied again); `kept` lists tables an older
     /// snapshot copied completely (they are not copied again). Returns where the binlog must
     /// start: the meet of this snapshot's position and every kept table's.
     ///
@@ -146,7 +221,7 @@ impl SnapshotSession {
         kept: &[TableProgress],
     ) -> Result<SourcePosition, Stop> {
         ctx.stats.set_stage("Copying the snapshot");
-        let estimated: u64 = self.tables.iter().map(|(_, _, rows)| rows).sum();
+        let estimated: u64 = self.tables.iter().map(|t| t.estimate).sum();
         ctx.sender
             .send(
                 &Item::SnapshotBegin {
@@ -165,7 +240,8 @@ impl SnapshotSession {
             self.create_schemas(ctx).await?;
         }
         let tables = self.tables.clone();
-        for (table, route, _) in &tables {
+        for to_copy in &tables {
+            let (table, route) = (&to_copy.table, &to_copy.route);
             let name = table.qualified();
             if kept.iter().any(|k| k.source_table == name) {
                 tracing::info!(table = %name, "kept from an earlier snapshot");
@@ -178,8 +254,8 @@ impl SnapshotSession {
             let resume_key = done.and_then(|p| p.last_key.clone());
             let fresh_copy = resume_key.is_none();
             if fresh_copy {
-                self.prepare_target(ctx, table, route, stale, done.is_some())
-                    .await?;
+                let touched = done.is_some() || stale.iter().any(|p| p.source_table == name);
+                prepare_target(ctx, to_copy, touched).await?;
             }
             let rows_before = done.map_or(0, |p| p.rows_done);
             self.copy_table(ctx, table, route, resume_key, rows_before)
@@ -209,11 +285,7 @@ impl SnapshotSession {
 
     async fn create_schemas(&mut self, ctx: &mut ExtractCtx<'_>) -> Result<(), Stop> {
         let schemas: Vec<String> = {
-            let mut s: Vec<String> = self
-                .tables
-                .iter()
-                .map(|(t, _, _)| t.schema.clone())
-                .collect();
+            let mut s: Vec<String> = self.tables.iter().map(|t| t.table.schema.clone()).collect();
             s.sort();
             s.dedup();
             s
@@ -232,68 +304,6 @@ impl SnapshotSession {
                 ddl.statement = add_if_not_exists(&ddl.statement, "DATABASE");
                 ctx.sender.send(&Item::Ddl(ddl), ctx.cancel).await?;
             }
-        }
-        Ok(())
-    }
-
-    /// Drops, creates or truncates the target table before its rows are copied.
-    async fn prepare_target(
-        &mut self,
-        ctx: &mut ExtractCtx<'_>,
-        table: &TableSchema,
-        route: &super::routing::Route,
-        stale: &[TableProgress],
-        partial_keyless: bool,
-    ) -> Result<(), Stop> {
-        let target = quote::table(&route.schema, &route.table);
-        let config = &ctx.spec.src.extract;
-        let name = table.qualified();
-        let touched = partial_keyless || stale.iter().any(|p| p.source_table == name);
-        let target_name = route.qualified();
-        let send = |statement: String| {
-            Item::Ddl(Ddl {
-                schema: None,
-                statement,
-                tables: vec![target_name.clone()],
-            })
-        };
-        if config.skip_create_db_table || route.column_map.is_some() {
-            if touched {
-                ctx.sender
-                    .send(&send(format!("TRUNCATE TABLE {target}")), ctx.cancel)
-                    .await?;
-            }
-            return Ok(());
-        }
-        if config.drop_table_if_exists {
-            ctx.sender
-                .send(&send(format!("DROP TABLE IF EXISTS {target}")), ctx.cancel)
-                .await?;
-        }
-        let row: Option<(Vec<u8>, Vec<u8>)> = self
-            .conn
-            .query_first(format!(
-                "SHOW CREATE TABLE {}",
-                quote::table(&table.schema, &table.name)
-            ))
-            .await
-            .map_err(|e| {
-                Stop::Failed(classify_mysql(
-                    format!("reading the definition of {name}"),
-                    &e,
-                ))
-            })?;
-        if let Some((_, create)) = row {
-            let create = String::from_utf8_lossy(&create).into_owned();
-            if let DdlAction::Apply(_, mut ddl) = ddl::route(&create, &table.schema, ctx.routing) {
-                ddl.statement = add_if_not_exists(&ddl.statement, "TABLE");
-                ctx.sender.send(&Item::Ddl(ddl), ctx.cancel).await?;
-            }
-        }
-        if touched && !config.drop_table_if_exists {
-            ctx.sender
-                .send(&send(format!("TRUNCATE TABLE {target}")), ctx.cancel)
-                .await?;
         }
         Ok(())
     }
@@ -429,6 +439,119 @@ impl SnapshotSession {
     }
 }
 
+/// Creates the target table before its rows are copied, from the definition at the snapshot
+/// point. A table an older copy had touched (`touched`: partly copied, or copied by an older
+/// snapshot) is recreated, so its definition is the snapshot's too; where the job may not create
+/// tables (`SkipCreateDbTable`, a column map) it is emptied instead.
+async fn prepare_target(
+    ctx: &mut ExtractCtx<'_>,
+    to_copy: &ToCopy,
+    touched: bool,
+) -> Result<(), Stop> {
+    let route = &to_copy.route;
+    let target = quote::table(&route.schema, &route.table);
+    let config = &ctx.spec.src.extract;
+    let target_name = route.qualified();
+    let send = |statement: String| {
+        Item::Ddl(Ddl {
+            schema: None,
+            statement,
+            tables: vec![target_name.clone()],
+        })
+    };
+    if config.skip_create_db_table || route.column_map.is_some() {
+        if touched {
+            ctx.sender
+                .send(&send(format!("TRUNCATE TABLE {target}")), ctx.cancel)
+                .await?;
+        }
+        return Ok(());
+    }
+    if config.drop_table_if_exists || touched {
+        ctx.sender
+            .send(&send(format!("DROP TABLE IF EXISTS {target}")), ctx.cancel)
+            .await?;
+    }
+    if let DdlAction::Apply(_, mut ddl) =
+        ddl::route(&to_copy.create, &to_copy.table.schema, ctx.routing)
+    {
+        ddl.statement = add_if_not_exists(&ddl.statement, "TABLE");
+        ctx.sender.send(&Item::Ddl(ddl), ctx.cancel).await?;
+    }
+    Ok(())
+}
+
+/// Copies `tables` (source schema and name) into the middle of the binlog stream, as they are
+/// now: a schema change brought them into the job (a rename from a table the job does not
+/// replicate, a `CREATE TABLE ... LIKE` one), so the target lacks them.
+///
+/// A consistent snapshot of just these tables is opened at position P; `TableCopy` tells the
+/// applier the chunks that follow reflect P, so it skips these tables' binlog changes up to P
+/// (its catch-up, as after a resumed snapshot). The copy is sent inside the source transaction
+/// of the schema change, before its commit: if anything fails before that commit, the replay
+/// reads the schema change again and copies again.
+///
+/// # Errors
+/// [`Stop`].
+pub async fn copy_into_stream(
+    ctx: &mut ExtractCtx<'_>,
+    tables: &[(String, String)],
+) -> Result<(), Stop> {
+    let mut session = SnapshotSession::open_tables(ctx, Some(tables)).await?;
+    ctx.sender
+        .send(
+            &Item::TableCopy {
+                snapshot_id: session.id,
+                position: session.position.clone(),
+                tables: session.tables.iter().map(|t| t.route.qualified()).collect(),
+            },
+            ctx.cancel,
+        )
+        .await?;
+    let copies = session.tables.clone();
+    for to_copy in &copies {
+        prepare_target(ctx, to_copy, true).await?;
+        session
+            .copy_table(ctx, &to_copy.table, &to_copy.route, None, 0)
+            .await?;
+    }
+    let _ = session.conn.query_drop("ROLLBACK").await;
+    Ok(())
+}
+
+/// Each table's `SHOW CREATE TABLE`, `None` for a table that is gone.
+async fn definitions(
+    conn: &mut mysql_async::Conn,
+    tables: &[(String, String, super::routing::Route, u64)],
+) -> Result<Vec<Option<String>>, Stop> {
+    let mut out = Vec::with_capacity(tables.len());
+    for (schema, name, _, _) in tables {
+        out.push(definition(conn, schema, name).await?);
+    }
+    Ok(out)
+}
+
+/// A table's `SHOW CREATE TABLE`, `None` when it does not exist.
+async fn definition(
+    conn: &mut mysql_async::Conn,
+    schema: &str,
+    table: &str,
+) -> Result<Option<String>, Stop> {
+    let row: Result<Option<(Vec<u8>, Vec<u8>)>, _> = conn
+        .query_first(format!("SHOW CREATE TABLE {}", quote::table(schema, table)))
+        .await;
+    match row {
+        Ok(row) => Ok(row.map(|(_, create)| String::from_utf8_lossy(&create).into_owned())),
+        Err(err) if crate::error::server_code(&err) == Some(crate::error::codes::NO_SUCH_TABLE) => {
+            Ok(None)
+        }
+        Err(err) => Err(Stop::Failed(classify_mysql(
+            format!("reading the definition of {schema}.{table}"),
+            &err,
+        ))),
+    }
+}
+
 /// Rows of one table read so far, and how far the table has come with them.
 struct Chunk {
     table: u32,
@@ -553,12 +676,13 @@ async fn mysql_snapshot_position(conn: &mut mysql_async::Conn) -> Result<SourceP
     )))
 }
 
-/// The replicated tables, with their row estimates; an exact table name in `ReplicateDoDb` that
-/// the source lacks is a definite error.
+/// The replicated tables (or those of `only`), with their routes and row estimates; an exact
+/// table name in `ReplicateDoDb` that the source lacks is a definite error.
 async fn list_tables(
     ctx: &ExtractCtx<'_>,
     conn: &mut mysql_async::Conn,
-) -> Result<Vec<(TableSchema, super::routing::Route, u64)>, Stop> {
+    only: Option<&[(String, String)]>,
+) -> Result<Vec<(String, String, super::routing::Route, u64)>, Stop> {
     let rows: Vec<(Vec<u8>, Vec<u8>, Option<u64>)> = conn
         .query(
             "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES \
@@ -576,6 +700,13 @@ async fn list_tables(
             )
         })
         .collect();
+    if let Some(only) = only {
+        return Ok(names
+            .into_iter()
+            .filter(|(s, t, _)| only.iter().any(|(os, ot)| os == s && ot == t))
+            .filter_map(|(s, t, r)| Some((s.clone(), t.clone(), ctx.routing.route(&s, &t)?, r)))
+            .collect());
+    }
     for rule in &ctx.spec.src.extract.replicate_do_db {
         let NameMatch::Exact(schema) = &rule.schema else {
             continue;
@@ -605,12 +736,8 @@ async fn list_tables(
             }
         }
     }
-    let mut tables = Vec::new();
-    for (schema, name, estimate) in names {
-        if let Some(route) = ctx.routing.route(&schema, &name) {
-            let table = TableSchema::load(conn, &schema, &name).await?;
-            tables.push((table, route, estimate));
-        }
-    }
-    Ok(tables)
+    Ok(names
+        .into_iter()
+        .filter_map(|(s, t, r)| Some((s.clone(), t.clone(), ctx.routing.route(&s, &t)?, r)))
+        .collect())
 }

@@ -532,6 +532,18 @@ impl Reader {
                 self.tables.clear();
                 Ok(())
             }
+            DdlAction::ApplyAndCopy(kind, statement, copy) => {
+                if super::sql_filter::skips_ddl(&ctx.spec.src.extract.sql_filter, kind, sql) {
+                    return Ok(());
+                }
+                self.begin(ctx, timestamp).await?;
+                if let Some(statement) = statement {
+                    ctx.sender.send(&Item::Ddl(statement), ctx.cancel).await?;
+                }
+                self.tables.clear();
+                tracing::info!(tables = ?copy, "a schema change brought tables into the job; copying them");
+                super::snapshot::copy_into_stream(ctx, &copy).await
+            }
         }
     }
 
