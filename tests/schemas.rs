@@ -236,3 +236,51 @@ async fn schema_changes_in_a_table_list_job_including_renames_across_the_list() 
     );
     src.kill();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn schema_changes_racing_the_snapshot_leave_the_target_equal() {
+    let (job, schema) = ("schema_race", "e2e_race");
+    reset(schema, job).await;
+    exec(
+        SRC_PORT,
+        &format!(
+            "SET SESSION max_recursive_iterations = 100000; USE {schema};
+             CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(40));
+             INSERT INTO t WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
+               SELECT i, REPEAT('v', 30) FROM n"
+        ),
+    )
+    .await;
+    // Schema changes and writes while the job opens its snapshot and copies: whichever side of
+    // the snapshot point each lands on, the target must end as the source.
+    let racer = {
+        let schema = schema.to_owned();
+        tokio::spawn(async move {
+            let mut conn = connect(SRC_PORT).await;
+            for i in 0..60 {
+                // A column that comes and goes: rows logged with it cannot be applied to a
+                // table defined without it, and the other way round.
+                let statements = format!(
+                    "ALTER TABLE {schema}.t ADD COLUMN c INT DEFAULT {i};
+                     INSERT INTO {schema}.t (id, v) VALUES ({}, 'raced');
+                     UPDATE {schema}.t SET v = 'changed', c = {i} WHERE id = {};
+                     ALTER TABLE {schema}.t DROP COLUMN c;
+                     INSERT INTO {schema}.t (id, v) VALUES ({}, 'raced')",
+                    100_000 + 2 * i,
+                    1 + i * 300,
+                    100_001 + 2 * i,
+                );
+                mysql_async::prelude::Queryable::query_drop(&mut conn, statements)
+                    .await
+                    .expect("racing writes");
+            }
+        })
+    };
+    let file = write_job(job, &job_json(job, schema, ""));
+    let _dest = Task::start("dest", &file);
+    let _src = Task::start("src", &file);
+    racer.await.expect("racer");
+    in_binlog_phase(job, WAIT).await;
+    caught_up(schema).await;
+    converges(schema).await;
+}

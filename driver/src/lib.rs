@@ -7,7 +7,8 @@
 //! - [`applier`]: the Dest task: statements, the position tables that make resume exact;
 //! - [`change`]: the change model both tasks share (items, rows, values, positions);
 //! - [`transport`]: frames over NATS, flow control, the sync protocol;
-//! - [`mysql`]: connecting, quoting, parameters, retries; [`error`]: definite vs transient;
+//! - [`mysql`]: connecting, quoting, parameters; [`retry`]: backoff for what may heal;
+//!   [`error`]: definite vs transient;
 //! - [`stats`]: the counters the API shows.
 
 pub mod applier;
@@ -15,6 +16,7 @@ pub mod change;
 pub mod error;
 pub mod extractor;
 pub mod mysql;
+pub mod retry;
 pub mod stats;
 pub mod task;
 pub mod transport;

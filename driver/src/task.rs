@@ -2,7 +2,7 @@
 //! plugin, or `dtle task` on the command line).
 
 use crate::error::TaskError;
-use crate::mysql::RetryPolicy;
+use crate::retry::RetryPolicy;
 use crate::stats::TaskStats;
 use crate::transport::connection;
 use crate::transport::protocol::Subjects;

@@ -5,7 +5,7 @@
 
 use anyhow::Context;
 use clap::Args;
-use driver::mysql::RetryPolicy;
+use driver::retry::RetryPolicy;
 use gateway::orchestrator::embedded::supervisor::RestartPolicy;
 use gateway::orchestrator::embedded::{EmbeddedConfig, EmbeddedOrchestrator};
 use serde::Deserialize;

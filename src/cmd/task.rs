@@ -5,7 +5,7 @@
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use driver::mysql::RetryPolicy;
+use driver::retry::RetryPolicy;
 use driver::stats::TaskStats;
 use driver::task::TaskContext;
 use std::path::PathBuf;

@@ -31,7 +31,7 @@ pub mod statements;
 mod target;
 
 use crate::error::TaskError;
-use crate::mysql::RetryPolicy;
+use crate::retry::RetryPolicy;
 use crate::stats::TaskStats;
 use crate::transport::receiver::{Incoming, Receiver};
 use apply::{Applier, Settings};

@@ -21,9 +21,6 @@ use crate::transport::protocol::{ResumePoint, TableProgress};
 use jobs::GtidSet;
 use mysql_async::prelude::Queryable;
 
-/// The schema holding the position tables (never replicated).
-pub const POSITION_SCHEMA: &str = "dtle";
-
 const CREATE: &[&str] = &[
     "CREATE DATABASE IF NOT EXISTS `dtle`",
     "CREATE TABLE IF NOT EXISTS `dtle`.`gtid_executed` (

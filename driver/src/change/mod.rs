@@ -13,6 +13,6 @@ mod table;
 mod value;
 
 pub use item::{ChunkProgress, Ddl, Item, RowChange, RowKind, TxnMeta};
-pub use position::{Gtid, SourcePosition};
+pub use position::{Gtid, SourcePosition, POSITION_SCHEMA};
 pub use table::{ColumnDef, TableDef};
 pub use value::Value;

@@ -55,6 +55,10 @@ impl fmt::Display for Gtid {
     }
 }
 
+/// The target schema holding the applier's position tables: never replicated, whatever a job
+/// says, so that a job between two dtle-rs targets cannot copy another job's positions.
+pub const POSITION_SCHEMA: &str = "dtle";
+
 /// A point in the source's binlog: the GTID set executed up to it (when the server has GTIDs)
 /// and the binlog file and offset.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -26,7 +26,8 @@ pub mod values;
 
 use crate::change::SourcePosition;
 use crate::error::{classify_mysql, TaskError};
-use crate::mysql::{self, RetryPolicy};
+use crate::mysql;
+use crate::retry::RetryPolicy;
 use crate::stats::TaskStats;
 use crate::transport::protocol::{ResumePoint, TableProgress};
 use crate::transport::sender::{SendError, Sender};
@@ -117,7 +118,7 @@ pub async fn run(
         .await?;
     let mut session: Option<SnapshotSession> = None;
     let mut failures = 0u32;
-    let mut delay = retry.first_delay;
+    let mut backoff = retry.backoff();
     loop {
         stats.set_stage("Waiting for the applier");
         let reply = match sender.sync(session.as_ref().map(|s| s.id), &cancel).await {
@@ -142,7 +143,7 @@ pub async fn run(
         if began.elapsed() >= HEALTHY_PASS {
             // A pass that ran this long was healthy: its failure is a new incident, not a retry.
             failures = 0;
-            delay = retry.first_delay;
+            backoff.reset();
         }
         match outcome {
             Ok(()) => {
@@ -153,7 +154,7 @@ pub async fn run(
             Err(Stop::Restart(why)) => {
                 tracing::info!(why, "restarting from the target's position");
                 failures = 0;
-                delay = retry.first_delay;
+                backoff.reset();
             }
             Err(Stop::Failed(err)) if err.is_transient() => {
                 failures += 1;
@@ -162,14 +163,12 @@ pub async fn run(
                         "{err} (gave up after {failures} attempts)"
                     )));
                 }
-                tracing::warn!(%err, failures, "transient error; retrying in {delay:?}");
+                tracing::warn!(%err, failures, "transient error; retrying");
                 // A snapshot connection that failed is gone; a new snapshot is needed.
                 session = None;
-                tokio::select! {
-                    _ = cancel.cancelled() => return Ok(()),
-                    _ = tokio::time::sleep(delay) => {}
+                if !backoff.wait(&cancel).await {
+                    return Ok(());
                 }
-                delay = (delay * 2).min(retry.max_delay);
             }
             Err(Stop::Failed(err)) => return Err(err),
         }

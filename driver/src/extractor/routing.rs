@@ -14,7 +14,7 @@ pub const SYSTEM_SCHEMAS: &[&str] = &[
     "information_schema",
     "performance_schema",
     "sys",
-    crate::applier::position::POSITION_SCHEMA,
+    crate::change::POSITION_SCHEMA,
 ];
 
 /// Where one source table goes.

@@ -1,5 +1,5 @@
-//! What both tasks need of a MySQL/MariaDB server: connecting with the job's settings, quoting
-//! identifiers, and retrying what may heal.
+//! What both tasks need of a MySQL/MariaDB server: connecting with the job's settings and quoting
+//! identifiers.
 
 pub mod params;
 pub mod quote;
@@ -8,7 +8,6 @@ use crate::error::{classify_mysql, TaskError};
 use jobs::ConnectionConfig;
 use mysql_async::prelude::Queryable;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 /// Largest packet the client accepts: rows and binlog events up to MySQL's own limit.
 const MAX_ALLOWED_PACKET: usize = 1 << 30;
@@ -40,67 +39,6 @@ pub fn opts(config: &ConnectionConfig) -> mysql_async::Opts {
 /// `host:port`, for messages (never the password).
 pub fn address(config: &ConnectionConfig) -> String {
     format!("{}@{}:{}", config.user, config.host, config.port)
-}
-
-/// How long to keep trying what may heal before giving up.
-#[derive(Debug, Clone)]
-pub struct RetryPolicy {
-    /// Attempts before giving up (at least 1).
-    pub attempts: u32,
-    /// First delay; doubles up to `max_delay`.
-    pub first_delay: Duration,
-    /// Longest delay.
-    pub max_delay: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            attempts: 6,
-            first_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(8),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// Runs `op` until it succeeds, fails definitely, or the attempts are used up.
-    ///
-    /// # Errors
-    /// The last error; a transient one is reported with the number of attempts.
-    pub async fn run<T, F, Fut>(
-        &self,
-        what: &str,
-        cancel: &CancellationToken,
-        mut op: F,
-    ) -> Result<T, TaskError>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, TaskError>>,
-    {
-        let mut delay = self.first_delay;
-        let mut attempt = 1;
-        loop {
-            match op().await {
-                Ok(value) => return Ok(value),
-                Err(err) if err.is_transient() && attempt < self.attempts.max(1) => {
-                    tracing::warn!(%err, attempt, "{what} failed; retrying in {delay:?}");
-                    tokio::select! {
-                        _ = cancel.cancelled() => return Err(err),
-                        _ = tokio::time::sleep(delay) => {}
-                    }
-                    delay = (delay * 2).min(self.max_delay);
-                    attempt += 1;
-                }
-                Err(err) if err.is_transient() => {
-                    return Err(TaskError::Transient(format!(
-                        "{err} (gave up after {attempt} attempts)"
-                    )))
-                }
-                Err(err) => return Err(err),
-            }
-        }
-    }
 }
 
 /// Opens one connection to `config`'s server.

@@ -13,7 +13,7 @@ pub mod supervisor;
 
 use super::now_ns;
 use super::{Allocation, JobRecord, Node, Orchestrator, OrchestratorError, Registered, TaskState};
-use driver::mysql::RetryPolicy;
+use driver::retry::RetryPolicy;
 use driver::stats::{StatsSnapshot, TaskStats};
 use jobs::{ParsedJob, Role};
 use std::collections::BTreeMap;

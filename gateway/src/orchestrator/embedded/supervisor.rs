@@ -7,7 +7,7 @@
 //! dead and failed. A task the user stops is killed, not failed. Every step is a task event.
 
 use super::super::{now_ns, Allocation, TaskEvent};
-use driver::mysql::RetryPolicy;
+use driver::retry::RetryPolicy;
 use driver::stats::TaskStats;
 use driver::task::TaskContext;
 use jobs::JobSpec;
@@ -102,7 +102,7 @@ pub struct Supervised {
 pub async fn supervise(task: Supervised) {
     let role = task.alloc.lock().map(|a| a.role).unwrap_or(jobs::Role::Src);
     let mut recent: VecDeque<Instant> = VecDeque::new();
-    let mut delay = task.policy.delay;
+    let mut backoff = driver::retry::Backoff::new(task.policy.delay, task.policy.max_delay);
     loop {
         update(&task, |a| {
             a.client_status = "running".into();
@@ -157,6 +157,7 @@ pub async fn supervise(task: Supervised) {
                     return;
                 }
                 let message = err.to_string();
+                let delay = backoff.next_delay();
                 update(&task, |a| {
                     a.task_state.restarts += 1;
                     a.task_state.state = "pending".into();
@@ -169,11 +170,9 @@ pub async fn supervise(task: Supervised) {
                         delay,
                     );
                 });
-                tokio::select! {
-                    _ = task.cancel.cancelled() => return,
-                    _ = tokio::time::sleep(delay) => {}
+                if !driver::retry::sleep(delay, &task.cancel).await {
+                    return;
                 }
-                delay = (delay * 2).min(task.policy.max_delay);
             }
             Err(err) => {
                 fail(&task, &err.to_string());
