@@ -398,7 +398,7 @@ impl Target {
                 position,
                 timestamp,
             } => {
-                self.stats.set_source_timestamp(timestamp);
+                self.stats.source_heartbeat(timestamp);
                 if self.txn.is_none()
                     && self.snapshot.is_none()
                     && self.last_position_write.elapsed() >= POSITION_EVERY

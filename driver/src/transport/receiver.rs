@@ -181,10 +181,17 @@ impl Receiver {
 
     /// The next complete item of the current frame(s), if any.
     ///
+    /// A transaction handed over is being applied from now on: its source time is what the
+    /// applier's lag is measured from until it commits (or something newer is handled).
+    ///
     /// # Errors
     /// A corrupt stream.
     pub fn next_item(&mut self) -> Result<Option<Item>, ReceiveError> {
-        Ok(self.decoder.next_item()?)
+        let item = self.decoder.next_item()?;
+        if let Some(Item::Begin(meta)) = &item {
+            self.stats.set_source_timestamp(meta.timestamp);
+        }
+        Ok(item)
     }
 
     /// Answers a sync: from now on only frames of `epoch` are accepted, from seq 1.
