@@ -3,6 +3,22 @@
 //! Updated from the task's own loop with relaxed atomics (each counter is independent; readers
 //! want a recent value, not a consistent cut). The few non-numeric fields sit behind a std mutex
 //! held only to copy a value in or out.
+//!
+//! # Read and executed
+//! The Src counts what it reads (`rows_read`, `txns_read`) and, from the applier's
+//! acknowledgements, what the target has committed of it (`rows_applied`, `txns_applied`, the
+//! executed position; see [`crate::transport::ledger`]). The Dest counts what it commits itself.
+//!
+//! # Lag
+//! As a DBA reads `Seconds_Behind_Master`: [`Lag::CaughtUp`] (0) once everything read has been
+//! applied and the source had nothing newer to send (its idle heartbeat), [`Lag::Since`] a
+//! source commit time while something is being (or was last) applied, so the lag is now minus
+//! that time. It is kept as that basis, not as a number, so that it is computed when read.
+//!
+//! "Caught up" holds as of a moment: an idle source renews it every second with its heartbeats.
+//! When no renewal comes for [`CAUGHT_UP_HOLDS`] (the other task or NATS is gone, the pipeline
+//! stalls) nobody knows what the source wrote since, and the lag counts from that moment instead
+//! of staying 0.
 
 use crate::change::SourcePosition;
 use serde::Serialize;
@@ -11,6 +27,16 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+/// Seconds a "caught up" holds without being renewed (idle sources renew it every second).
+pub const CAUGHT_UP_HOLDS: u64 = 3;
+
+/// This machine's clock, seconds since the epoch.
+pub fn wall_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// One task's live counters.
 #[derive(Debug, Default)]
 pub struct TaskStats {
@@ -18,9 +44,9 @@ pub struct TaskStats {
     pub rows_read: AtomicU64,
     /// Source transactions read.
     pub txns_read: AtomicU64,
-    /// Rows applied to the target.
+    /// Rows applied to the target (on the Src: as the applier acknowledged them).
     pub rows_applied: AtomicU64,
-    /// Source transactions applied to the target.
+    /// Source transactions applied to the target (on the Src: as acknowledged).
     pub txns_applied: AtomicU64,
     /// Snapshot: rows the source's statistics estimate, for progress and ETA.
     pub snapshot_rows_estimated: AtomicU64,
@@ -30,16 +56,18 @@ pub struct TaskStats {
     bytes_in: AtomicU64,
     msgs_out: AtomicU64,
     bytes_out: AtomicU64,
-    /// NATS reconnections.
+    /// NATS reconnections of the task's connection (not its first connection).
     pub reconnects: AtomicU64,
+    /// Epochs the transport restarted (a resync: the applier asked, NATS reconnected, a stall).
+    pub resyncs: AtomicU64,
     /// Batches sent because they reached `GroupMaxSize` (or the frame size).
     pub sends_by_size: AtomicU64,
     /// Batches sent because `GroupTimeout` passed.
     pub sends_by_timeout: AtomicU64,
     backlog: AtomicU64,
     backlog_capacity: AtomicU64,
-    /// Source commit time (epoch seconds) of the last transaction read or applied.
-    last_source_ts: AtomicU64,
+    /// What the lag is measured from ([`Lag`], packed by [`Lag::pack`]).
+    lag: AtomicU64,
     text: Mutex<TextStats>,
     /// Per table (`schema.table`): rows by kind.
     tables: Mutex<BTreeMap<String, TableCounters>>,
@@ -51,6 +79,57 @@ pub struct TaskStats {
 struct TextStats {
     stage: String,
     position: SourcePosition,
+    executed: Option<SourcePosition>,
+}
+
+/// What a task's lag is measured from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lag {
+    /// Nothing known yet (no transaction or heartbeat handled): no lag is shown.
+    Unknown,
+    /// Everything the source had was applied, as of this time (seconds since the epoch, this
+    /// machine's clock): the lag is 0 for [`CAUGHT_UP_HOLDS`], then counts from it.
+    CaughtUp(u32),
+    /// Behind since this source commit time (seconds since the epoch): the lag is now minus it.
+    Since(u32),
+}
+
+impl Lag {
+    const CAUGHT_UP: u64 = 1 << 32;
+
+    /// Caught up now.
+    pub fn caught_up_now() -> Self {
+        Lag::CaughtUp(u32::try_from(wall_secs()).unwrap_or(u32::MAX))
+    }
+
+    fn pack(self) -> u64 {
+        match self {
+            Lag::Unknown => 0,
+            Lag::CaughtUp(at) => Self::CAUGHT_UP | u64::from(at),
+            Lag::Since(ts) => u64::from(ts),
+        }
+    }
+
+    fn unpack(packed: u64) -> Self {
+        let time = (packed & u64::from(u32::MAX)) as u32;
+        match (packed & Self::CAUGHT_UP != 0, time) {
+            (_, 0) => Lag::Unknown,
+            (true, at) => Lag::CaughtUp(at),
+            (false, ts) => Lag::Since(ts),
+        }
+    }
+
+    /// The lag in seconds at `now` (seconds since the epoch); `None` when unknown.
+    pub fn seconds_at(self, now: u64) -> Option<u64> {
+        match self {
+            Lag::Unknown => None,
+            Lag::CaughtUp(at) => {
+                let since = now.saturating_sub(u64::from(at));
+                Some(if since <= CAUGHT_UP_HOLDS { 0 } else { since })
+            }
+            Lag::Since(ts) => Some(now.saturating_sub(u64::from(ts))),
+        }
+    }
 }
 
 /// Rows of one table, by kind of change.
@@ -102,6 +181,8 @@ pub struct StatsSnapshot {
     pub bytes_out: u64,
     /// NATS reconnections.
     pub reconnects: u64,
+    /// Transport epochs restarted.
+    pub resyncs: u64,
     /// Frames in flight, and the window.
     pub backlog: (u64, u64),
     /// Batches sent because they were full.
@@ -110,9 +191,11 @@ pub struct StatsSnapshot {
     pub sends_by_timeout: u64,
     /// What the task is doing.
     pub stage: String,
-    /// Current source coordinates.
+    /// Current source coordinates (the Src: read; the Dest: applied).
     pub position: SourcePosition,
-    /// Seconds between now and the source commit time of the last transaction handled.
+    /// What the target has committed, as the Src learnt it from the applier (the Src only).
+    pub executed: Option<SourcePosition>,
+    /// Seconds behind the source, as `Seconds_Behind_Master` (see [`Lag`]).
     pub lag_seconds: Option<u64>,
     /// Per table counters.
     pub tables: BTreeMap<String, TableCounters>,
@@ -165,11 +248,43 @@ impl TaskStats {
         self.backlog_capacity.store(capacity, Relaxed);
     }
 
-    /// Records the source commit time of the transaction just handled.
+    /// Records the source commit time of the transaction being or just applied: the lag is
+    /// measured from it until something newer is handled.
     pub fn set_source_timestamp(&self, epoch_secs: u32) {
         if epoch_secs > 0 {
-            self.last_source_ts.store(u64::from(epoch_secs), Relaxed);
+            self.set_lag(Lag::Since(epoch_secs));
         }
+    }
+
+    /// Records a heartbeat handled after everything before it: `timestamp` 0 means the source
+    /// had nothing newer (caught up: the lag is 0); otherwise it is the source time of the
+    /// filtered transactions it stands for (see [`crate::change::Item::Heartbeat`]).
+    pub fn source_heartbeat(&self, timestamp: u32) {
+        if timestamp == 0 {
+            self.set_lag(Lag::caught_up_now());
+        } else {
+            self.set_lag(Lag::Since(timestamp));
+        }
+    }
+
+    /// Sets what the lag is measured from.
+    pub fn set_lag(&self, lag: Lag) {
+        self.lag.store(lag.pack(), Relaxed);
+    }
+
+    /// What the lag is measured from.
+    pub fn lag(&self) -> Lag {
+        Lag::unpack(self.lag.load(Relaxed))
+    }
+
+    /// Takes back rows and transactions counted as read that will be read again (the transport
+    /// restarted before the applier acknowledged them), so that, caught up, read equals applied.
+    pub fn unread(&self, rows: u64, txns: u64) {
+        let less = |counter: &AtomicU64, n: u64| {
+            let _ = counter.fetch_update(Relaxed, Relaxed, |v| Some(v.saturating_sub(n)));
+        };
+        less(&self.rows_read, rows);
+        less(&self.txns_read, txns);
     }
 
     /// The snapshot is complete: progress is 100% whatever the estimate said.
@@ -210,15 +325,31 @@ impl TaskStats {
         }
     }
 
+    /// Records what the target has committed (the Src, from the applier's answers).
+    pub fn set_executed(&self, position: &SourcePosition) {
+        if let Ok(mut text) = self.text.lock() {
+            match &mut text.executed {
+                Some(executed) => executed.clone_from(position),
+                None => text.executed = Some(position.clone()),
+            }
+        }
+    }
+
+    /// What the target has committed, if the Src has learnt it.
+    pub fn executed(&self) -> Option<SourcePosition> {
+        self.text.lock().ok().and_then(|t| t.executed.clone())
+    }
+
     /// Copies every counter.
     pub fn snapshot(&self) -> StatsSnapshot {
         let text = self.text.lock().map(|t| t.clone()).unwrap_or_default();
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let ts = self.last_source_ts.load(Relaxed);
-        let handled = self.rows_read.load(Relaxed) + self.rows_applied.load(Relaxed);
+        let now = wall_secs();
+        // The Src reads what the Dest applies: its rows are the larger count, the Dest's the
+        // only one.
+        let handled = self
+            .rows_read
+            .load(Relaxed)
+            .max(self.rows_applied.load(Relaxed));
         let throughput = self
             .sample
             .lock()
@@ -251,6 +382,7 @@ impl TaskStats {
             msgs_out: self.msgs_out.load(Relaxed),
             bytes_out: self.bytes_out.load(Relaxed),
             reconnects: self.reconnects.load(Relaxed),
+            resyncs: self.resyncs.load(Relaxed),
             backlog: (
                 self.backlog.load(Relaxed),
                 self.backlog_capacity.load(Relaxed),
@@ -259,7 +391,8 @@ impl TaskStats {
             sends_by_timeout: self.sends_by_timeout.load(Relaxed),
             stage: text.stage,
             position: text.position,
-            lag_seconds: (ts > 0).then(|| now.saturating_sub(ts)),
+            executed: text.executed,
+            lag_seconds: self.lag().seconds_at(now),
             tables: self.tables.lock().map(|t| t.clone()).unwrap_or_default(),
             throughput,
         }
@@ -287,6 +420,44 @@ mod tests {
         assert_eq!(
             TaskStats::default().snapshot().eta(Duration::from_secs(1)),
             None
+        );
+    }
+
+    #[test]
+    fn lag_is_unknown_then_behind_then_zero_when_caught_up() {
+        let stats = TaskStats::default();
+        assert_eq!(stats.snapshot().lag_seconds, None);
+        stats.set_source_timestamp(0);
+        assert_eq!(stats.lag(), Lag::Unknown, "0 is no source time");
+        stats.set_source_timestamp(1_000);
+        assert_eq!(stats.lag().seconds_at(1_030), Some(30));
+        assert_eq!(stats.lag().seconds_at(990), Some(0));
+        stats.source_heartbeat(0);
+        assert!(matches!(stats.lag(), Lag::CaughtUp(_)));
+        assert_eq!(stats.snapshot().lag_seconds, Some(0));
+        stats.source_heartbeat(1_040);
+        assert_eq!(stats.lag(), Lag::Since(1_040));
+    }
+
+    #[test]
+    fn caught_up_holds_a_few_seconds_unless_renewed() {
+        let at = Lag::CaughtUp(2_000);
+        assert_eq!(Lag::unpack(at.pack()), at);
+        assert_eq!(Lag::unpack(Lag::Since(7).pack()), Lag::Since(7));
+        assert_eq!(Lag::unpack(Lag::Unknown.pack()), Lag::Unknown);
+        assert_eq!(at.seconds_at(2_000 + CAUGHT_UP_HOLDS), Some(0));
+        assert_eq!(at.seconds_at(2_010), Some(10), "nothing heard for 10 s");
+    }
+
+    #[test]
+    fn unread_rows_leave_the_read_counts_never_below_zero() {
+        let stats = TaskStats::default();
+        stats.rows_read.store(10, Relaxed);
+        stats.txns_read.store(2, Relaxed);
+        stats.unread(4, 5);
+        assert_eq!(
+            (stats.rows_read.load(Relaxed), stats.txns_read.load(Relaxed)),
+            (6, 0)
         );
     }
 }

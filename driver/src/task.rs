@@ -37,9 +37,13 @@ pub async fn run(spec: &JobSpec, role: Role, ctx: TaskContext) -> Result<(), Tas
 }
 
 async fn run_task(spec: &JobSpec, role: Role, ctx: TaskContext) -> Result<(), TaskError> {
-    let nats = connection::connect(&ctx.nats_url, &format!("dtle {} {role}", spec.name))
-        .await
-        .map_err(|e| TaskError::definite(format!("connecting to NATS at {}", ctx.nats_url), e))?;
+    let nats = connection::connect(
+        &ctx.nats_url,
+        &format!("dtle {} {role}", spec.name),
+        ctx.stats.clone(),
+    )
+    .await
+    .map_err(|e| TaskError::definite(format!("connecting to NATS at {}", ctx.nats_url), e))?;
     let subjects = Subjects::for_job(&spec.name);
     match role {
         Role::Src => {

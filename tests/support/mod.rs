@@ -269,6 +269,11 @@ impl Agent {
 
     /// As [`Agent::start`] with extra arguments.
     pub fn start_with(test: &str, port: u16, args: &[&str]) -> Agent {
+        Self::start_on(test, port, NATS_URL, args)
+    }
+
+    /// As [`Agent::start_with`], with the tasks on the NATS server at `nats_url`.
+    pub fn start_on(test: &str, port: u16, nats_url: &str, args: &[&str]) -> Agent {
         let dir = scratch(test);
         let state_dir = dir.join("agent-state");
         let n = std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0);
@@ -280,7 +285,7 @@ impl Agent {
                 "--listen",
                 &format!("127.0.0.1:{port}"),
                 "--nats",
-                NATS_URL,
+                nats_url,
             ])
             .arg("--state-dir")
             .arg(&state_dir)

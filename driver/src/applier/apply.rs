@@ -379,6 +379,9 @@ impl<E: Executor> Applier<E> {
                 meta.gtid.map_or_else(|| "?".to_owned(), |g| g.to_string()),
             )));
         }
+        // Being applied from now on: the lag is measured from its source time until it commits
+        // (or something newer is handled).
+        self.stats.set_source_timestamp(meta.timestamp);
         let skip = match (&meta.gtid, &self.executed) {
             (Some(gtid), Some(set)) => gtid.is_in(set),
             _ => false,
@@ -550,7 +553,7 @@ impl<E: Executor> Applier<E> {
         position: SourcePosition,
         timestamp: u32,
     ) -> Result<(), TaskError> {
-        self.stats.set_source_timestamp(timestamp);
+        self.stats.source_heartbeat(timestamp);
         // A replay from before an unresolved XA prepare passes positions already committed:
         // the stored position never moves back.
         let ahead = match (&position.gtid_set, &self.executed) {

@@ -52,7 +52,11 @@ pub enum Item {
     Heartbeat {
         /// Where the source is.
         position: SourcePosition,
-        /// The source's clock, seconds since the epoch.
+        /// 0: the extractor is at the end of the binlog (the source sent its idle heartbeat), so
+        /// an applier that has applied everything before this item is caught up. Otherwise the
+        /// source time (seconds since the epoch) of the filtered events this heartbeat stands
+        /// for. (Heartbeat events carry 0 in their header, so extractors before this meaning was
+        /// written down already sent 0 for them: the wire format did not change.)
         timestamp: u32,
     },
     /// Inside a source transaction whose schema change brought tables into the job: the

@@ -2,7 +2,14 @@
 //!
 //! async-nats reconnects by itself, but whatever was in flight while it was away is gone. Both
 //! tasks watch the connection count: a new connection means a new sync (see [`super::protocol`]).
+//!
+//! Every connection after the first is counted in the task's `reconnects`, dtle's
+//! `MsgStat.Reconnects` (which dtle took from its NATS client's statistics). The transport's own
+//! restarts (resyncs) are another thing, counted apart.
 
+use crate::stats::TaskStats;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -15,11 +22,16 @@ pub struct NatsConnection {
     pub connections: watch::Receiver<u64>,
 }
 
-/// Connects to `url`, retrying until the server answers; reconnects forever afterwards.
+/// Connects to `url`, retrying until the server answers; reconnects forever afterwards, counting
+/// reconnections in `stats`.
 ///
 /// # Errors
 /// Only a malformed URL or options; an unreachable server is waited for.
-pub async fn connect(url: &str, name: &str) -> Result<NatsConnection, async_nats::ConnectError> {
+pub async fn connect(
+    url: &str,
+    name: &str,
+    stats: Arc<TaskStats>,
+) -> Result<NatsConnection, async_nats::ConnectError> {
     let (tx, rx) = watch::channel(0u64);
     let options = async_nats::ConnectOptions::new()
         .name(name)
@@ -29,10 +41,11 @@ pub async fn connect(url: &str, name: &str) -> Result<NatsConnection, async_nats
         .request_timeout(Some(Duration::from_secs(5)))
         .event_callback(move |event| {
             let tx = tx.clone();
+            let stats = stats.clone();
             async move {
                 match event {
                     async_nats::Event::Connected => {
-                        tx.send_modify(|n| *n += 1);
+                        connected(&tx, &stats);
                         tracing::info!("connected to NATS");
                     }
                     async_nats::Event::Disconnected => tracing::warn!("NATS connection lost"),
@@ -45,4 +58,28 @@ pub async fn connect(url: &str, name: &str) -> Result<NatsConnection, async_nats
         client,
         connections: rx,
     })
+}
+
+/// Counts a connection; every one after the first is a reconnection.
+fn connected(connections: &watch::Sender<u64>, stats: &TaskStats) {
+    connections.send_modify(|n| *n += 1);
+    if *connections.borrow() > 1 {
+        stats.reconnects.fetch_add(1, Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_connection_is_no_reconnection() {
+        let stats = TaskStats::default();
+        let (tx, rx) = watch::channel(0u64);
+        connected(&tx, &stats);
+        assert_eq!((*rx.borrow(), stats.reconnects.load(Relaxed)), (1, 0));
+        connected(&tx, &stats);
+        connected(&tx, &stats);
+        assert_eq!((*rx.borrow(), stats.reconnects.load(Relaxed)), (3, 2));
+    }
 }

@@ -4,7 +4,9 @@
 //! - `dtle.<job>.sync` (request/reply, Src → Dest): the extractor opens an epoch; the applier
 //!   rolls back anything uncommitted and replies with what the target has committed.
 //! - `dtle.<job>.data` (Src → Dest): frames of the epoch's item stream (see [`super::codec`]).
-//! - `dtle.<job>.ack` (Dest → Src): the last frame fully processed, which opens the window.
+//! - `dtle.<job>.ack` (Dest → Src): the last frame fully processed, which opens the window, and
+//!   tells the extractor that every transaction committing in it is on the target (the Src's
+//!   executed counts, position and lag: [`super::ledger`]).
 //! - `dtle.<job>.resync` (Dest → Src): the applier lost the thread (a gap, a stale epoch, its own
 //!   restart) and asks for a new sync.
 //!
@@ -101,7 +103,7 @@ pub struct TableProgress {
     pub copied_at: Option<jobs::GtidSet>,
 }
 
-/// Dest → Src: frames up to `seq` of `epoch` are processed.
+/// Dest → Src: frames up to `seq` of `epoch` are processed (applied and committed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ack {
     /// The epoch.

@@ -12,15 +12,21 @@
 //! and in NATS. A resync request from the applier, a NATS reconnect, or no acknowledgement for
 //! [`STALL_TIMEOUT`] ends the epoch with [`SendError::Restart`]: the extractor then syncs again and
 //! resumes from what the target committed.
+//!
+//! # What the applier has executed
+//! Every item sent is entered in a [`Ledger`] with the frame it ends in; acknowledgements, as
+//! they arrive, turn it into the Src's executed counts, executed position and lag. A sync's
+//! answer also tells the executed position.
 
 use super::codec::{encode_control, encode_frame, encode_item, FrameHeader, FRAME_HEADER_LEN};
 use super::connection::NatsConnection;
-use super::protocol::{Ack, Resync, Subjects, SyncReply, SyncRequest};
+use super::ledger::Ledger;
+use super::protocol::{Ack, ResumePoint, Resync, Subjects, SyncReply, SyncRequest};
 use crate::change::Item;
 use crate::stats::TaskStats;
 use futures::StreamExt;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -71,6 +77,8 @@ pub struct Sender {
     pending: Vec<u8>,
     pending_since: Option<Instant>,
     stats: Arc<TaskStats>,
+    /// What was sent and what the applier acknowledged; shared with the ack listener.
+    ledger: Arc<Mutex<Ledger>>,
     /// Stops the listener tasks when the sender goes.
     _listeners: tokio_util::sync::DropGuard,
 }
@@ -90,6 +98,8 @@ impl Sender {
         let (ack_tx, acks) = watch::channel(Ack { epoch: 0, seq: 0 });
         let mut ack_sub = nats.client.subscribe(subjects.ack.clone()).await?;
         let token = stop.clone();
+        let ledger = Arc::new(Mutex::new(Ledger::new(stats.clone())));
+        let acked = ledger.clone();
         tokio::spawn(async move {
             loop {
                 let message = tokio::select! {
@@ -98,6 +108,9 @@ impl Sender {
                 };
                 match super::codec::decode_control::<Ack>(&message.payload) {
                     Ok(ack) => {
+                        if let Ok(mut ledger) = acked.lock() {
+                            ledger.acknowledged(ack.epoch, ack.seq);
+                        }
                         ack_tx.send_if_modified(|current| {
                             let newer = (ack.epoch, ack.seq) > (current.epoch, current.seq);
                             if newer {
@@ -145,6 +158,7 @@ impl Sender {
             pending: Vec::new(),
             pending_since: None,
             stats,
+            ledger,
             _listeners: stop.drop_guard(),
         })
     }
@@ -182,6 +196,15 @@ impl Sender {
                 super::codec::decode_control::<SyncReply>(&m.payload).map_err(|e| e.to_string())
             }) {
                 Ok(reply) if reply.epoch == epoch => {
+                    if self.epoch != 0 {
+                        self.stats.resyncs.fetch_add(1, Relaxed);
+                    }
+                    if let Ok(mut ledger) = self.ledger.lock() {
+                        ledger.begin_epoch(epoch);
+                    }
+                    if let ResumePoint::Binlog { position } = &reply.resume {
+                        self.stats.set_executed(position);
+                    }
                     self.epoch = epoch;
                     self.seq = 0;
                     self.pending.clear();
@@ -215,6 +238,11 @@ impl Sender {
         }
         encode_item(item, &mut self.pending)
             .map_err(|e| SendError::Restart(format!("encoding an item: {e}")))?;
+        // The pending bytes go out in frames of `max_chunk`, in order: the frame this item ends in.
+        let frame = self.seq + 1 + (self.pending.len().saturating_sub(1) / self.max_chunk) as u64;
+        if let Ok(mut ledger) = self.ledger.lock() {
+            ledger.sent(item, frame, crate::stats::wall_secs());
+        }
         while self.pending.len() >= self.max_chunk {
             let rest = self.pending.split_off(self.max_chunk);
             let chunk = std::mem::replace(&mut self.pending, rest);
@@ -330,6 +358,15 @@ impl Sender {
                 _ = connections.changed() => {}
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
+        }
+    }
+}
+
+impl Drop for Sender {
+    /// The epoch ends with the sender: what it did not get acknowledged will be read again.
+    fn drop(&mut self) {
+        if let Ok(mut ledger) = self.ledger.lock() {
+            ledger.begin_epoch(0);
         }
     }
 }

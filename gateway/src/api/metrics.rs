@@ -41,7 +41,10 @@ fn families() -> Result<Families, prometheus::Error> {
             |s| s.rows_read,
         ),
         (
-            counter("dtle_rows_applied_total", "Rows applied to the target.")?,
+            counter(
+                "dtle_rows_applied_total",
+                "Rows applied to the target (the Src: as the applier acknowledged them).",
+            )?,
             |s| s.rows_applied,
         ),
         (
@@ -80,12 +83,27 @@ fn families() -> Result<Families, prometheus::Error> {
             )?,
             |s| s.bytes_in,
         ),
+        (
+            counter(
+                "dtle_nats_reconnects_total",
+                "Reconnections of the task's NATS connection.",
+            )?,
+            |s| s.reconnects,
+        ),
+        (
+            counter(
+                "dtle_transport_resyncs_total",
+                "Restarts of the transport's stream from the target's position.",
+            )?,
+            |s| s.resyncs,
+        ),
     ];
     Ok(Families {
         counters,
         lag: gauge(
             "dtle_lag_seconds",
-            "Now minus the source commit time of the last transaction handled.",
+            "Seconds behind the source, as Seconds_Behind_Master: 0 when caught up, else now minus \
+             the source time of the transaction being (or last) applied.",
         )?,
         backlog: gauge(
             "dtle_backlog_frames",

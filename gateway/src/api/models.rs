@@ -1,6 +1,9 @@
 //! dtle 2.x response shapes, built from orchestrator records. Key names and types follow dtle's
 //! documented API (Nomad-style capitalised keys, times in ns). Jobs are always rendered from their
 //! redacted form: no password leaves through here.
+//!
+//! As in dtle, the Src task's `Gtid` follows what the target has committed once that is known
+//! (so a job posted back as shown resumes where it is), not the value first posted.
 
 use crate::orchestrator::{Allocation, JobRecord, Node, Registered};
 use driver::stats::StatsSnapshot;
@@ -19,6 +22,12 @@ pub fn job(record: &JobRecord) -> Value {
                     json!(map.get("Type") == Some(&json!("Dest"))),
                 );
                 map.insert("Constraints".into(), Value::Null);
+                let src = map.get("Type") == Some(&json!("Src"));
+                if let (true, Some(gtid), Some(Value::Object(config))) =
+                    (src, &record.executed_gtid, map.get_mut("Config"))
+                {
+                    config.insert("Gtid".into(), json!(gtid));
+                }
             }
             task
         })
@@ -133,6 +142,18 @@ pub fn stats(a: &Allocation, s: &StatsSnapshot, eta: Option<Duration>, now_ns: u
         .as_ref()
         .map(ToString::to_string)
         .unwrap_or_default();
+    // The Src knows both what it read and what the target executed; the Dest's position is
+    // what it executed.
+    let executed = s
+        .executed
+        .as_ref()
+        .map(|p| {
+            p.gtid_set
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        })
+        .unwrap_or_else(|| gtid.clone());
     let (read_rows, read_txns, exec_rows, exec_txns) =
         (s.rows_read, s.txns_read, s.rows_applied, s.txns_applied);
     let table_stats: serde_json::Map<String, Value> = s
@@ -163,7 +184,7 @@ pub fn stats(a: &Allocation, s: &StatsSnapshot, eta: Option<Duration>, now_ns: u
                     "RelayMasterLogFile": "",
                     "ReadMasterLogPos": 0,
                     "RetrievedGtidSet": "",
-                    "ExecutedGtidSet": gtid,
+                    "ExecutedGtidSet": executed,
                 },
                 "DelayCount": s.lag_seconds.map(|lag| json!({"Num": 0, "Time": lag})),
                 "ETA": eta.map_or_else(|| if s.progress_pct() >= 100.0 { "0s".to_owned() } else { String::new() }, |d| format!("{}s", d.as_secs())),
@@ -235,4 +256,40 @@ pub fn members(nodes: &[Node], region: &str) -> Value {
         "ServerDC": nodes.first().map(|n| n.datacenter.clone()).unwrap_or_default(),
         "ServerRegion": region,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(executed_gtid: Option<&str>) -> JobRecord {
+        let text = r#"{"Name": "g", "Tasks": [
+          {"Type": "Src", "Config": {"Gtid": "0-1-5",
+            "ConnectionConfig": {"Host": "h", "Port": 1, "User": "u", "Password": "secret"}}},
+          {"Type": "Dest", "Config": {"ConnectionConfig": {"Host": "h", "Port": 2, "User": "u", "Password": "secret"}}}]}"#;
+        JobRecord {
+            spec: jobs::parse_job(text).expect("valid").spec,
+            status: "running".into(),
+            status_description: String::new(),
+            create_index: 1,
+            modify_index: 1,
+            job_modify_index: 1,
+            paused: false,
+            executed_gtid: executed_gtid.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn the_src_gtid_follows_the_executed_position_and_passwords_stay_masked() {
+        assert_eq!(job(&record(None))["Tasks"][0]["Config"]["Gtid"], "0-1-5");
+        let shown = job(&record(Some("0-1-90")));
+        assert_eq!(shown["Tasks"][0]["Type"], "Src");
+        assert_eq!(shown["Tasks"][0]["Config"]["Gtid"], "0-1-90");
+        assert!(shown["Tasks"][1]["Config"].get("Gtid").is_none());
+        assert!(!shown.to_string().contains("secret"), "{shown}");
+        assert_eq!(
+            job_stub(&record(Some("0-1-90")))["JobSummary"]["Tasks"][0]["Config"]["Gtid"],
+            "0-1-90"
+        );
+    }
 }

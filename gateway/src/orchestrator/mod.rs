@@ -67,6 +67,10 @@ pub struct JobRecord {
     pub job_modify_index: u64,
     /// Whether the user paused it.
     pub paused: bool,
+    /// The GTID set the target has committed, as the Src task last learnt it from the applier:
+    /// dtle shows it as the Src's `Gtid`. Live state, not kept in the state folder.
+    #[serde(skip)]
+    pub executed_gtid: Option<String>,
 }
 
 /// One task's placement and life.

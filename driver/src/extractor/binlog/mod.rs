@@ -20,8 +20,13 @@
 //! prepare (`resume_from`), so a restart reads its rows again. A stream that ends is a transient error: the extractor re-syncs and starts again from
 //! what the target holds. A start position the server no longer has (purged) is error 1236: a
 //! definite error that says so.
+//!
+//! # Heartbeats and lag
+//! `Heartbeat` items carry filtered progress and tell the applier when the reader is at the end
+//! of the binlog, which is what makes lag mean `Seconds_Behind_Master`; [`pulse`] decides when.
 
 pub mod mariadb;
+pub mod pulse;
 
 use super::ddl::{self, DdlAction};
 use super::row_filter::RowFilter;
@@ -31,18 +36,17 @@ use super::{ExtractCtx, Stop};
 use crate::change::{Gtid, Item, RowChange, RowKind, SourcePosition, TableDef, TxnMeta, Value};
 use crate::error::{classify_mysql, codes, server_code, TaskError};
 use crate::mysql::{self, Flavor};
+use crate::stats::wall_secs;
 use futures::StreamExt;
 use jobs::GtidSet;
 use mysql_async::binlog::events::{Event, EventData, RowsEventData, TableMapEvent};
 use mysql_async::binlog::{BinlogChecksumAlg, EventType};
 use mysql_async::prelude::Queryable;
 use mysql_async::BinlogStreamRequest;
+use pulse::Pulse;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::{Duration, Instant};
-
-/// How often progress over filtered transactions, or idleness, is reported.
-const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+use std::time::Instant;
 
 /// A replicated table as the binlog currently describes it.
 struct BinlogTable {
@@ -184,14 +188,16 @@ async fn follow_stream(
         tables: HashMap::new(),
         defs: HashMap::new(),
         txn: None,
-        last_heartbeat: Instant::now(),
-        heartbeat_due: false,
+        pulse: Pulse::new(Instant::now()),
         seen_format_description: false,
         prepared: Vec::new(),
     };
     loop {
         let deadline = ctx.sender.flush_deadline();
+        let idle = reader.pulse.idle_deadline(reader.txn.is_some());
         let next = tokio::select! {
+            // A silence counts only when no event is ready.
+            biased;
             _ = ctx.cancel.cancelled() => return Err(Stop::Cancelled),
             _ = sleep_until(deadline) => {
                 ctx.stats.sends_by_timeout.fetch_add(1, Relaxed);
@@ -199,6 +205,12 @@ async fn follow_stream(
                 continue;
             }
             event = stream.next() => event,
+            _ = sleep_until(idle) => {
+                if let Some(timestamp) = reader.pulse.idle(wall_secs()) {
+                    reader.heartbeat(ctx, timestamp).await?;
+                }
+                continue;
+            }
         };
         let event = match next {
             Some(Ok(event)) => event,
@@ -247,8 +259,7 @@ struct Reader {
     /// Stream table ids by target table, so an unchanged table keeps its id across table maps.
     defs: HashMap<(String, String), TableDef>,
     txn: Option<OpenTxn>,
-    last_heartbeat: Instant,
-    heartbeat_due: bool,
+    pulse: Pulse,
     seen_format_description: bool,
     /// XA transactions prepared and not yet resolved, oldest first.
     prepared: Vec<Prepared>,
@@ -257,6 +268,8 @@ struct Reader {
 impl Reader {
     async fn handle(&mut self, ctx: &mut ExtractCtx<'_>, event: &Event) -> Result<(), Stop> {
         let header = event.header();
+        self.pulse
+            .event(header.timestamp(), header.log_pos(), Instant::now());
         if let Some(stored) = event.checksum() {
             let computed = event.calc_checksum(BinlogChecksumAlg::BINLOG_CHECKSUM_ALG_CRC32);
             if computed != u32::from_le_bytes(stored) {
@@ -302,10 +315,11 @@ impl Reader {
         if self.txn.as_ref().is_some_and(|t| t.standalone) && ends_standalone(raw_type) {
             self.commit(ctx).await?;
         }
-        if self.txn.is_none()
-            && (self.heartbeat_due || self.last_heartbeat.elapsed() >= HEARTBEAT_EVERY)
-        {
-            self.heartbeat(ctx, header.timestamp()).await?;
+        let due = self
+            .pulse
+            .after_event(self.txn.is_some(), Instant::now(), wall_secs());
+        if let Some(timestamp) = due {
+            self.heartbeat(ctx, timestamp).await?;
         }
         Ok(())
     }
@@ -368,7 +382,7 @@ impl Reader {
             EventData::XidEvent(_) => self.commit(ctx).await?,
             EventData::TableMapEvent(map) => self.table_map(ctx, map.into_owned())?,
             EventData::RowsEvent(rows) => self.rows(ctx, &rows).await?,
-            EventData::HeartbeatEvent => self.heartbeat_due = true,
+            EventData::HeartbeatEvent => self.pulse.source_heartbeat(),
             _ => {}
         }
         Ok(())
@@ -568,11 +582,9 @@ impl Reader {
                 )
                 .await?;
             ctx.stats.txns_read.fetch_add(1, Relaxed);
-            ctx.stats.set_source_timestamp(txn.timestamp);
-            self.last_heartbeat = Instant::now();
-        } else {
-            self.heartbeat_due = self.last_heartbeat.elapsed() >= HEARTBEAT_EVERY;
         }
+        self.pulse
+            .transaction(txn.timestamp, txn.begun, Instant::now());
         ctx.stats.set_position(&self.position);
         Ok(())
     }
@@ -646,14 +658,13 @@ impl Reader {
             self.prepared.push(prepared);
         }
         self.position.resume_from = self.prepared.first().and_then(|p| p.before.clone());
-        // The position moved: say so soon, with where a restart must read from.
-        self.heartbeat_due = true;
+        // Its progress goes out like a filtered transaction's, with where a restart must read from.
+        self.pulse.transaction(txn.timestamp, false, Instant::now());
         Ok(())
     }
 
     async fn heartbeat(&mut self, ctx: &mut ExtractCtx<'_>, timestamp: u32) -> Result<(), Stop> {
-        self.heartbeat_due = false;
-        self.last_heartbeat = Instant::now();
+        self.pulse.sent(timestamp, Instant::now());
         ctx.sender
             .send(
                 &Item::Heartbeat {

@@ -296,6 +296,14 @@ impl EmbeddedOrchestrator {
         } else {
             "dead".into()
         };
+        // The Src learns the target's position through the transport, as it would on another
+        // node: read it there, not from the Dest next door.
+        record.executed_gtid = tasks
+            .iter()
+            .find(|t| t.alloc.lock().is_ok_and(|a| a.role == Role::Src))
+            .and_then(|t| t.stats.executed())
+            .and_then(|p| p.gtid_set)
+            .map(|set| set.to_string());
         record
     }
 
@@ -395,6 +403,7 @@ impl Orchestrator for EmbeddedOrchestrator {
                     modify_index: index,
                     job_modify_index: index,
                     paused: false,
+                    executed_gtid: None,
                 };
                 let tasks = self.new_allocations(&record, &eval_id);
                 state.jobs.insert(id.clone(), JobEntry { record, tasks });

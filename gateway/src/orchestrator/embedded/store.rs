@@ -131,6 +131,7 @@ mod tests {
                 modify_index: 1,
                 job_modify_index: 1,
                 paused: false,
+                executed_gtid: None,
             },
             allocations: Vec::new(),
         }
