@@ -325,3 +325,55 @@ async fn a_target_restart_during_the_catch_up_neither_stops_nor_duplicates() {
     converge(schema, "k", "id, v", Duration::from_secs(60)).await;
     gtids_recorded_once(job).await;
 }
+
+/// A table an earlier snapshot copied only in part is recreated from the definition at the new
+/// snapshot's point, not emptied under its old definition: here a column was added and another
+/// dropped while the extractor was down.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_partly_copied_table_is_recreated_with_the_definition_at_the_new_snapshot() {
+    let _serial = SERIAL.lock().await;
+    let (job, schema) = ("fault_recreate", "e2e_fault_recreate");
+    reset(schema, job).await;
+    exec(
+        SRC_PORT,
+        &format!(
+            "CREATE TABLE `{schema}`.a (id INT PRIMARY KEY, v INT);
+             CREATE TABLE `{schema}`.b (id INT PRIMARY KEY, v INT, gone INT);
+             INSERT INTO `{schema}`.a SELECT seq, 0 FROM `{schema}`.seq_1_to_20000;
+             INSERT INTO `{schema}`.b SELECT seq, 0, 1 FROM `{schema}`.seq_1_to_300000"
+        ),
+    )
+    .await;
+    let file = write_job(job, &job_json(job, schema, r#""ChunkSize": 500,"#));
+    let _dest = Task::start("dest", &file);
+    let mut src = Task::start("src", &file);
+    eventually("table b under way", Duration::from_secs(120), || async {
+        let rows: Option<u64> = first_value(
+            DST_PORT,
+            &format!(
+                "SELECT rows_done FROM dtle.snapshot_progress WHERE job_name = '{job}' \
+                 AND source_table = '{schema}.b' AND done = 0 AND rows_done > 0"
+            ),
+        )
+        .await;
+        rows.map(|_| ()).ok_or_else(|| "not yet".to_owned())
+    })
+    .await;
+    src.kill();
+    exec(
+        SRC_PORT,
+        &format!(
+            "ALTER TABLE `{schema}`.b ADD COLUMN extra INT DEFAULT 7, DROP COLUMN gone;
+             INSERT INTO `{schema}`.b VALUES (1000001, 1, 8)"
+        ),
+    )
+    .await;
+    let _src = Task::start("src", &file);
+    eventually(
+        "source and target equal",
+        Duration::from_secs(180),
+        || async { same_schema(schema).await },
+    )
+    .await;
+    gtids_recorded_once(job).await;
+}

@@ -180,7 +180,9 @@ mod tests {
         let err = policy(3)
             .run("probing", &CancellationToken::new(), || async {
                 calls.fetch_add(1, Ordering::SeqCst);
-                Err::<(), _>(TaskError::Definite("wrong password".into()))
+                Err::<(), _>(TaskError::because(
+                    crate::error::DefiniteCause::AccessDenied("wrong password".into()),
+                ))
             })
             .await
             .expect_err("definite");

@@ -1,7 +1,7 @@
 //! The task API: the one way a task runs, whoever asks (the embedded orchestrator, the Nomad
 //! plugin, or `dtle task` on the command line).
 
-use crate::error::TaskError;
+use crate::error::{DefiniteCause, TaskError};
 use crate::retry::RetryPolicy;
 use crate::stats::TaskStats;
 use crate::transport::connection;
@@ -43,7 +43,12 @@ async fn run_task(spec: &JobSpec, role: Role, ctx: TaskContext) -> Result<(), Ta
         ctx.stats.clone(),
     )
     .await
-    .map_err(|e| TaskError::definite(format!("connecting to NATS at {}", ctx.nats_url), e))?;
+    .map_err(|e| {
+        TaskError::definite(
+            format!("connecting to NATS at {}", ctx.nats_url),
+            DefiniteCause::BadConfig(e.to_string()),
+        )
+    })?;
     let subjects = Subjects::for_job(&spec.name);
     match role {
         Role::Src => {

@@ -43,7 +43,7 @@ use super::statements;
 use crate::change::{
     Ddl, Gtid, Item, RowChange, RowKind, SourcePosition, TableDef, TxnMeta, Value,
 };
-use crate::error::{codes, TaskError};
+use crate::error::{codes, DefiniteCause, TaskError};
 use crate::stats::{RowCount, TaskStats};
 use crate::transport::protocol::ResumePoint;
 use jobs::GtidSet;
@@ -52,8 +52,6 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Errors MySQL raises when a schema change has already been applied.
-const ALREADY_APPLIED: &[u16] = &[1007, 1008, 1050, 1051, 1054, 1060, 1061, 1091, 1146];
 /// Parameters per statement the protocol allows, less a margin.
 const MAX_PARAMS: usize = 60_000;
 /// Bytes of row data per multi-row statement.
@@ -644,9 +642,9 @@ impl<E: Executor> Applier<E> {
                 error,
             }) => Err(TaskError::definite(
                 context,
-                format!(
+                DefiniteCause::Diverged(format!(
                     "{error}: the target already has this row, so it no longer matches the source"
-                ),
+                )),
             )),
             Err(err) => Err(err.into()),
         }
@@ -678,7 +676,12 @@ impl<E: Executor> Applier<E> {
         }
         match self.exec.run_ddl(ddl).await {
             Ok(()) => Ok(()),
-            Err(err) if maybe_done && err.code.is_some_and(|c| ALREADY_APPLIED.contains(&c)) => {
+            Err(err)
+                if maybe_done
+                    && err
+                        .code
+                        .is_some_and(|c| codes::SCHEMA_CHANGE_ALREADY_APPLIED.contains(&c)) =>
+            {
                 tracing::info!(statement = %ddl.statement, "schema change was already applied before a restart");
                 Ok(())
             }

@@ -30,10 +30,10 @@ pub mod position;
 pub mod statements;
 mod target;
 
-use crate::error::TaskError;
+use crate::error::{DefiniteCause, TaskError};
 use crate::retry::RetryPolicy;
 use crate::stats::TaskStats;
-use crate::transport::receiver::{Incoming, Receiver};
+use crate::transport::receiver::{Incoming, ReceiveError, Receiver};
 use apply::{Applier, Settings};
 use executor::Executor;
 use jobs::JobSpec;
@@ -71,8 +71,7 @@ pub async fn run(
             }
             incoming = receiver.next() => incoming,
         };
-        let incoming =
-            incoming.map_err(|e| TaskError::definite("receiving from the extractor", e))?;
+        let incoming = incoming.map_err(|e| receive_error("receiving from the extractor", e))?;
         match incoming {
             Incoming::Sync { request, reply_to } => {
                 target.rollback().await;
@@ -95,7 +94,7 @@ pub async fn run(
                     let item = match receiver.next_item() {
                         Ok(Some(item)) => item,
                         Ok(None) => break,
-                        Err(err) => return Err(TaskError::definite("decoding the stream", err)),
+                        Err(err) => return Err(receive_error("decoding the stream", err)),
                     };
                     if let Err(err) = target.apply(item).await {
                         outcome = Err(err);
@@ -138,6 +137,16 @@ pub async fn run(
                 }
             }
         }
+    }
+}
+
+/// A corrupt stream (or one of another version) is definite; a NATS failure may heal.
+fn receive_error(context: &str, err: ReceiveError) -> TaskError {
+    match err {
+        ReceiveError::Codec(codec) => {
+            TaskError::definite(context, DefiniteCause::CorruptStream(codec.to_string()))
+        }
+        ReceiveError::Closed | ReceiveError::Publish(_) => TaskError::transient(context, err),
     }
 }
 

@@ -91,6 +91,11 @@ pub async fn ensure_tables(conn: &mut mysql_async::Conn) -> Result<(), TaskError
     Ok(())
 }
 
+/// A stored position that cannot be read back.
+fn corrupt(context: &str, what: String) -> TaskError {
+    TaskError::definite(context, crate::error::DefiniteCause::CorruptStream(what))
+}
+
 /// What the target holds for a job, as read at a sync.
 #[derive(Debug, Clone)]
 pub struct Stored {
@@ -133,7 +138,7 @@ pub async fn read(conn: &mut mysql_async::Conn, job: &str) -> Result<Stored, Tas
         text.filter(|g| !g.trim().is_empty())
             .map(|g| GtidSet::parse(&g))
             .transpose()
-            .map_err(|e| TaskError::definite(ctx, format!("stored {column}: {e}")))
+            .map_err(|e| corrupt(ctx, format!("stored {column}: {e}")))
     };
     let position = SourcePosition {
         gtid_set: parse(gtid_set, "gtid_set")?,
@@ -189,12 +194,12 @@ pub async fn read_progress(
                 let last_key = last_key
                     .map(|bytes| rmp_serde::from_slice::<Vec<Value>>(&bytes))
                     .transpose()
-                    .map_err(|e| TaskError::definite(ctx, format!("stored last_key: {e}")))?;
+                    .map_err(|e| corrupt(ctx, format!("stored last_key: {e}")))?;
                 let copied_at = copied_at
                     .filter(|g| !g.trim().is_empty())
                     .map(|g| GtidSet::parse(&g))
                     .transpose()
-                    .map_err(|e| TaskError::definite(ctx, format!("stored copied_at: {e}")))?;
+                    .map_err(|e| corrupt(ctx, format!("stored copied_at: {e}")))?;
                 Ok((
                     TableProgress {
                         snapshot_id,

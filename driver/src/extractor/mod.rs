@@ -25,7 +25,7 @@ pub mod sql_filter;
 pub mod values;
 
 use crate::change::SourcePosition;
-use crate::error::{classify_mysql, TaskError};
+use crate::error::{classify_mysql, DefiniteCause, TaskError};
 use crate::mysql;
 use crate::retry::RetryPolicy;
 use crate::stats::TaskStats;
@@ -312,9 +312,11 @@ async fn at_file(ctx: &ExtractCtx<'_>, file: &str, pos: u64) -> Result<SourcePos
                         .map_err(|e| TaskError::transient("locating BinlogFile/BinlogPos", e))?,
                 ),
                 None => {
-                    return Err(Stop::Failed(TaskError::Definite(format!(
-                        "BinlogFile {file} / BinlogPos {pos} is not a position the source has"
-                    ))))
+                    return Err(Stop::Failed(TaskError::because(
+                        DefiniteCause::BinlogPurged(format!(
+                            "BinlogFile {file} / BinlogPos {pos} is not a position the source has"
+                        )),
+                    )))
                 }
             }
         }

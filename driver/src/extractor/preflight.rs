@@ -2,7 +2,7 @@
 //! replication needs. A wrong setting is a definite error naming the setting, what it must be and
 //! what it is.
 
-use crate::error::{classify_mysql, TaskError};
+use crate::error::{classify_mysql, DefiniteCause, TaskError};
 use crate::mysql::{self, Flavor};
 use jobs::ConnectionConfig;
 use mysql_async::prelude::Queryable;
@@ -29,9 +29,14 @@ pub async fn check_source(config: &ConnectionConfig) -> Result<Flavor, TaskError
             .map_err(|e| classify_mysql(format!("reading {setting}"), &e))?;
         let actual = actual.unwrap_or_default();
         if !actual.eq_ignore_ascii_case(expected) {
-            return Err(TaskError::Definite(format!(
-                "the source ({version}) has {setting}={actual}, but replication needs {setting}={expected}"
-            )));
+            return Err(TaskError::definite(
+                format!("checking the source ({version})"),
+                DefiniteCause::InvalidSystemSetting {
+                    setting: setting.to_owned(),
+                    expected: expected.to_owned(),
+                    actual,
+                },
+            ));
         }
     }
     conn.disconnect().await.ok();

@@ -59,7 +59,10 @@ impl RowFilter {
         };
         let names: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
         Self::new(text, &names).map(Some).map_err(|why| {
-            crate::error::TaskError::Definite(format!("{}: {why}", table.qualified()))
+            crate::error::TaskError::definite(
+                format!("the Where filter of {}", table.qualified()),
+                crate::error::DefiniteCause::BadConfig(why.to_string()),
+            )
         })
     }
 

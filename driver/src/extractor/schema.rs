@@ -9,7 +9,7 @@
 //!   being decoded (a later ALTER TABLE), and DDL needs no schema bookkeeping to decode rows right.
 
 use crate::change::{ColumnDef, TableDef};
-use crate::error::{classify_mysql, TaskError};
+use crate::error::{classify_mysql, DefiniteCause, TaskError};
 use crate::extractor::routing::Route;
 use mysql_async::binlog::events::{OptionalMetadataField, TableMapEvent};
 use mysql_async::consts::ColumnType;
@@ -166,7 +166,10 @@ impl TableSchema {
             .await
             .map_err(|e| classify_mysql(&context, &e))?;
         if rows.is_empty() {
-            return Err(TaskError::definite(context, "the table does not exist"));
+            return Err(TaskError::definite(
+                context,
+                DefiniteCause::MissingTable("the table does not exist".into()),
+            ));
         }
         let columns: Vec<ColumnSchema> = rows
             .into_iter()
@@ -273,9 +276,14 @@ impl TableSchema {
         }
         let table = format!("{}.{}", tme.database_name(), tme.table_name());
         if names.len() != count {
-            return Err(TaskError::Definite(format!(
-                "the binlog's table map of {table} has no column names: set binlog_row_metadata=FULL on the source"
-            )));
+            return Err(TaskError::definite(
+                format!("the binlog's table map of {table} has no column names"),
+                DefiniteCause::InvalidSystemSetting {
+                    setting: "binlog_row_metadata".into(),
+                    expected: "FULL".into(),
+                    actual: "another value when this row was written".into(),
+                },
+            ));
         }
         let nullable = tme.null_bitmask();
         let columns = (0..count)

@@ -32,7 +32,7 @@ use super::schema::{ColumnKind, TableSchema};
 use super::values::from_snapshot;
 use super::{ExtractCtx, Stop};
 use crate::change::{ChunkProgress, Ddl, Item, SourcePosition, Value};
-use crate::error::{classify_mysql, TaskError};
+use crate::error::{classify_mysql, DefiniteCause, TaskError};
 use crate::mysql::{self, params::to_param, quote, Flavor};
 use crate::transport::protocol::TableProgress;
 use futures::StreamExt;
@@ -171,8 +171,13 @@ impl SnapshotSession {
                     .and_then(|p| p.parse().ok())
                     .unwrap_or(4);
                 if file.is_empty() {
-                    return Err(Stop::Failed(TaskError::Definite(
-                        "the source has no binlog (log_bin is OFF): replication needs it".into(),
+                    return Err(Stop::Failed(TaskError::definite(
+                        "the source has no binlog",
+                        DefiniteCause::InvalidSystemSetting {
+                            setting: "log_bin".into(),
+                            expected: "ON".into(),
+                            actual: "OFF".into(),
+                        },
                     )));
                 }
                 let gtid: Option<String> = conn
@@ -387,7 +392,10 @@ impl SnapshotSession {
                     for (i, column) in table.columns.iter().enumerate() {
                         let value = std::mem::replace(&mut raw[i], mysql_async::Value::NULL);
                         values.push(from_snapshot(column, value).map_err(|e| {
-                            Stop::Failed(TaskError::Definite(format!("reading {name}: {e}")))
+                            Stop::Failed(TaskError::definite(
+                                format!("reading {name}"),
+                                DefiniteCause::CorruptStream(e.to_string()),
+                            ))
                         })?);
                     }
                     if keyed {
@@ -716,9 +724,11 @@ async fn list_tables(
                 continue;
             };
             if !names.iter().any(|(s, t, _)| s == schema && t == name) {
-                return Err(Stop::Failed(TaskError::Definite(format!(
-                    "ReplicateDoDb names table {schema}.{name}, which the source does not have"
-                ))));
+                return Err(Stop::Failed(TaskError::because(
+                    DefiniteCause::MissingTable(format!(
+                        "ReplicateDoDb names table {schema}.{name}, which the source does not have"
+                    )),
+                )));
             }
         }
         if rule.tables.is_empty() && !names.iter().any(|(s, _, _)| s == schema) {
@@ -730,9 +740,11 @@ async fn list_tables(
                 .await
                 .map_err(|e| Stop::Failed(classify_mysql("listing the source's schemas", &e)))?;
             if exists.is_none() {
-                return Err(Stop::Failed(TaskError::Definite(format!(
-                    "ReplicateDoDb names schema {schema}, which the source does not have"
-                ))));
+                return Err(Stop::Failed(TaskError::because(
+                    DefiniteCause::MissingTable(format!(
+                        "ReplicateDoDb names schema {schema}, which the source does not have"
+                    )),
+                )));
             }
         }
     }

@@ -34,7 +34,7 @@ use super::schema::TableSchema;
 use super::values::from_binlog;
 use super::{ExtractCtx, Stop};
 use crate::change::{Gtid, Item, RowChange, RowKind, SourcePosition, TableDef, TxnMeta, Value};
-use crate::error::{classify_mysql, codes, server_code, TaskError};
+use crate::error::{classify_mysql, codes, server_code, DefiniteCause, TaskError};
 use crate::mysql::{self, Flavor};
 use crate::stats::wall_secs;
 use futures::StreamExt;
@@ -159,13 +159,15 @@ pub async fn follow(ctx: &mut ExtractCtx<'_>, mut start: SourcePosition) -> Resu
             .await;
         }
         (Some(set), _) => {
-            return Err(Stop::Failed(TaskError::Definite(format!(
-                "the start position {set} is a {} GTID set, but the source is {flavor:?}",
-                if matches!(set, GtidSet::MariaDb(_)) {
-                    "MariaDB"
-                } else {
-                    "MySQL"
-                }
+            return Err(Stop::Failed(TaskError::because(DefiniteCause::BadConfig(
+                format!(
+                    "the start position {set} is a {} GTID set, but the source is {flavor:?}",
+                    if matches!(set, GtidSet::MariaDb(_)) {
+                        "MariaDB"
+                    } else {
+                        "MySQL"
+                    }
+                ),
             ))))
         }
     };
@@ -234,10 +236,10 @@ async fn sleep_until(deadline: Option<Instant>) {
 
 fn binlog_error(err: &mysql_async::Error, position: &SourcePosition) -> TaskError {
     if server_code(err) == Some(codes::MASTER_FATAL_READING_BINLOG) {
-        return TaskError::Definite(format!(
+        return TaskError::because(DefiniteCause::BinlogPurged(format!(
             "the source no longer has the binlog at {position} (purged?): {err}; \
              the job must start again from a snapshot (or a Gtid the source still has)"
-        ));
+        )));
     }
     classify_mysql("reading the binlog", err)
 }
@@ -284,9 +286,12 @@ impl Reader {
         let next_pos = u64::from(header.log_pos());
         match raw_type {
             mariadb::GTID_EVENT => {
-                let gtid = mariadb::parse_gtid(event.data(), header.server_id()).ok_or_else(|| {
-                    Stop::Failed(TaskError::Transient("an undecodable MariaDB GTID event".into()))
-                })?;
+                let gtid =
+                    mariadb::parse_gtid(event.data(), header.server_id()).ok_or_else(|| {
+                        Stop::Failed(TaskError::Transient(
+                            "an undecodable MariaDB GTID event".into(),
+                        ))
+                    })?;
                 let mut txn = OpenTxn::new(
                     Some(Gtid::MariaDb(gtid.gtid)),
                     header.timestamp(),
@@ -303,8 +308,13 @@ impl Reader {
             | mariadb::BINLOG_CHECKPOINT_EVENT
             | 164 => {}
             165..=168 => {
-                return Err(Stop::Failed(TaskError::Definite(
-                    "the source writes compressed binlog events (log_bin_compress=ON), which dtle-rs cannot read; turn it off".into(),
+                return Err(Stop::Failed(TaskError::definite(
+                    "the source writes compressed binlog events, which dtle-rs cannot read",
+                    DefiniteCause::InvalidSystemSetting {
+                        setting: "log_bin_compress".into(),
+                        expected: "OFF".into(),
+                        actual: "ON".into(),
+                    },
                 )))
             }
             _ => self.handle_data(ctx, event).await?,
@@ -529,9 +539,10 @@ impl Reader {
     ) -> Result<(), Stop> {
         match ddl::route(sql, default_schema, ctx.routing) {
             DdlAction::Skip => Ok(()),
-            DdlAction::Unsupported(why) => Err(Stop::Failed(TaskError::Definite(format!(
-                "cannot replicate a schema change: {why}"
-            )))),
+            DdlAction::Unsupported(why) => Err(Stop::Failed(TaskError::definite(
+                "cannot replicate a schema change",
+                DefiniteCause::UnsupportedSchemaChange(why),
+            ))),
             DdlAction::Apply(kind, statement) => {
                 if super::sql_filter::skips_ddl(
                     &ctx.spec.src.extract.sql_filter,
@@ -760,17 +771,24 @@ fn decode_row(
         .enumerate()
         .map(|(i, column)| {
             let value = values.get_mut(i).and_then(Option::take).ok_or_else(|| {
-                Stop::Failed(TaskError::Definite(format!(
-                    "row of {} lacks column {} (set binlog_row_image=FULL on the source)",
-                    table.schema.qualified(),
-                    column.name
-                )))
+                Stop::Failed(TaskError::definite(
+                    format!(
+                        "a row of {} lacks column {}",
+                        table.schema.qualified(),
+                        column.name
+                    ),
+                    DefiniteCause::InvalidSystemSetting {
+                        setting: "binlog_row_image".into(),
+                        expected: "FULL".into(),
+                        actual: "another value when this row was written".into(),
+                    },
+                ))
             })?;
             from_binlog(column, value).map_err(|e| {
-                Stop::Failed(TaskError::Definite(format!(
-                    "decoding a row of {}: {e}",
-                    table.schema.qualified()
-                )))
+                Stop::Failed(TaskError::definite(
+                    format!("decoding a row of {}", table.schema.qualified()),
+                    DefiniteCause::CorruptStream(e.to_string()),
+                ))
             })
         })
         .collect()
