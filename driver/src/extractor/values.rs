@@ -113,7 +113,9 @@ pub fn from_snapshot(column: &ColumnSchema, value: My) -> Result<Value, DecodeEr
     match (column.kind, value) {
         (ColumnKind::Int(bits), My::Int(n)) => Ok(integer(column, bits, n)),
         (ColumnKind::Int(_), My::UInt(n)) => Ok(Value::UInt(n)),
-        (ColumnKind::Year | ColumnKind::Enum | ColumnKind::Set, My::Int(n)) => {
+        // `set + 0` is a signed BIGINT: a SET with a 64th member set reads as negative.
+        (ColumnKind::Set, My::Int(n)) => Ok(Value::UInt(n as u64)),
+        (ColumnKind::Year | ColumnKind::Enum, My::Int(n)) => {
             Ok(Value::UInt(u64::try_from(n).map_err(|_| bad(column, n))?))
         }
         (ColumnKind::Year | ColumnKind::Enum | ColumnKind::Set, My::UInt(n)) => Ok(Value::UInt(n)),
@@ -370,6 +372,22 @@ mod tests {
                 micros: 5
             }
         );
+    }
+
+    #[test]
+    fn snapshot_sets_keep_their_64th_member() {
+        let set = col(ColumnKind::Set, false);
+        assert_eq!(
+            from_snapshot(&set, My::Int(i64::MIN)).unwrap(),
+            Value::UInt(1 << 63)
+        );
+        assert_eq!(
+            from_snapshot(&set, My::Int(-1)).unwrap(),
+            Value::UInt(u64::MAX)
+        );
+        assert_eq!(from_snapshot(&set, My::Int(5)).unwrap(), Value::UInt(5));
+        let en = col(ColumnKind::Enum, false);
+        assert!(from_snapshot(&en, My::Int(-1)).is_err());
     }
 
     #[test]
