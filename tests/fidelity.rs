@@ -4,8 +4,9 @@
 //!
 //! # What it checks
 //! One table per family (integers, decimals, floats, BIT, temporal types, strings in latin1,
-//! utf8mb3, utf8mb4 and binary, binary strings, JSON/ENUM/SET, spatial types, UUID/INET6/INET4),
-//! each keyed by `id INT PRIMARY KEY`, every other column nullable.
+//! utf8mb3, utf8mb4 and binary, strings in other character sets, binary strings, JSON/ENUM/SET,
+//! spatial types, UUID/INET6/INET4, column attributes: NOT NULL, INVISIBLE, generated columns,
+//! ON UPDATE CURRENT_TIMESTAMP, ZEROFILL), each keyed by `id INT PRIMARY KEY`.
 //! 1. Snapshot phase: rows are inserted before the job starts; once the target has caught up,
 //!    every column of every row is compared.
 //! 2. Binlog phase: after the snapshot, new rows are inserted, existing rows (some copied by the
@@ -19,7 +20,7 @@
 //! the source has time zone tables), so TIMESTAMP literals are local times. Each column is
 //! compared as `HEX(CAST(col AS BINARY))` (read with `time_zone = '+00:00'`), FLOAT and DOUBLE
 //! also bit for bit; the first difference names the table, the row's id, the column and both
-//! values.
+//! values. At the end a few edge cases are counted on the source, to show they were written.
 //!
 //! # Environment
 //! - `DTLE_FIDELITY_SEED`: the RNG seed (a `u64`); random when unset. The seed is always printed
@@ -27,6 +28,8 @@
 //!   `DTLE_FIDELITY_SEED=<seed> cargo test --test fidelity -- --nocapture`.
 //! - `DTLE_FIDELITY_ROWS`: rows written per table in each phase (default 2000); run it large with
 //!   `DTLE_FIDELITY_ROWS=50000 cargo test --test fidelity -- --nocapture`.
+//! - `DTLE_FIDELITY_KNOWN_GAPS=1`: also the tables of known differences that need a fix outside
+//!   the value decoders (see `known_gap` in [`families`]); left out by default.
 //!
 //! Needs the test bed (`scripts/testbed.sh up`); uses the schema `fid_fidelity` and the job
 //! `fid-fidelity` only.
