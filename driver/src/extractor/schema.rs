@@ -65,8 +65,9 @@ pub enum ColumnKind {
     Year,
     /// DATE.
     Date,
-    /// TIME.
-    Time,
+    /// TIME with this many fractional digits (0-6): mysql_common mis-decodes negative binlog
+    /// values of TIME(1) and TIME(2) that have a fraction, which the decoder repairs knowing it.
+    Time(u8),
     /// DATETIME.
     DateTime,
     /// TIMESTAMP.
@@ -322,7 +323,7 @@ fn kind_from_information_schema(
         "bit" => ColumnKind::Bit,
         "year" => ColumnKind::Year,
         "date" => ColumnKind::Date,
-        "time" => ColumnKind::Time,
+        "time" => ColumnKind::Time(fractional_digits(column_type)),
         "datetime" => ColumnKind::DateTime,
         "timestamp" => ColumnKind::Timestamp,
         "enum" => ColumnKind::Enum,
@@ -357,7 +358,9 @@ fn kind_from_table_map(
         Some(MYSQL_TYPE_BIT) => ColumnKind::Bit,
         Some(MYSQL_TYPE_YEAR) => ColumnKind::Year,
         Some(MYSQL_TYPE_DATE | MYSQL_TYPE_NEWDATE) => ColumnKind::Date,
-        Some(MYSQL_TYPE_TIME | MYSQL_TYPE_TIME2) => ColumnKind::Time,
+        Some(MYSQL_TYPE_TIME) => ColumnKind::Time(0),
+        // TIME2's one metadata byte is its fractional digits.
+        Some(MYSQL_TYPE_TIME2) => ColumnKind::Time(meta.first().copied().unwrap_or(0).min(6)),
         Some(MYSQL_TYPE_DATETIME | MYSQL_TYPE_DATETIME2) => ColumnKind::DateTime,
         Some(MYSQL_TYPE_TIMESTAMP | MYSQL_TYPE_TIMESTAMP2) => ColumnKind::Timestamp,
         Some(MYSQL_TYPE_ENUM) => ColumnKind::Enum,
@@ -367,6 +370,15 @@ fn kind_from_table_map(
         }
         _ => ColumnKind::Bytes,
     }
+}
+
+/// The fractional digits of a temporal `COLUMN_TYPE` such as `time(3)` (0 without a length).
+fn fractional_digits(column_type: &str) -> u8 {
+    column_type
+        .split_once('(')
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .and_then(|(digits, _)| digits.trim().parse::<u8>().ok())
+        .map_or(0, |fsp| fsp.min(6))
 }
 
 /// The declared byte length of a MYSQL_TYPE_STRING column from its two metadata bytes.
@@ -413,4 +425,31 @@ fn choose_key(columns: &[ColumnSchema], index_rows: &[(String, i64, String)]) ->
         .min_by_key(|(_, cols, _)| cols.len())
         .map(|(_, cols, _)| cols)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_columns_know_their_fractional_digits() {
+        let kind =
+            |column_type: &str| kind_from_information_schema("time", column_type, None, None);
+        assert_eq!(kind("time"), ColumnKind::Time(0));
+        assert_eq!(kind("time(2)"), ColumnKind::Time(2));
+        assert_eq!(kind("time(6)"), ColumnKind::Time(6));
+        use ColumnType::*;
+        assert_eq!(
+            kind_from_table_map(Some(MYSQL_TYPE_TIME2), Some(&[2]), None),
+            ColumnKind::Time(2)
+        );
+        assert_eq!(
+            kind_from_table_map(Some(MYSQL_TYPE_TIME2), Some(&[]), None),
+            ColumnKind::Time(0)
+        );
+        assert_eq!(
+            kind_from_table_map(Some(MYSQL_TYPE_TIME), None, None),
+            ColumnKind::Time(0)
+        );
+    }
 }
