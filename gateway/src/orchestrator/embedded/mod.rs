@@ -8,6 +8,7 @@
 //! from the position stored on the target, so nothing is lost or applied twice. Pausing stops the
 //! tasks and remembers it; resuming starts them again, which continues from that same position.
 
+pub mod lifecycle;
 pub mod store;
 pub mod supervisor;
 
