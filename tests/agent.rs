@@ -4,23 +4,19 @@
 mod support;
 
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::*;
 
-/// Waits until `check` holds for the JSON at `url`.
+/// Waits until `check` holds for the JSON at `url`, and returns that JSON.
 fn wait_for(url: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    eventually_blocking(what, Duration::from_secs(60), || {
         let (status, body) = http("GET", url, None);
         if status == 200 && check(&body) {
-            return body;
+            Ok(body)
+        } else {
+            Err(format!("last answer {status} {body}"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: last answer {status} {body}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    })
 }
 
 fn stats_of(agent: &Agent, alloc: &Value) -> Value {
@@ -179,6 +175,23 @@ async fn the_job_lifecycle_through_the_api() {
         "{metrics}"
     );
 
+    // A second job on the same agent carries a marker row through the pause: once it has
+    // arrived, a job that still ran would have applied the writes before it.
+    let (marker_job, marker_schema) = ("api_lifecycle_marker", "e2e_api_marker");
+    reset(marker_schema, marker_job).await;
+    exec(
+        SRC_PORT,
+        &format!("CREATE TABLE {marker_schema}.marker (n BIGINT PRIMARY KEY)"),
+    )
+    .await;
+    let (status, body) = http(
+        "POST",
+        &agent.url("/v1/jobs"),
+        Some(&job_json(marker_job, marker_schema, "")),
+    );
+    assert_eq!(status, 200, "{body}");
+    in_binlog_phase(marker_job, Duration::from_secs(60)).await;
+
     // Pause: tasks stop, writes wait; resume: they arrive, nothing lost.
     let (status, body) = http("POST", &agent.url(&format!("/v1/job/{job}/pause")), None);
     assert_eq!(status, 200, "{body}");
@@ -186,7 +199,7 @@ async fn the_job_lifecycle_through_the_api() {
         j["Status"] == "paused"
     });
     exec(SRC_PORT, &format!("UPDATE {schema}.t SET v = 'while paused' WHERE id <= 100; DELETE FROM {schema}.t WHERE id > 1400")).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    marker_arrives(marker_schema, Duration::from_secs(60)).await;
     assert!(
         same_table(schema, "t", "id").await.is_err(),
         "a paused job must not apply"
@@ -216,6 +229,12 @@ async fn the_job_lifecycle_through_the_api() {
     assert!(gtids_recorded_once(job).await >= 3);
 
     // Delete, then purge.
+    let (status, _) = http(
+        "DELETE",
+        &agent.url(&format!("/v1/job/{marker_job}?purge=true")),
+        None,
+    );
+    assert_eq!(status, 200);
     let (status, body) = http("DELETE", &agent.url(&format!("/v1/job/{job}")), None);
     assert_eq!(status, 200, "{body}");
     assert!(body["EvalID"].is_string());
@@ -380,25 +399,18 @@ async fn a_killed_agent_brings_its_jobs_back() {
     let mut conn = connect(SRC_PORT).await;
     use mysql_async::prelude::Queryable;
     // Start writing once the (empty) snapshot is done, so every write is a binlog transaction.
-    let mut dst = connect(DST_PORT).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while dst
-        .exec_first::<String, _, _>(
-            "SELECT phase FROM dtle.job_position WHERE job_name = ?",
-            (job,),
+    eventually("the snapshot finishes", Duration::from_secs(60), || async {
+        let phase: Option<String> = first_value(
+            DST_PORT,
+            &format!("SELECT phase FROM dtle.job_position WHERE job_name = '{job}'"),
         )
-        .await
-        .unwrap_or(None)
-        .as_deref()
-        != Some("binlog")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the snapshot did not finish:\n{}",
-            agent.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        .await;
+        match phase.as_deref() {
+            Some("binlog") => Ok(()),
+            other => Err(format!("phase {other:?}; log:\n{}", agent.log_text())),
+        }
+    })
+    .await;
     for i in 0..300 {
         conn.exec_drop(format!("INSERT INTO {schema}.t VALUES (?, ?)"), (i, i))
             .await
@@ -434,11 +446,13 @@ async fn a_killed_agent_brings_its_jobs_back() {
     );
     converge(schema, "t", "id", Duration::from_secs(60)).await;
     // Every source transaction once: 300 inserts and 100 updates.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while gtids_recorded_once(job).await < 400 {
-        assert!(Instant::now() < deadline, "not every GTID arrived");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually("every GTID arrives", Duration::from_secs(30), || async {
+        match gtids_recorded_once(job).await {
+            400.. => Ok(()),
+            n => Err(format!("{n} of 400 GTIDs recorded")),
+        }
+    })
+    .await;
     assert_eq!(gtids_recorded_once(job).await, 400);
     http(
         "DELETE",

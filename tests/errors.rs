@@ -112,25 +112,26 @@ async fn a_purged_start_gtid_is_named_and_definite() {
     reset(schema, job).await;
     // Make sure the oldest binlog no longer holds sequence 1 of domain 0. MariaDB keeps a file
     // until its binlog checkpoint has moved on, so purging may take a few tries.
-    let mut src = connect(SRC_PORT).await;
-    src.query_drop("FLUSH BINARY LOGS").await.expect("flush");
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let logs: Vec<mysql_async::Row> = src.query("SHOW BINARY LOGS").await.expect("binary logs");
-        let names: Vec<String> = logs.iter().map(|r| r.get(0).expect("name")).collect();
-        if names.len() == 1 {
-            break;
-        }
-        let newest = names.last().expect("a binlog").clone();
-        src.query_drop(format!("PURGE BINARY LOGS TO '{newest}'"))
-            .await
-            .expect("purge");
-        assert!(
-            std::time::Instant::now() < deadline,
-            "could not purge: {names:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    exec(SRC_PORT, "FLUSH BINARY LOGS").await;
+    eventually(
+        "only the newest binlog is left",
+        Duration::from_secs(20),
+        || async {
+            let mut src = connect(SRC_PORT).await;
+            let logs: Vec<mysql_async::Row> =
+                src.query("SHOW BINARY LOGS").await.expect("binary logs");
+            let names: Vec<String> = logs.iter().map(|r| r.get(0).expect("name")).collect();
+            if names.len() == 1 {
+                return Ok(());
+            }
+            let newest = names.last().expect("a binlog").clone();
+            src.query_drop(format!("PURGE BINARY LOGS TO '{newest}'"))
+                .await
+                .expect("purge");
+            Err(format!("could not purge: {names:?}"))
+        },
+    )
+    .await;
     let text = job_json(job, schema, r#""Gtid": "0-1-1","#);
     let file = write_job(job, &text);
     let _dest = Task::start("dest", &file);

@@ -48,11 +48,29 @@ async fn writer(schema: String, txns: u64, committed: Arc<AtomicU64>) {
     }
 }
 
+/// Waits until `committed` has grown by `more` transactions: the writer goes on while a task is
+/// down.
+async fn writes_go_on(committed: &AtomicU64, more: u64) {
+    let target = committed.load(Ordering::SeqCst) + more;
+    eventually(
+        &format!("{more} more source transactions"),
+        Duration::from_secs(60),
+        || async {
+            match committed.load(Ordering::SeqCst) {
+                n if n >= target => Ok(()),
+                n => Err(format!("{n} of {target} committed")),
+            }
+        },
+    )
+    .await;
+}
+
 /// Sets up `schema`, starts both tasks, waits for the snapshot, then runs the writer while
-/// `fault` strikes once a third of the transactions are in; checks the outcome.
+/// `fault` strikes once a third of the transactions are in; checks the outcome. `fault` gets the
+/// writer's count of committed transactions.
 async fn stream_with_fault<F, Fut>(job: &str, schema: &str, fault: F)
 where
-    F: FnOnce(Task, Task, std::path::PathBuf) -> Fut,
+    F: FnOnce(Task, Task, std::path::PathBuf, Arc<AtomicU64>) -> Fut,
     Fut: std::future::Future<Output = (Task, Task)>,
 {
     let _serial = SERIAL.lock().await;
@@ -73,23 +91,22 @@ where
     const TXNS: u64 = 600;
     let committed = Arc::new(AtomicU64::new(0));
     let writing = tokio::spawn(writer(schema.to_owned(), TXNS, committed.clone()));
-    while committed.load(Ordering::SeqCst) < TXNS / 3 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let (_dest, _src) = fault(dest, src, file).await;
+    writes_go_on(&committed, TXNS / 3).await;
+    let (_dest, _src) = fault(dest, src, file, committed).await;
     writing.await.expect("writer finished");
     converge(schema, "w", "id", Duration::from_secs(120)).await;
     // Every transaction after the snapshot is one GTID row, none twice.
-    let mut deadline = 50;
-    loop {
-        let recorded = gtids_recorded_once(job).await;
-        if recorded == TXNS || deadline == 0 {
-            assert_eq!(recorded, TXNS, "GTIDs recorded for {job}");
-            break;
-        }
-        deadline -= 1;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(
+        &format!("GTIDs recorded for {job}"),
+        Duration::from_secs(5),
+        || async {
+            match gtids_recorded_once(job).await {
+                TXNS => Ok(()),
+                recorded => Err(format!("{recorded} recorded, {TXNS} expected")),
+            }
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -97,9 +114,9 @@ async fn kill_9_of_the_src_task_loses_and_repeats_nothing() {
     stream_with_fault(
         "fault_kill_src",
         "e2e_fault_src",
-        |dest, mut src, file| async move {
+        |dest, mut src, file, committed| async move {
             src.kill();
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            writes_go_on(&committed, 50).await;
             (dest, Task::start("src", &file))
         },
     )
@@ -111,9 +128,9 @@ async fn kill_9_of_the_dest_task_loses_and_repeats_nothing() {
     stream_with_fault(
         "fault_kill_dest",
         "e2e_fault_dest",
-        |mut dest, src, file| async move {
+        |mut dest, src, file, committed| async move {
             dest.kill();
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            writes_go_on(&committed, 50).await;
             (Task::start("dest", &file), src)
         },
     )
@@ -125,7 +142,7 @@ async fn a_nats_server_restart_loses_and_repeats_nothing() {
     stream_with_fault(
         "fault_nats",
         "e2e_fault_nats",
-        |dest, src, _file| async move {
+        |dest, src, _file, _committed| async move {
             tokio::task::spawn_blocking(|| restart_service("nats"))
                 .await
                 .expect("restart");
@@ -140,11 +157,39 @@ async fn a_target_restart_loses_and_repeats_nothing() {
     stream_with_fault(
         "fault_target",
         "e2e_fault_target",
-        |dest, src, _file| async move {
+        |dest, src, _file, _committed| async move {
             tokio::task::spawn_blocking(|| restart_service("dst"))
                 .await
                 .expect("restart");
             (dest, src)
+        },
+    )
+    .await;
+}
+
+/// Waits until `job`'s snapshot has copied table `a` and is under way in table `b`.
+async fn a_copied_and_b_under_way(job: &str) {
+    eventually(
+        "table a copied and b under way",
+        Duration::from_secs(120),
+        || async {
+            let mut dst = connect(DST_PORT).await;
+            let rows: Vec<(String, u64, i64)> = dst
+                .exec(
+                    "SELECT source_table, rows_done, done FROM dtle.snapshot_progress WHERE job_name = ?",
+                    (job,),
+                )
+                .await
+                .unwrap_or_default();
+            let a_done = rows.iter().any(|(t, _, d)| t.ends_with(".a") && *d == 1);
+            let b_started = rows
+                .iter()
+                .any(|(t, n, d)| t.ends_with(".b") && *n > 0 && *d == 0);
+            if a_done && b_started {
+                Ok(())
+            } else {
+                Err(format!("the snapshot did not reach table b: {rows:?}"))
+            }
         },
     )
     .await;
@@ -172,7 +217,9 @@ async fn an_extractor_killed_mid_snapshot_keeps_the_tables_it_finished() {
     let mut src = Task::start("src", &file);
     // Writes to every table throughout.
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let written = Arc::new(AtomicU64::new(0));
     let writer_stop = stop.clone();
+    let writer_written = written.clone();
     let writer_schema = schema.to_owned();
     let writer = tokio::spawn(async move {
         let mut conn = connect(SRC_PORT).await;
@@ -188,44 +235,36 @@ async fn an_extractor_killed_mid_snapshot_keeps_the_tables_it_finished() {
             .await
             .expect("write");
             i += 1;
+            writer_written.store(i, Ordering::SeqCst);
             tokio::time::sleep(Duration::from_millis(3)).await;
         }
     });
     // Kill the extractor once table a is complete and b is under way.
-    let mut dst = connect(DST_PORT).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        let rows: Vec<(String, u64, i64)> = dst
-            .exec(
-                "SELECT source_table, rows_done, done FROM dtle.snapshot_progress WHERE job_name = ?",
-                (job,),
-            )
-            .await
-            .unwrap_or_default();
-        let a_done = rows.iter().any(|(t, _, d)| t.ends_with(".a") && *d == 1);
-        let b_started = rows
-            .iter()
-            .any(|(t, n, d)| t.ends_with(".b") && *n > 0 && *d == 0);
-        if a_done && b_started {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the snapshot did not reach table b: {rows:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    a_copied_and_b_under_way(job).await;
     src.kill();
     let src = Task::start("src", &file);
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    while !src.log_text().contains("snapshot applied") && !src.log_text().contains("table copied") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no progress after the restart"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    eventually(
+        "progress after the restart",
+        Duration::from_secs(120),
+        || async {
+            let log = src.log_text();
+            if log.contains("snapshot applied") || log.contains("table copied") {
+                Ok(())
+            } else {
+                Err("no table copied yet".to_owned())
+            }
+        },
+    )
+    .await;
+    // The writes go on a while longer alongside the resumed snapshot.
+    let at_progress = written.load(Ordering::SeqCst);
+    eventually("more writes", Duration::from_secs(60), || async {
+        match written.load(Ordering::SeqCst) {
+            n if n >= at_progress + 300 => Ok(()),
+            n => Err(format!("{} writes since", n - at_progress)),
+        }
+    })
+    .await;
     stop.store(true, Ordering::SeqCst);
     writer.await.expect("writer");
     for table in ["a", "b", "c"] {
@@ -267,26 +306,7 @@ async fn a_target_restart_during_the_catch_up_neither_stops_nor_duplicates() {
     let file = write_job(job, &job_json(job, schema, r#""ChunkSize": 500,"#));
     let _dest = Task::start("dest", &file);
     let mut src = Task::start("src", &file);
-    eventually("table a copied and b under way", Duration::from_secs(120), || async {
-        let mut dst = connect(DST_PORT).await;
-        let rows: Vec<(String, u64, i64)> = dst
-            .exec(
-                "SELECT source_table, rows_done, done FROM dtle.snapshot_progress WHERE job_name = ?",
-                (job,),
-            )
-            .await
-            .unwrap_or_default();
-        let a_done = rows.iter().any(|(t, _, d)| t.ends_with(".a") && *d == 1);
-        let b_started = rows
-            .iter()
-            .any(|(t, n, d)| t.ends_with(".b") && *n > 0 && *d == 0);
-        if a_done && b_started {
-            Ok(())
-        } else {
-            Err(format!("{rows:?}"))
-        }
-    })
-    .await;
+    a_copied_and_b_under_way(job).await;
     src.kill();
     // Changes after table a's copy: a's must be applied in the catch-up, b's and k's are held
     // by their new copies and must be skipped.

@@ -214,7 +214,6 @@ async fn databases_created_and_renamed_by_regex_follow_the_source() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn auto_gtid_and_gtid_start_without_a_snapshot() {
-    use mysql_async::prelude::Queryable;
     let (job, schema) = ("start_auto", "e2e_start_auto");
     reset(schema, job).await;
     exec(
@@ -228,25 +227,23 @@ async fn auto_gtid_and_gtid_start_without_a_snapshot() {
     let _dest = Task::start("dest", &file);
     let src = Task::start("src", &file);
     // Wait until the applier has recorded a position, then write.
-    let mut dst = connect(DST_PORT).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while dst
-        .exec_first::<String, _, _>(
-            "SELECT phase FROM dtle.job_position WHERE job_name = ?",
-            (job,),
-        )
-        .await
-        .unwrap_or(None)
-        .is_none()
-    {
-        exec(SRC_PORT, "FLUSH LOGS").await; // any event makes the extractor report its position
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no position recorded:\n{}",
-            src.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    eventually(
+        "a position is recorded",
+        Duration::from_secs(30),
+        || async {
+            let phase: Option<String> = first_value(
+                DST_PORT,
+                &format!("SELECT phase FROM dtle.job_position WHERE job_name = '{job}'"),
+            )
+            .await;
+            if phase.is_some() {
+                return Ok(());
+            }
+            exec(SRC_PORT, "FLUSH LOGS").await; // any event makes the extractor report its position
+            Err(format!("no position recorded:\n{}", src.log_text()))
+        },
+    )
+    .await;
     exec(
         SRC_PORT,
         &format!("INSERT INTO {schema}.t VALUES (2, 2); UPDATE {schema}.t SET v = 10 WHERE id = 1"),
@@ -295,22 +292,23 @@ async fn a_where_filter_selects_the_same_rows_in_snapshot_and_binlog() {
         vec![1, 2, 9, 11],
         "the scenario itself"
     );
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let mut dst = connect(DST_PORT).await;
-        let got: Vec<(i32, i32, String)> = dst
-            .query(format!("SELECT id, a, s FROM {schema}.t ORDER BY id"))
-            .await
-            .unwrap_or_default();
-        if got == expected {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "target {got:?}, expected {expected:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually(
+        "the target holds the filtered rows",
+        Duration::from_secs(60),
+        || async {
+            let mut dst = connect(DST_PORT).await;
+            let got: Vec<(i32, i32, String)> = dst
+                .query(format!("SELECT id, a, s FROM {schema}.t ORDER BY id"))
+                .await
+                .unwrap_or_default();
+            if got == expected {
+                Ok(())
+            } else {
+                Err(format!("target {got:?}, expected {expected:?}"))
+            }
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -337,26 +335,28 @@ async fn gtid_executed_keeps_only_the_newest_rows_per_source() {
             .expect("insert");
     }
     converge(schema, "t", "id", Duration::from_secs(60)).await;
-    let mut dst = connect(DST_PORT).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let (rows, low, high): (u64, Option<u64>, Option<u64>) = dst
-            .exec_first(
-                "SELECT COUNT(*), MIN(gno), MAX(gno) FROM dtle.gtid_executed WHERE job_name = ?",
-                (job,),
-            )
-            .await
-            .expect("query")
-            .expect("row");
-        // Compaction runs every tenth of the retention: between 50 and 55 rows, the newest.
-        if (50..=55).contains(&rows) && high.zip(low).is_some_and(|(h, l)| h - l + 1 == rows) {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{rows} rows, gno {low:?}..{high:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually(
+        "gtid_executed keeps only the newest rows",
+        Duration::from_secs(30),
+        || async {
+            let mut dst = connect(DST_PORT).await;
+            let (rows, low, high): (u64, Option<u64>, Option<u64>) = dst
+                .exec_first(
+                    "SELECT COUNT(*), MIN(gno), MAX(gno) FROM dtle.gtid_executed WHERE job_name = ?",
+                    (job,),
+                )
+                .await
+                .expect("query")
+                .expect("row");
+            // Compaction runs every tenth of the retention: between 50 and 55 rows, the newest.
+            if (50..=55).contains(&rows) && high.zip(low).is_some_and(|(h, l)| h - l + 1 == rows)
+            {
+                Ok(())
+            } else {
+                Err(format!("{rows} rows, gno {low:?}..{high:?}"))
+            }
+        },
+    )
+    .await;
     gtids_recorded_once(job).await;
 }

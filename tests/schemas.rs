@@ -19,23 +19,7 @@ async fn converges(schema: &str) {
 
 /// Writes a marker row and waits until the target has it: everything before it is applied.
 async fn caught_up(schema: &str) {
-    let n: u64 = first_value(SRC_PORT, "SELECT FLOOR(RAND() * 1000000000)")
-        .await
-        .unwrap_or(7);
-    exec(
-        SRC_PORT,
-        &format!("CREATE TABLE IF NOT EXISTS {schema}.marker (n BIGINT PRIMARY KEY); INSERT INTO {schema}.marker VALUES ({n})"),
-    )
-    .await;
-    eventually("the marker row arrives", WAIT, || async {
-        let found: Option<u64> = first_value(
-            DST_PORT,
-            &format!("SELECT n FROM {schema}.marker WHERE n = {n}"),
-        )
-        .await;
-        found.map(|_| ()).ok_or_else(|| "not yet".to_owned())
-    })
-    .await;
+    marker_arrives(schema, WAIT).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -2,12 +2,16 @@
 //!
 //! Settings come from flags, then a config file (TOML, or HCL when the file ends in `.hcl`),
 //! then defaults. Logs go to stderr; passwords are never logged (jobs are logged by ID only).
+//!
+//! On Ctrl-C or SIGTERM the HTTP server stops taking requests, then every task is cancelled and
+//! awaited, at most `kill_timeout_s` (the orchestrator's shutdown); a task still running after
+//! that is dropped with the async runtime.
 
 use anyhow::Context;
 use clap::Args;
 use driver::retry::RetryPolicy;
 use gateway::orchestrator::embedded::supervisor::RestartPolicy;
-use gateway::orchestrator::embedded::{EmbeddedConfig, EmbeddedOrchestrator};
+use gateway::orchestrator::embedded::{EmbeddedConfig, EmbeddedOrchestrator, DEFAULT_KILL_TIMEOUT};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -49,6 +53,9 @@ struct FileConfig {
     datacenter: Option<String>,
     /// How failed tasks are restarted.
     restart: Option<RestartConfig>,
+    /// How long stopping a task (stop, pause, update, the agent's own shutdown) waits for it
+    /// to end, seconds, before it is reported killed and left behind (default 10).
+    kill_timeout_s: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -130,6 +137,9 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
                 .unwrap_or(RetryPolicy::default().attempts),
             ..RetryPolicy::default()
         },
+        kill_timeout: file
+            .kill_timeout_s
+            .map_or(DEFAULT_KILL_TIMEOUT, Duration::from_secs),
     };
     std::fs::create_dir_all(&config.state_dir)
         .with_context(|| format!("creating {}", config.state_dir.display()))?;
@@ -145,10 +155,15 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         tracing::info!(%addr, state_dir = %config.state_dir.display(), nats = %config.nats_url, "dtle agent listening");
         server.await;
         tracing::info!("stopping the tasks");
-        orchestrator.shutdown();
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Waits until every task has ended, at most the kill timeout.
+        let left = orchestrator.shutdown().await;
+        if left.is_empty() {
+            tracing::info!("every task has ended");
+        }
         Ok::<_, anyhow::Error>(())
     })?;
+    // Force: whatever task is still running is dropped here, with the runtime (this waits only
+    // for blocking work, at most 5 s).
     runtime.shutdown_timeout(Duration::from_secs(5));
     Ok(ExitCode::SUCCESS)
 }

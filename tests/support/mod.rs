@@ -125,21 +125,21 @@ impl Task {
     }
 
     /// Waits for the process to exit by itself; returns its exit code and last stderr line.
+    /// A process still running at the deadline is killed (when the panic drops it).
     pub fn wait_exit(&mut self, timeout: Duration) -> (Option<i32>, String) {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-                let last = log.lines().last().unwrap_or_default().to_owned();
-                return (status.code(), last);
+        let (child, log) = (&mut self.child, &self.log);
+        let status = eventually_blocking("the task exits by itself", timeout, || {
+            match child.try_wait() {
+                Ok(Some(status)) => Ok(status),
+                _ => Err(format!(
+                    "still running; log:\n{}",
+                    std::fs::read_to_string(log).unwrap_or_default()
+                )),
             }
-            if Instant::now() > deadline {
-                self.kill();
-                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-                panic!("task did not exit within {timeout:?}; log:\n{log}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        });
+        let log = self.log_text();
+        let last = log.lines().last().unwrap_or_default().to_owned();
+        (status.code(), last)
     }
 
     /// Whether the process is still running.
@@ -217,16 +217,10 @@ pub async fn same_table(schema: &str, table: &str, order: &str) -> Result<(), St
 
 /// Waits until `same_table` holds, or fails with the last difference.
 pub async fn converge(schema: &str, table: &str, order: &str, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match same_table(schema, table, order).await {
-            Ok(()) => return,
-            Err(diff) if Instant::now() > deadline => {
-                panic!("{schema}.{table} did not converge within {timeout:?}: {diff}")
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
-        }
-    }
+    eventually(&format!("{schema}.{table} converges"), timeout, || {
+        same_table(schema, table, order)
+    })
+    .await;
 }
 
 /// Every GTID recorded for `job` exactly once, and how many there are.
@@ -301,15 +295,11 @@ impl Agent {
             state_dir,
             log,
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "the agent did not listen:\n{}",
-                agent.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        eventually_blocking("the agent listens", Duration::from_secs(20), || {
+            std::net::TcpStream::connect(("127.0.0.1", port))
+                .map(drop)
+                .map_err(|e| format!("{e}; log:\n{}", agent.log_text()))
+        });
         agent
     }
 
@@ -360,22 +350,97 @@ pub fn http(method: &str, url: &str, body: Option<&str>) -> (u16, serde_json::Va
     )
 }
 
-/// Retries `probe` every 200 ms until it succeeds; fails with its last complaint after `timeout`.
-pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut probe: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), String>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        match probe().await {
-            Ok(()) => return,
-            Err(last) if Instant::now() > deadline => {
-                panic!("{what}: not within {timeout:?}: {last}")
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+/// How often a waited-for condition is probed again.
+const PROBE_EVERY: Duration = Duration::from_millis(200);
+
+/// The deadline of one wait for a condition, shared by [`eventually`] and
+/// [`eventually_blocking`]: the only place where tests decide that they have waited long enough.
+struct Patience<'a> {
+    what: &'a str,
+    timeout: Duration,
+    deadline: Instant,
+}
+
+impl<'a> Patience<'a> {
+    fn new(what: &'a str, timeout: Duration) -> Self {
+        Self {
+            what,
+            timeout,
+            deadline: Instant::now() + timeout,
         }
     }
+
+    /// After a failed probe: how long to pause before the next one.
+    ///
+    /// # Panics
+    /// With the probe's last complaint once the deadline has passed.
+    fn pause_after(&self, last: &str) -> Duration {
+        if Instant::now() > self.deadline {
+            panic!("{}: not within {:?}: {last}", self.what, self.timeout);
+        }
+        PROBE_EVERY
+    }
+}
+
+/// Retries `probe` every 200 ms until it succeeds and returns what it found; fails with its last
+/// complaint after `timeout`. Every wait for a condition in the tests goes through here (or
+/// through [`eventually_blocking`] outside async code).
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let patience = Patience::new(what, timeout);
+    loop {
+        match probe().await {
+            Ok(found) => return found,
+            Err(last) => tokio::time::sleep(patience.pause_after(&last)).await,
+        }
+    }
+}
+
+/// [`eventually`] for code that is not async: the same deadline, blocking the thread between
+/// probes.
+pub fn eventually_blocking<T>(
+    what: &str,
+    timeout: Duration,
+    mut probe: impl FnMut() -> Result<T, String>,
+) -> T {
+    let patience = Patience::new(what, timeout);
+    loop {
+        match probe() {
+            Ok(found) => return found,
+            Err(last) => std::thread::sleep(patience.pause_after(&last)),
+        }
+    }
+}
+
+/// Writes a new row to `{schema}.marker` on the source (creating the table if need be) and
+/// waits until the target has it: whatever the source wrote before it, and a running job
+/// replicating `schema` would apply, has had its chance to arrive.
+pub async fn marker_arrives(schema: &str, timeout: Duration) {
+    let n: u64 = first_value(SRC_PORT, "SELECT FLOOR(RAND() * 1000000000)")
+        .await
+        .unwrap_or(7);
+    exec(
+        SRC_PORT,
+        &format!(
+            "CREATE TABLE IF NOT EXISTS `{schema}`.marker (n BIGINT PRIMARY KEY); \
+             INSERT INTO `{schema}`.marker VALUES ({n})"
+        ),
+    )
+    .await;
+    eventually("the marker row arrives", timeout, || async {
+        let found: Option<u64> = first_value(
+            DST_PORT,
+            &format!("SELECT n FROM `{schema}`.marker WHERE n = {n}"),
+        )
+        .await;
+        found
+            .map(drop)
+            .ok_or_else(|| format!("marker {n} not on the target yet"))
+    })
+    .await;
 }
 
 /// The first column of the first row of `sql` on `port`, if any (errors count as none).

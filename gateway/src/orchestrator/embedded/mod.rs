@@ -7,22 +7,44 @@
 //! reads the folder back and restarts the tasks of every job that was running; the tasks resume
 //! from the position stored on the target, so nothing is lost or applied twice. Pausing stops the
 //! tasks and remembers it; resuming starts them again, which continues from that same position.
+//!
+//! # What "stopped" means
+//! Stop, purge, pause, an update of the job and the agent's shutdown all stop tasks the same
+//! way ([`lifecycle`]): each of the job's runs is cancelled, and the call returns only once
+//! every run's supervisor future has returned (the driver task has returned, the applier has
+//! rolled back, connections are dropped), or once `kill_timeout` has passed. Only then is the
+//! allocation marked dead with its `Killed`/`Paused` event, the position forgotten (stop with
+//! `forget_position`), the job forgotten (purge) or the new definition started (update), so an
+//! updated job never has two runs of one task at once. A run still alive at the deadline is
+//! reported as killed, with a warning, and left detached: cancelled, so never restarted. The
+//! shutdown cancels the root token every run descends from and waits, bounded by the same
+//! timeout, for every run ever spawned, detached ones included; the jobs stay as they are on
+//! disk, to be restored by the next start.
 
+pub mod lifecycle;
 pub mod store;
 pub mod supervisor;
+#[cfg(test)]
+mod tests;
 
 use super::now_ns;
 use super::{Allocation, JobRecord, Node, Orchestrator, OrchestratorError, Registered, TaskState};
 use driver::retry::RetryPolicy;
 use driver::stats::{StatsSnapshot, TaskStats};
 use jobs::{ParsedJob, Role};
+use lifecycle::{stop_all, Outcome, RunHandle};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use store::{Store, StoredJob};
-use supervisor::{push_event, supervise, RestartPolicy, Supervised};
+use supervisor::{push_event, supervise, DriverRunner, RestartPolicy, Supervised, TaskRunner};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How long a stop waits for a task to end by default before it is left detached (Nomad's
+/// `kill_timeout` is 5 s; an applier finishes the frame it is applying first, so allow more).
+pub const DEFAULT_KILL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How the embedded orchestrator runs.
 #[derive(Debug, Clone)]
@@ -41,14 +63,17 @@ pub struct EmbeddedConfig {
     pub restart: RestartPolicy,
     /// Retries inside a task.
     pub task_retry: RetryPolicy,
+    /// How long stopping a task (stop, purge, pause, update, shutdown) waits for it to end
+    /// before reporting it killed and leaving it detached.
+    pub kill_timeout: Duration,
 }
 
 /// A running (or ended) task.
 struct Running {
     alloc: Arc<Mutex<Allocation>>,
     stats: Arc<TaskStats>,
-    /// Fires to stop the task; a fresh one per run.
-    cancel: CancellationToken,
+    /// The current (or last) run: cancels it and tells when it has ended; a fresh one per run.
+    run: RunHandle,
     /// When the current run started, for the snapshot's ETA.
     since: Instant,
 }
@@ -58,7 +83,7 @@ impl Running {
         Self {
             alloc: Arc::new(Mutex::new(alloc)),
             stats: Arc::new(TaskStats::default()),
-            cancel: CancellationToken::new(),
+            run: RunHandle::idle(),
             since: Instant::now(),
         }
     }
@@ -85,14 +110,32 @@ struct Inner {
     node_id: String,
     store: Store,
     state: Mutex<State>,
+    /// What runs each task: the driver's task API, or a stand-in in tests.
+    runner: Arc<dyn TaskRunner>,
+    /// Every run's token descends from it; the shutdown cancels it, and no run starts after.
+    root: CancellationToken,
+    /// Every run ever spawned, so the shutdown can wait for all of them, detached ones too.
+    tasks: TaskTracker,
 }
 
 impl EmbeddedOrchestrator {
-    /// Opens the state folder and restarts the jobs that were running.
+    /// Opens the state folder and restarts the jobs that were running; tasks run through the
+    /// driver's task API. Call it inside a Tokio runtime.
     ///
     /// # Errors
     /// When the state folder cannot be used.
     pub fn start(config: EmbeddedConfig) -> Result<Self, OrchestratorError> {
+        Self::start_with(config, Arc::new(DriverRunner))
+    }
+
+    /// As [`EmbeddedOrchestrator::start`], with tasks run by `runner`.
+    ///
+    /// # Errors
+    /// When the state folder cannot be used.
+    pub fn start_with(
+        config: EmbeddedConfig,
+        runner: Arc<dyn TaskRunner>,
+    ) -> Result<Self, OrchestratorError> {
         let store = Store::open(&config.state_dir)?;
         let node_id = node_id(&config.state_dir)?;
         let inner = Arc::new(Inner {
@@ -103,6 +146,9 @@ impl EmbeddedOrchestrator {
                 index: 0,
                 jobs: BTreeMap::new(),
             }),
+            runner,
+            root: CancellationToken::new(),
+            tasks: TaskTracker::new(),
         });
         let orchestrator = Self { inner };
         for stored in orchestrator.inner.store.load() {
@@ -111,15 +157,39 @@ impl EmbeddedOrchestrator {
         Ok(orchestrator)
     }
 
-    /// Stops every task (the agent is shutting down); the jobs stay as they are on disk.
-    pub fn shutdown(&self) {
+    /// Stops every task (the agent is shutting down) and waits, at most `kill_timeout`, until
+    /// every run has ended; the jobs stay as they are on disk. Returns the names of the tasks
+    /// still running at the deadline (each also logged as a warning); no task starts after.
+    pub async fn shutdown(&self) -> Vec<String> {
+        // Begin: one cancellation reaches every run, detached ones included.
+        self.inner.root.cancel();
+        self.inner.tasks.close();
+        // Complete.
+        let timeout = self.inner.config.kill_timeout;
+        if tokio::time::timeout(timeout, self.inner.tasks.wait())
+            .await
+            .is_ok()
+        {
+            return Vec::new();
+        }
+        // Force: whatever is left is dropped with the runtime.
+        let mut left = Vec::new();
         if let Ok(state) = self.inner.state.lock() {
-            for entry in state.jobs.values() {
-                for task in &entry.tasks {
-                    task.cancel.cancel();
+            for task in state.jobs.values().flat_map(|e| &e.tasks) {
+                if !task.run.has_ended() {
+                    if let Ok(alloc) = task.alloc.lock() {
+                        left.push(alloc.name.clone());
+                    }
                 }
             }
         }
+        tracing::warn!(
+            ?timeout,
+            tasks = ?left,
+            runs = self.inner.tasks.len(),
+            "tasks did not end in time; leaving them to the runtime's shutdown"
+        );
+        left
     }
 
     fn restore(&self, stored: StoredJob) {
@@ -162,17 +232,21 @@ impl EmbeddedOrchestrator {
         tracing::info!(job = %id, running = run, "job restored from the state folder");
     }
 
-    /// Starts (or restarts) the supervisors of a job's tasks.
+    /// Starts (or restarts) the supervisors of a job's tasks; their earlier runs must have
+    /// been stopped ([`Self::halt`]).
     fn launch(&self, id: &str) {
         let Ok(mut state) = self.inner.state.lock() else {
             return;
         };
+        if self.inner.root.is_cancelled() {
+            tracing::warn!(job = %id, "not starting the job's tasks: the agent is shutting down");
+            return;
+        }
         let Some(entry) = state.jobs.get_mut(id) else {
             return;
         };
         let spec = entry.record.spec.clone();
         for task in &mut entry.tasks {
-            task.cancel = CancellationToken::new();
             task.stats = Arc::new(TaskStats::default());
             task.since = Instant::now();
             if let Ok(mut alloc) = task.alloc.lock() {
@@ -183,42 +257,73 @@ impl EmbeddedOrchestrator {
             }
             let persist = self.clone();
             let job_id = id.to_owned();
-            let supervised = Supervised {
+            let role = task.alloc.lock().map(|a| a.role).unwrap_or(Role::Src);
+            let span = tracing::info_span!("alloc", job = %spec.id, task = %role);
+            let supervised = |cancel| Supervised {
                 spec: spec.clone(),
                 alloc: task.alloc.clone(),
                 stats: task.stats.clone(),
-                cancel: task.cancel.clone(),
+                cancel,
                 nats_url: self.inner.config.nats_url.clone(),
                 policy: self.inner.config.restart.clone(),
                 retry: self.inner.config.task_retry.clone(),
                 on_change: Arc::new(move || persist.persist(&job_id)),
+                runner: self.inner.runner.clone(),
             };
-            let role = task.alloc.lock().map(|a| a.role).unwrap_or(Role::Src);
-            let span = tracing::info_span!("alloc", job = %spec.id, task = %role);
-            tokio::spawn(tracing::Instrument::instrument(supervise(supervised), span));
+            task.run = RunHandle::spawn(&self.inner.tasks, &self.inner.root, |cancel| {
+                tracing::Instrument::instrument(supervise(supervised(cancel)), span)
+            });
         }
         drop(state);
         self.persist(id);
     }
 
-    /// Stops a job's tasks, recording `kind` (`Killed`, `Paused`) with `message`.
-    fn halt(&self, id: &str, kind: &str, message: &str) {
-        let Ok(state) = self.inner.state.lock() else {
-            return;
+    /// Stops a job's tasks and returns once they have ended, or `kill_timeout` has passed
+    /// ([`lifecycle`]); then records `kind` (`Killed`, `Paused`) with `message` on each, and
+    /// warns of each task left detached.
+    async fn halt(&self, id: &str, kind: &str, message: &str) {
+        let runs: Vec<_> = {
+            let Ok(state) = self.inner.state.lock() else {
+                return;
+            };
+            let Some(entry) = state.jobs.get(id) else {
+                return;
+            };
+            entry
+                .tasks
+                .iter()
+                .map(|task| {
+                    if let Ok(mut alloc) = task.alloc.lock() {
+                        alloc.desired_status = "stop".into();
+                    }
+                    (task.alloc.clone(), task.run.clone())
+                })
+                .collect()
         };
-        let Some(entry) = state.jobs.get(id) else {
-            return;
-        };
-        for task in &entry.tasks {
-            task.cancel.cancel();
-            if let Ok(mut alloc) = task.alloc.lock() {
-                alloc.desired_status = "stop".into();
-                if alloc.task_state.state != "dead" {
-                    alloc.client_status = "complete".into();
-                    alloc.task_state.state = "dead".into();
-                    alloc.task_state.finished_at = Some(supervisor::now_rfc3339());
+        let timeout = self.inner.config.kill_timeout;
+        for (alloc, outcome) in stop_all(runs, timeout).await {
+            let Ok(mut alloc) = alloc.lock() else {
+                continue;
+            };
+            if alloc.task_state.state != "dead" {
+                alloc.client_status = "complete".into();
+                alloc.task_state.state = "dead".into();
+                alloc.task_state.finished_at = Some(supervisor::now_rfc3339());
+            }
+            match outcome {
+                Outcome::Ended => push_event(&mut alloc, kind, message, "", Duration::ZERO),
+                Outcome::Detached => {
+                    tracing::warn!(
+                        job = %id,
+                        task = %alloc.name,
+                        ?timeout,
+                        "the task did not end in time; it is left detached"
+                    );
+                    let message = format!(
+                        "{message}; it did not end within {timeout:?} and was left detached"
+                    );
+                    push_event(&mut alloc, kind, &message, "", Duration::ZERO);
                 }
-                push_event(&mut alloc, kind, message, "", Duration::ZERO);
             }
         }
     }
@@ -358,7 +463,7 @@ impl Orchestrator for EmbeddedOrchestrator {
             state.jobs.get(&id).map(|e| {
                 (
                     e.record.spec == spec,
-                    e.record.status == "dead" || e.tasks.iter().all(|t| t.cancel.is_cancelled()),
+                    e.record.status == "dead" || e.tasks.iter().all(|t| t.run.is_cancelled()),
                 )
             })
         };
@@ -369,7 +474,8 @@ impl Orchestrator for EmbeddedOrchestrator {
             }
             Some(_) => {
                 // Changed (or stopped): stop the old tasks, keep the allocations' history.
-                self.halt(&id, "Killed", "Task stopped: the job was updated");
+                self.halt(&id, "Killed", "Task stopped: the job was updated")
+                    .await;
                 let mut state = self.lock()?;
                 let index = Self::next_index(&mut state);
                 if let Some(entry) = state.jobs.get_mut(&id) {
@@ -442,11 +548,12 @@ impl Orchestrator for EmbeddedOrchestrator {
     ) -> Result<Registered, OrchestratorError> {
         let eval_id = uuid::Uuid::new_v4().to_string();
         let registered = self.registered(id, eval_id, true)?;
-        self.halt(id, "Killed", "Task killed: the job was stopped");
+        self.halt(id, "Killed", "Task killed: the job was stopped")
+            .await;
         if forget_position {
+            // The applier has ended (rolled back, let go of its connection), unless it was left
+            // detached, which `halt` warned of.
             let spec = self.job(id).await?.spec;
-            // The tasks are stopping; give the applier a moment to roll back and let go.
-            tokio::time::sleep(Duration::from_millis(200)).await;
             driver::task::forget_position(&spec).await.map_err(|e| {
                 OrchestratorError::Internal(format!(
                     "deleting the position of job {id} on the target: {e}"
@@ -493,7 +600,8 @@ impl Orchestrator for EmbeddedOrchestrator {
             id,
             "Paused",
             "Task stopped: the job was paused; it resumes from the target's position",
-        );
+        )
+        .await;
         {
             let mut state = self.lock()?;
             let index = Self::next_index(&mut state);

@@ -7,10 +7,11 @@
 //! dead and failed. A task the user stops is killed, not failed. Every step is a task event.
 
 use super::super::{now_ns, Allocation, TaskEvent};
+use driver::error::TaskError;
 use driver::retry::RetryPolicy;
 use driver::stats::TaskStats;
 use driver::task::TaskContext;
-use jobs::JobSpec;
+use jobs::{JobSpec, Role};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -40,6 +41,28 @@ impl Default for RestartPolicy {
             delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(60),
         }
+    }
+}
+
+/// How a task is run: [`DriverRunner`] in the agent, a stand-in in the orchestrator's tests.
+#[async_trait::async_trait]
+pub trait TaskRunner: Send + Sync {
+    /// Runs the `role` task of `spec` until `ctx.cancel` fires (it then returns `Ok`) or it
+    /// fails.
+    ///
+    /// # Errors
+    /// A [`TaskError`]: definite (not restarted) or transient (restarted with backoff).
+    async fn run(&self, spec: &JobSpec, role: Role, ctx: TaskContext) -> Result<(), TaskError>;
+}
+
+/// The driver's task API, the one way a real task runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DriverRunner;
+
+#[async_trait::async_trait]
+impl TaskRunner for DriverRunner {
+    async fn run(&self, spec: &JobSpec, role: Role, ctx: TaskContext) -> Result<(), TaskError> {
+        driver::task::run(spec, role, ctx).await
     }
 }
 
@@ -96,14 +119,20 @@ pub struct Supervised {
     pub retry: RetryPolicy,
     /// Called after each change of the allocation, to persist it.
     pub on_change: Arc<dyn Fn() + Send + Sync>,
+    /// What runs the task.
+    pub runner: Arc<dyn TaskRunner>,
 }
 
-/// Runs the task until it is stopped, finishes, or fails for good.
+/// Runs the task until it is stopped, finishes, or fails for good. Once `task.cancel` has fired
+/// it starts nothing more and returns as soon as the running task does.
 pub async fn supervise(task: Supervised) {
-    let role = task.alloc.lock().map(|a| a.role).unwrap_or(jobs::Role::Src);
+    let role = task.alloc.lock().map(|a| a.role).unwrap_or(Role::Src);
     let mut recent: VecDeque<Instant> = VecDeque::new();
     let mut backoff = driver::retry::Backoff::new(task.policy.delay, task.policy.max_delay);
     loop {
+        if task.cancel.is_cancelled() {
+            return;
+        }
         update(&task, |a| {
             a.client_status = "running".into();
             a.task_state.state = "running".into();
@@ -116,7 +145,7 @@ pub async fn supervise(task: Supervised) {
             stats: task.stats.clone(),
             retry: task.retry.clone(),
         };
-        let result = driver::task::run(&task.spec, role, ctx).await;
+        let result = task.runner.run(&task.spec, role, ctx).await;
         if task.cancel.is_cancelled() {
             // The caller records why (stopped, paused, updated).
             return;
