@@ -141,3 +141,24 @@ async fn a_purged_start_gtid_is_named_and_definite() {
     assert_one_line(&last, &["no longer has the binlog", "1236"]);
     nothing_applied(job, schema).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_compressed_column_is_named_and_definite_before_anything_is_copied() {
+    let (job, schema) = ("err_compressed", "e2e_err_compressed");
+    reset(schema, job).await;
+    exec(
+        SRC_PORT,
+        &format!("CREATE TABLE `{schema}`.t (id INT PRIMARY KEY, body TEXT COMPRESSED)"),
+    )
+    .await;
+    let file = write_job(job, &job_json(job, schema, ""));
+    let _dest = Task::start("dest", &file);
+    let mut src = Task::start("src", &file);
+    let (code, last) = src.wait_exit(Duration::from_secs(30));
+    assert_eq!(code, Some(2), "{last}");
+    assert_one_line(
+        &last,
+        &["column body is COMPRESSED", "e2e_err_compressed.t"],
+    );
+    nothing_applied(job, schema).await;
+}

@@ -74,6 +74,9 @@ pub enum DefiniteCause {
     /// A schema change the job cannot replicate.
     #[error("{0}")]
     UnsupportedSchemaChange(String),
+    /// A column whose values dtle-rs cannot read from the binlog.
+    #[error("{0}")]
+    UnsupportedColumn(String),
     /// The job's configuration cannot work with these servers.
     #[error("{0}")]
     BadConfig(String),
