@@ -1,6 +1,6 @@
 //! The Src task: reads the source and streams its changes to the applier. This module only wires
 //! the parts together; the work is in [`snapshot`], [`binlog`], [`routing`], [`row_filter`],
-//! [`ddl`], [`schema`] and [`values`].
+//! [`ddl`], [`definition`], [`schema`] and [`values`].
 //!
 //! # The loop
 //! Every pass starts with a sync ([`crate::transport::sender::Sender::sync`]): the applier says
@@ -16,6 +16,7 @@
 
 pub mod binlog;
 pub mod ddl;
+pub mod definition;
 pub mod preflight;
 pub mod routing;
 pub mod row_filter;

@@ -27,6 +27,7 @@
 //! Rows are written with REPLACE, so a chunk applied twice leaves one copy.
 
 use super::ddl::{self, DdlAction};
+use super::definition;
 use super::row_filter::RowFilter;
 use super::schema::{ColumnKind, TableSchema};
 use super::values::from_snapshot;
@@ -100,7 +101,7 @@ impl SnapshotSession {
                     .query_drop(format!("SELECT 1 FROM {qualified} LIMIT 0"))
                     .await;
                 let create = match locked {
-                    Ok(()) => definition(&mut conn, &schema, &name).await?,
+                    Ok(()) => definition::show_create(&mut conn, &schema, &name).await?,
                     Err(_) => None,
                 };
                 let Some(create) = create.filter(|c| Some(c) == before.as_ref()) else {
@@ -116,6 +117,7 @@ impl SnapshotSession {
                 });
             }
             if !raced {
+                repair_definitions(ctx, &mut tables).await?;
                 tracing::info!(snapshot = id, %position, tables = tables.len(), "consistent snapshot opened");
                 return Ok(Self {
                     id,
@@ -527,6 +529,26 @@ pub async fn copy_into_stream(
     Ok(())
 }
 
+/// The definitions MariaDB prints wrong, repaired ([`definition::repair_members`]), on a
+/// connection of their own.
+async fn repair_definitions(ctx: &ExtractCtx<'_>, tables: &mut [ToCopy]) -> Result<(), Stop> {
+    let mut probe = None;
+    for to_copy in tables.iter_mut().filter(|t| t.create.contains('?')) {
+        let conn = match probe.as_mut() {
+            Some(conn) => conn,
+            None => probe.insert(mysql::connect(&ctx.spec.src.connection, "source").await?),
+        };
+        let create = std::mem::take(&mut to_copy.create);
+        to_copy.create =
+            definition::repair_members(conn, &to_copy.table.schema, &to_copy.table.name, create)
+                .await?;
+    }
+    if let Some(conn) = probe {
+        conn.disconnect().await.ok();
+    }
+    Ok(())
+}
+
 /// Each table's `SHOW CREATE TABLE`, `None` for a table that is gone.
 async fn definitions(
     conn: &mut mysql_async::Conn,
@@ -534,30 +556,9 @@ async fn definitions(
 ) -> Result<Vec<Option<String>>, Stop> {
     let mut out = Vec::with_capacity(tables.len());
     for (schema, name, _, _) in tables {
-        out.push(definition(conn, schema, name).await?);
+        out.push(definition::show_create(conn, schema, name).await?);
     }
     Ok(out)
-}
-
-/// A table's `SHOW CREATE TABLE`, `None` when it does not exist.
-async fn definition(
-    conn: &mut mysql_async::Conn,
-    schema: &str,
-    table: &str,
-) -> Result<Option<String>, Stop> {
-    let row: Result<Option<(Vec<u8>, Vec<u8>)>, _> = conn
-        .query_first(format!("SHOW CREATE TABLE {}", quote::table(schema, table)))
-        .await;
-    match row {
-        Ok(row) => Ok(row.map(|(_, create)| String::from_utf8_lossy(&create).into_owned())),
-        Err(err) if crate::error::server_code(&err) == Some(crate::error::codes::NO_SUCH_TABLE) => {
-            Ok(None)
-        }
-        Err(err) => Err(Stop::Failed(classify_mysql(
-            format!("reading the definition of {schema}.{table}"),
-            &err,
-        ))),
-    }
 }
 
 /// Rows of one table read so far, and how far the table has come with them.
