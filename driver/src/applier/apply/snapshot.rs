@@ -1,0 +1,133 @@
+//! The snapshot's items and the copies of tables a schema change brought in: each chunk one
+//! target transaction of REPLACEs together with its table's progress (see [`super`]).
+
+use super::{Applier, Executor, Phase, MAX_BATCH_BYTES, MAX_PARAMS};
+use crate::applier::statements;
+use crate::change::{ChunkProgress, SourcePosition, Value};
+use crate::error::TaskError;
+use crate::stats::RowCount;
+use std::sync::atomic::Ordering::Relaxed;
+
+impl<E: Executor> Applier<E> {
+    pub(super) async fn snapshot_begin(
+        &mut self,
+        snapshot_id: u64,
+        position: SourcePosition,
+        rows_estimated: u64,
+    ) -> Result<(), TaskError> {
+        self.stats
+            .snapshot_rows_estimated
+            .store(rows_estimated, Relaxed);
+        self.sql("SET SESSION foreign_key_checks = 0").await?;
+        self.exec
+            .write_position(Phase::Snapshot, Some(snapshot_id), &position)
+            .await?;
+        self.snapshot = Some((snapshot_id, position));
+        self.stats.set_stage("Copying the snapshot");
+        Ok(())
+    }
+
+    pub(super) async fn snapshot_chunk(
+        &mut self,
+        table: u32,
+        rows: Vec<Vec<Value>>,
+        progress: ChunkProgress,
+    ) -> Result<(), TaskError> {
+        match self.txn.as_mut() {
+            Some(txn) if txn.skip => return Ok(()),
+            Some(txn) if txn.started => {
+                // A copy inside a source transaction stands apart from its rows, as DDL does.
+                txn.started = false;
+                self.sql("COMMIT").await?;
+            }
+            _ => {}
+        }
+        let resolved = self.resolve(table).await?;
+        let name = resolved.def.qualified();
+        let count = rows.len() as u64;
+        let rows: Vec<Vec<Value>> = rows.into_iter().map(|r| resolved.row(r)).collect();
+        self.sql("START TRANSACTION").await?;
+        let per_row = resolved.def.columns.len().max(1);
+        let mut start = 0;
+        while start < rows.len() {
+            let mut end = start;
+            let mut bytes = 0;
+            while end < rows.len()
+                && end - start < statements::MAX_BATCH_ROWS
+                && (end - start + 1) * per_row <= MAX_PARAMS
+                && bytes < MAX_BATCH_BYTES
+            {
+                bytes += rows[end].iter().map(Value::size_hint).sum::<usize>();
+                end += 1;
+            }
+            let sql = statements::insert(&resolved.def, end - start, true);
+            let params = statements::insert_params(rows[start..end].iter());
+            self.exec
+                .exec(sql, params, &format!("copying rows into {name}"))
+                .await?;
+            start = end;
+        }
+        let copied_at = match (&self.snapshot, &self.copy) {
+            (Some((_, position)), _) | (None, Some(position)) => position.gtid_set.clone(),
+            (None, None) => None,
+        };
+        self.exec
+            .write_progress(&progress, &name, copied_at.as_ref())
+            .await?;
+        self.sql("COMMIT").await?;
+        if let (Some(_), Some(copied_at), true) = (&self.copy, &copied_at, progress.table_done) {
+            self.catch_up.set(name.clone(), copied_at.clone());
+        }
+        self.stats.rows_applied.fetch_add(count, Relaxed);
+        self.stats.snapshot_rows_done.fetch_add(count, Relaxed);
+        self.stats.count_rows(&name, RowCount::Insert, count);
+        Ok(())
+    }
+
+    pub(super) async fn snapshot_end(
+        &mut self,
+        snapshot_id: u64,
+        position: SourcePosition,
+    ) -> Result<(), TaskError> {
+        if !matches!(&self.snapshot, Some((id, _)) if *id == snapshot_id) {
+            return Err(TaskError::Transient(
+                "snapshot end without its beginning in this epoch".into(),
+            ));
+        }
+        // The progress rows stay until the binlog has passed every table's copy: they say, per
+        // table, what the catch-up must skip.
+        self.exec
+            .write_position(Phase::Binlog, None, &position)
+            .await?;
+        self.executed = position.gtid_set.clone();
+        self.load_catch_up().await?;
+        self.snapshot = None;
+        let fk = format!(
+            "SET SESSION foreign_key_checks = {}",
+            u8::from(self.settings.foreign_key_checks)
+        );
+        self.sql(&fk).await?;
+        self.stats.set_stage("Applying the binlog");
+        self.stats.set_position(&position);
+        self.stats.snapshot_finished();
+        tracing::info!(%position, "snapshot applied; following the binlog");
+        Ok(())
+    }
+
+    /// A copy of tables brought in by the open transaction's schema change begins.
+    pub(super) async fn table_copy(
+        &mut self,
+        position: SourcePosition,
+        tables: Vec<String>,
+    ) -> Result<(), TaskError> {
+        self.flush_batch().await?;
+        if self.txn.as_ref().is_some_and(|t| t.skip) {
+            return Ok(());
+        }
+        for table in &tables {
+            self.catch_up.forget(table);
+        }
+        self.copy = Some(position);
+        Ok(())
+    }
+}
