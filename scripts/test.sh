@@ -14,6 +14,12 @@ if ! command -v cargo >/dev/null; then
 fi
 command -v cargo >/dev/null || { echo "test.sh: cargo not found; install Rust (rustup) first" >&2; exit 1; }
 
+# --large: the randomized fidelity test with many rows per table and phase (see README).
+if [ "${1:-}" = "--large" ]; then
+    shift
+    export DTLE_FIDELITY_ROWS="${DTLE_FIDELITY_ROWS:-50000}"
+fi
+
 was_up=0
 scripts/testbed.sh status >/dev/null 2>&1 && was_up=1
 scripts/testbed.sh up
