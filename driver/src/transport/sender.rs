@@ -28,6 +28,12 @@ use tokio_util::sync::CancellationToken;
 /// With frames unacknowledged and no acknowledgement for this long, the epoch is restarted.
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The largest chunk a frame may carry when the server accepts `max_payload` bytes per message
+/// (never below 4 KiB, so a nonsensical limit cannot make frames empty).
+fn chunk_limit(max_payload: usize) -> usize {
+    max_payload.max(4096) - FRAME_HEADER_LEN - 64
+}
+
 /// Why sending stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
@@ -55,7 +61,8 @@ pub struct Sender {
     nats: NatsConnection,
     subjects: Subjects,
     config: SenderConfig,
-    /// Largest chunk per frame: the server's max payload less the frame header.
+    /// Largest chunk per frame: the server's max payload less the frame header, as the server
+    /// said at the last sync.
     max_chunk: usize,
     epoch: u64,
     /// Last frame published in this epoch.
@@ -128,11 +135,10 @@ impl Sender {
                 }
             }
         });
-        let max_payload = nats.client.server_info().max_payload.max(4096);
         let connections_at_sync = *nats.connections.borrow();
         let resyncs_at_sync = resyncs.borrow().0;
         Ok(Self {
-            max_chunk: max_payload - FRAME_HEADER_LEN - 64,
+            max_chunk: chunk_limit(nats.client.max_payload()),
             connections_at_sync,
             resyncs_at_sync,
             nats,
@@ -182,6 +188,9 @@ impl Sender {
                 super::codec::decode_control::<SyncReply>(&m.payload).map_err(|e| e.to_string())
             }) {
                 Ok(reply) if reply.epoch == epoch => {
+                    // The server's INFO has arrived by now (a request went through); before it,
+                    // the client knows only a default limit.
+                    self.max_chunk = chunk_limit(self.nats.client.max_payload());
                     self.epoch = epoch;
                     self.seq = 0;
                     self.pending.clear();
@@ -331,5 +340,20 @@ impl Sender {
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_fits_the_server_limit_and_is_never_empty() {
+        for max_payload in [0, 1, 4096, 1 << 20, 64 << 20] {
+            let chunk = chunk_limit(max_payload);
+            assert!(chunk > 0);
+            assert!(chunk + FRAME_HEADER_LEN <= max_payload.max(4096));
+        }
+        assert!(chunk_limit(1 << 20) > (1 << 20) - 128);
     }
 }
