@@ -13,12 +13,13 @@
 //! [`STALL_TIMEOUT`] ends the epoch with [`SendError::Restart`]: the extractor then syncs again and
 //! resumes from what the target committed.
 
-use super::codec::{encode_control, encode_frame, encode_item, FrameHeader, FRAME_HEADER_LEN};
+use super::codec::{encode_control, FrameHeader, ItemEncoder, FRAME_HEADER_LEN};
 use super::connection::NatsConnection;
 use super::protocol::{Ack, Resync, Subjects, SyncReply, SyncRequest};
 use crate::change::Item;
 use crate::stats::TaskStats;
 use futures::StreamExt;
+use std::borrow::Borrow;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -75,7 +76,8 @@ pub struct Sender {
     resyncs_at_sync: u64,
     /// Connection count when the epoch began.
     connections_at_sync: u64,
-    pending: Vec<u8>,
+    /// Encoded items not yet published.
+    pending: ItemEncoder,
     pending_since: Option<Instant>,
     stats: Arc<TaskStats>,
     /// Stops the listener tasks when the sender goes.
@@ -148,7 +150,7 @@ impl Sender {
             seq: 0,
             acks,
             resyncs,
-            pending: Vec::new(),
+            pending: ItemEncoder::default(),
             pending_since: None,
             stats,
             _listeners: stop.drop_guard(),
@@ -193,7 +195,7 @@ impl Sender {
                     self.max_chunk = chunk_limit(self.nats.client.max_payload());
                     self.epoch = epoch;
                     self.seq = 0;
-                    self.pending.clear();
+                    self.pending.clear(self.keep_capacity());
                     self.pending_since = None;
                     self.connections_at_sync = connections;
                     self.resyncs_at_sync = resyncs_before;
@@ -213,32 +215,40 @@ impl Sender {
         }
     }
 
-    /// Queues an item; sends what is due.
+    /// Queues an item; sends what is due. An item given by value is dropped as soon as it is
+    /// encoded, before its frames go out, so a large row is not held twice while it is published.
     ///
     /// # Errors
     /// [`SendError`]: the epoch is over, or the task is stopping.
-    pub async fn send(&mut self, item: &Item, cancel: &CancellationToken) -> Result<(), SendError> {
+    pub async fn send(
+        &mut self,
+        item: impl Borrow<Item>,
+        cancel: &CancellationToken,
+    ) -> Result<(), SendError> {
         self.check_epoch()?;
         if self.pending.is_empty() {
             self.pending_since = Some(Instant::now());
         }
-        encode_item(item, &mut self.pending)
-            .map_err(|e| SendError::Restart(format!("encoding an item: {e}")))?;
-        while self.pending.len() >= self.max_chunk {
-            let rest = self.pending.split_off(self.max_chunk);
-            let chunk = std::mem::replace(&mut self.pending, rest);
-            self.stats.sends_by_size.fetch_add(1, Relaxed);
-            self.publish(&chunk, cancel).await?;
-        }
         let boundary = matches!(
-            item,
+            item.borrow(),
             Item::Commit { .. }
                 | Item::Heartbeat { .. }
                 | Item::SnapshotChunk { .. }
                 | Item::SnapshotEnd { .. }
                 | Item::SnapshotBegin { .. }
         );
-        if boundary && self.pending.len() >= self.config.group_max_size {
+        self.pending
+            .push(item.borrow())
+            .map_err(|e| SendError::Restart(format!("encoding an item: {e}")))?;
+        drop(item);
+        if self.pending.pending() >= self.max_chunk {
+            while self.pending.pending() >= self.max_chunk {
+                self.stats.sends_by_size.fetch_add(1, Relaxed);
+                self.publish_next(self.max_chunk, cancel).await?;
+            }
+            self.pending.compact(self.keep_capacity());
+        }
+        if boundary && self.pending.pending() >= self.config.group_max_size {
             self.stats.sends_by_size.fetch_add(1, Relaxed);
             self.flush(cancel).await?;
         } else if boundary && self.flush_due() {
@@ -268,9 +278,18 @@ impl Sender {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let chunk = std::mem::take(&mut self.pending);
         self.pending_since = None;
-        self.publish(&chunk, cancel).await
+        // Less than a frame is pending: `send` publishes whole frames as soon as they fill.
+        while !self.pending.is_empty() {
+            self.publish_next(self.max_chunk, cancel).await?;
+        }
+        self.pending.compact(self.keep_capacity());
+        Ok(())
+    }
+
+    /// Buffer worth keeping between items: a frame being filled and an item that overflows it.
+    fn keep_capacity(&self) -> usize {
+        2 * self.max_chunk
     }
 
     fn check_epoch(&self) -> Result<(), SendError> {
@@ -287,15 +306,22 @@ impl Sender {
         Ok(())
     }
 
-    async fn publish(&mut self, chunk: &[u8], cancel: &CancellationToken) -> Result<(), SendError> {
+    /// Publishes the next chunk of at most `max` pending bytes as one frame, once the window
+    /// lets it go.
+    async fn publish_next(
+        &mut self,
+        max: usize,
+        cancel: &CancellationToken,
+    ) -> Result<(), SendError> {
         self.wait_for_window(cancel).await?;
         self.seq += 1;
-        let frame = encode_frame(
+        // Handed out now: should the publish fail, the epoch ends and the stream starts afresh.
+        let frame = self.pending.frame(
             FrameHeader {
                 epoch: self.epoch,
                 seq: self.seq,
             },
-            chunk,
+            max,
         );
         let len = frame.len() as u64;
         self.nats
