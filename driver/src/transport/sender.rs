@@ -18,13 +18,15 @@
 //! they arrive, turn it into the Src's executed counts, executed position and lag. A sync's
 //! answer also tells the executed position.
 
-use super::codec::{encode_control, encode_frame, encode_item, FrameHeader, FRAME_HEADER_LEN};
+use super::codec::{encode_control, FrameHeader, ItemEncoder, FRAME_HEADER_LEN};
 use super::connection::NatsConnection;
 use super::ledger::Ledger;
 use super::protocol::{Ack, ResumePoint, Resync, Subjects, SyncReply, SyncRequest};
 use crate::change::Item;
+use crate::retry::Backoff;
 use crate::stats::TaskStats;
 use futures::StreamExt;
+use std::borrow::Borrow;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -33,6 +35,12 @@ use tokio_util::sync::CancellationToken;
 
 /// With frames unacknowledged and no acknowledgement for this long, the epoch is restarted.
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The largest chunk a frame may carry when the server accepts `max_payload` bytes per message
+/// (never below 4 KiB, so a nonsensical limit cannot make frames empty).
+fn chunk_limit(max_payload: usize) -> usize {
+    max_payload.max(4096) - FRAME_HEADER_LEN - 64
+}
 
 /// Why sending stopped.
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +69,8 @@ pub struct Sender {
     nats: NatsConnection,
     subjects: Subjects,
     config: SenderConfig,
-    /// Largest chunk per frame: the server's max payload less the frame header.
+    /// Largest chunk per frame: the server's max payload less the frame header, as the server
+    /// said at the last sync.
     max_chunk: usize,
     epoch: u64,
     /// Last frame published in this epoch.
@@ -74,7 +83,8 @@ pub struct Sender {
     resyncs_at_sync: u64,
     /// Connection count when the epoch began.
     connections_at_sync: u64,
-    pending: Vec<u8>,
+    /// Encoded items not yet published.
+    pending: ItemEncoder,
     pending_since: Option<Instant>,
     stats: Arc<TaskStats>,
     /// What was sent and what the applier acknowledged; shared with the ack listener.
@@ -141,11 +151,10 @@ impl Sender {
                 }
             }
         });
-        let max_payload = nats.client.server_info().max_payload.max(4096);
         let connections_at_sync = *nats.connections.borrow();
         let resyncs_at_sync = resyncs.borrow().0;
         Ok(Self {
-            max_chunk: max_payload - FRAME_HEADER_LEN - 64,
+            max_chunk: chunk_limit(nats.client.max_payload()),
             connections_at_sync,
             resyncs_at_sync,
             nats,
@@ -155,7 +164,7 @@ impl Sender {
             seq: 0,
             acks,
             resyncs,
-            pending: Vec::new(),
+            pending: ItemEncoder::default(),
             pending_since: None,
             stats,
             ledger,
@@ -172,7 +181,7 @@ impl Sender {
         open_snapshot: Option<u64>,
         cancel: &CancellationToken,
     ) -> Result<SyncReply, SendError> {
-        let mut delay = Duration::from_millis(200);
+        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
         loop {
             // Epochs grow across restarts: the applier treats older ones as stale.
             let epoch = std::time::SystemTime::now()
@@ -205,9 +214,12 @@ impl Sender {
                     if let ResumePoint::Binlog { position } = &reply.resume {
                         self.stats.set_executed(position);
                     }
+                    // The server's INFO has arrived by now (a request went through); before it,
+                    // the client knows only a default limit.
+                    self.max_chunk = chunk_limit(self.nats.client.max_payload());
                     self.epoch = epoch;
                     self.seq = 0;
-                    self.pending.clear();
+                    self.pending.clear(self.keep_capacity());
                     self.pending_since = None;
                     self.connections_at_sync = connections;
                     self.resyncs_at_sync = resyncs_before;
@@ -219,45 +231,52 @@ impl Sender {
                 }
                 Err(err) => tracing::info!(%err, "the applier does not answer yet; retrying"),
             }
-            tokio::select! {
-                _ = cancel.cancelled() => return Err(SendError::Cancelled),
-                _ = tokio::time::sleep(delay) => {}
+            if !backoff.wait(cancel).await {
+                return Err(SendError::Cancelled);
             }
-            delay = (delay * 2).min(Duration::from_secs(5));
         }
     }
 
-    /// Queues an item; sends what is due.
+    /// Queues an item; sends what is due. An item given by value is dropped as soon as it is
+    /// encoded, before its frames go out, so a large row is not held twice while it is published.
     ///
     /// # Errors
     /// [`SendError`]: the epoch is over, or the task is stopping.
-    pub async fn send(&mut self, item: &Item, cancel: &CancellationToken) -> Result<(), SendError> {
+    pub async fn send(
+        &mut self,
+        item: impl Borrow<Item>,
+        cancel: &CancellationToken,
+    ) -> Result<(), SendError> {
         self.check_epoch()?;
         if self.pending.is_empty() {
             self.pending_since = Some(Instant::now());
         }
-        encode_item(item, &mut self.pending)
-            .map_err(|e| SendError::Restart(format!("encoding an item: {e}")))?;
-        // The pending bytes go out in frames of `max_chunk`, in order: the frame this item ends in.
-        let frame = self.seq + 1 + (self.pending.len().saturating_sub(1) / self.max_chunk) as u64;
-        if let Ok(mut ledger) = self.ledger.lock() {
-            ledger.sent(item, frame, crate::stats::wall_secs());
-        }
-        while self.pending.len() >= self.max_chunk {
-            let rest = self.pending.split_off(self.max_chunk);
-            let chunk = std::mem::replace(&mut self.pending, rest);
-            self.stats.sends_by_size.fetch_add(1, Relaxed);
-            self.publish(&chunk, cancel).await?;
-        }
         let boundary = matches!(
-            item,
+            item.borrow(),
             Item::Commit { .. }
                 | Item::Heartbeat { .. }
                 | Item::SnapshotChunk { .. }
                 | Item::SnapshotEnd { .. }
                 | Item::SnapshotBegin { .. }
         );
-        if boundary && self.pending.len() >= self.config.group_max_size {
+        self.pending
+            .push(item.borrow())
+            .map_err(|e| SendError::Restart(format!("encoding an item: {e}")))?;
+        // The pending bytes go out in frames of `max_chunk`, in order: the frame this item ends in.
+        let frame =
+            self.seq + 1 + (self.pending.pending().saturating_sub(1) / self.max_chunk) as u64;
+        if let Ok(mut ledger) = self.ledger.lock() {
+            ledger.sent(item.borrow(), frame, crate::stats::wall_secs());
+        }
+        drop(item);
+        if self.pending.pending() >= self.max_chunk {
+            while self.pending.pending() >= self.max_chunk {
+                self.stats.sends_by_size.fetch_add(1, Relaxed);
+                self.publish_next(self.max_chunk, cancel).await?;
+            }
+            self.pending.compact(self.keep_capacity());
+        }
+        if boundary && self.pending.pending() >= self.config.group_max_size {
             self.stats.sends_by_size.fetch_add(1, Relaxed);
             self.flush(cancel).await?;
         } else if boundary && self.flush_due() {
@@ -287,9 +306,18 @@ impl Sender {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let chunk = std::mem::take(&mut self.pending);
         self.pending_since = None;
-        self.publish(&chunk, cancel).await
+        // Less than a frame is pending: `send` publishes whole frames as soon as they fill.
+        while !self.pending.is_empty() {
+            self.publish_next(self.max_chunk, cancel).await?;
+        }
+        self.pending.compact(self.keep_capacity());
+        Ok(())
+    }
+
+    /// Buffer worth keeping between items: a frame being filled and an item that overflows it.
+    fn keep_capacity(&self) -> usize {
+        2 * self.max_chunk
     }
 
     fn check_epoch(&self) -> Result<(), SendError> {
@@ -306,15 +334,22 @@ impl Sender {
         Ok(())
     }
 
-    async fn publish(&mut self, chunk: &[u8], cancel: &CancellationToken) -> Result<(), SendError> {
+    /// Publishes the next chunk of at most `max` pending bytes as one frame, once the window
+    /// lets it go.
+    async fn publish_next(
+        &mut self,
+        max: usize,
+        cancel: &CancellationToken,
+    ) -> Result<(), SendError> {
         self.wait_for_window(cancel).await?;
         self.seq += 1;
-        let frame = encode_frame(
+        // Handed out now: should the publish fail, the epoch ends and the stream starts afresh.
+        let frame = self.pending.frame(
             FrameHeader {
                 epoch: self.epoch,
                 seq: self.seq,
             },
-            chunk,
+            max,
         );
         let len = frame.len() as u64;
         self.nats
@@ -368,5 +403,20 @@ impl Drop for Sender {
         if let Ok(mut ledger) = self.ledger.lock() {
             ledger.begin_epoch(0);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_fits_the_server_limit_and_is_never_empty() {
+        for max_payload in [0, 1, 4096, 1 << 20, 64 << 20] {
+            let chunk = chunk_limit(max_payload);
+            assert!(chunk > 0);
+            assert!(chunk + FRAME_HEADER_LEN <= max_payload.max(4096));
+        }
+        assert!(chunk_limit(1 << 20) > (1 << 20) - 128);
     }
 }

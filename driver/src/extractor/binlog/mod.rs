@@ -9,6 +9,14 @@
 //! and rewritten ([`super::ddl`]); XID (or a `COMMIT` query, or the end of a standalone statement)
 //! closes the transaction with a `Commit` item carrying the position just after it.
 //!
+//! # Memory
+//! A row may be as large as the source's `max_allowed_packet` (1 GiB). Each rows event is decoded
+//! into its changes and then dropped, before the changes are sent one by one and each dropped once
+//! encoded ([`crate::transport::sender::Sender::send`]), so at most two copies of a large row
+//! exist at any time (the event and its decoded row, then the decoded row and its encoding).
+//! Table maps are kept per transaction only ([`table_maps`]): the server's table ids change at
+//! every reopen of a table, and a map keyed by id would otherwise grow with the stream.
+//!
 //! # Resume invariant
 //! The position only ever advances at a transaction's end: `Commit` carries the GTID set including
 //! that transaction, and the applier commits it atomically with the rows. A transaction that
@@ -27,6 +35,7 @@
 
 pub mod mariadb;
 pub mod pulse;
+mod table_maps;
 
 use super::ddl::{self, DdlAction};
 use super::row_filter::RowFilter;
@@ -47,6 +56,7 @@ use pulse::Pulse;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
+use table_maps::TableMaps;
 
 /// A replicated table as the binlog currently describes it.
 struct BinlogTable {
@@ -187,7 +197,7 @@ async fn follow_stream(
     ctx.stats.set_stage("Reading the binlog");
     let mut reader = Reader {
         position: start,
-        tables: HashMap::new(),
+        tables: TableMaps::default(),
         defs: HashMap::new(),
         txn: None,
         pulse: Pulse::new(Instant::now()),
@@ -223,7 +233,7 @@ async fn follow_stream(
                 )))
             }
         };
-        reader.handle(ctx, &event).await?;
+        reader.handle(ctx, event).await?;
     }
 }
 
@@ -257,7 +267,8 @@ pub fn replica_server_id(name: &str) -> u32 {
 
 struct Reader {
     position: SourcePosition,
-    tables: HashMap<u64, Option<BinlogTable>>,
+    /// The current transaction's table maps; `None` for a table that is not replicated.
+    tables: TableMaps<Option<BinlogTable>>,
     /// Stream table ids by target table, so an unchanged table keeps its id across table maps.
     defs: HashMap<(String, String), TableDef>,
     txn: Option<OpenTxn>,
@@ -268,7 +279,8 @@ struct Reader {
 }
 
 impl Reader {
-    async fn handle(&mut self, ctx: &mut ExtractCtx<'_>, event: &Event) -> Result<(), Stop> {
+    /// Handles one event, taking it so that a large rows event is freed before its rows are sent.
+    async fn handle(&mut self, ctx: &mut ExtractCtx<'_>, event: Event) -> Result<(), Stop> {
         let header = event.header();
         self.pulse
             .event(header.timestamp(), header.log_pos(), Instant::now());
@@ -334,7 +346,7 @@ impl Reader {
         Ok(())
     }
 
-    async fn handle_data(&mut self, ctx: &mut ExtractCtx<'_>, event: &Event) -> Result<(), Stop> {
+    async fn handle_data(&mut self, ctx: &mut ExtractCtx<'_>, event: Event) -> Result<(), Stop> {
         let data = match event.read_data() {
             Ok(Some(data)) => data,
             Ok(None) => return Ok(()),
@@ -355,6 +367,7 @@ impl Reader {
                 }
                 self.position.file = String::from_utf8_lossy(&name).into_owned();
                 self.position.pos = rotate.position();
+                self.tables.clear();
             }
             EventData::FormatDescriptionEvent(_) => self.seen_format_description = true,
             EventData::GtidEvent(gtid) => {
@@ -391,7 +404,13 @@ impl Reader {
             }
             EventData::XidEvent(_) => self.commit(ctx).await?,
             EventData::TableMapEvent(map) => self.table_map(ctx, map.into_owned())?,
-            EventData::RowsEvent(rows) => self.rows(ctx, &rows).await?,
+            EventData::RowsEvent(rows) => {
+                let changes = self.rows(ctx, &rows).await?;
+                // The event holds a copy of every value: let it go before the rows are encoded.
+                drop(rows);
+                drop(event);
+                self.send_rows(ctx, changes).await?;
+            }
             EventData::HeartbeatEvent => self.pulse.source_heartbeat(),
             _ => {}
         }
@@ -404,9 +423,10 @@ impl Reader {
         map: TableMapEvent<'static>,
     ) -> Result<(), Stop> {
         let id = map.table_id();
-        let route = ctx.routing.route(&map.database_name(), &map.table_name());
+        let (database, table) = (map.database_name(), map.table_name());
+        let route = ctx.routing.route(&database, &table);
         let Some(route) = route else {
-            self.tables.insert(id, None);
+            self.tables.insert(id, &database, &table, None);
             return Ok(());
         };
         let schema = TableSchema::from_table_map(&map)?;
@@ -429,8 +449,11 @@ impl Reader {
                 def_id
             }
         };
+        let (database, table) = (database.into_owned(), table.into_owned());
         self.tables.insert(
             id,
+            &database,
+            &table,
             Some(BinlogTable {
                 map,
                 schema,
@@ -461,27 +484,40 @@ impl Reader {
         Ok(())
     }
 
+    /// The changes of one rows event, decoded, filtered and projected (after sending the
+    /// transaction's `Begin` and the table's definition if they are due); empty for a table that
+    /// is not replicated.
     async fn rows(
         &mut self,
         ctx: &mut ExtractCtx<'_>,
         rows: &RowsEventData<'_>,
-    ) -> Result<(), Stop> {
-        let Some(Some(table)) = self.tables.get(&rows.table_id()) else {
-            return Ok(());
+    ) -> Result<Vec<Item>, Stop> {
+        let table_id = rows.table_id();
+        let def_id = match self.tables.get(table_id) {
+            Some(Some(table)) => table.def_id,
+            Some(None) => return Ok(Vec::new()),
+            // A rowless event only marks the end of a statement (servers write one with no table).
+            None if rows.rows_data().is_empty() => return Ok(Vec::new()),
+            None => {
+                return Err(Stop::Failed(TaskError::Transient(format!(
+                    "a rows event at {}:{} for table id {table_id}, which no table map of its \
+                     transaction defined",
+                    self.position.file, self.position.pos
+                ))))
+            }
         };
-        let def_id = table.def_id;
         let timestamp = self.txn.as_ref().map_or(0, |t| t.timestamp);
         self.begin(ctx, timestamp).await?;
-        let Some(Some(table)) = self.tables.get(&rows.table_id()) else {
-            return Ok(());
-        };
         if ctx.announce(def_id) {
             if let Some(def) = self.defs.values().find(|d| d.id == def_id) {
                 ctx.sender
-                    .send(&Item::Table(def.clone()), ctx.cancel)
+                    .send(Item::Table(def.clone()), ctx.cancel)
                     .await?;
             }
         }
+        let Some(Some(table)) = self.tables.get(table_id) else {
+            return Ok(Vec::new());
+        };
         let mut changes = Vec::new();
         for row in rows.rows(&table.map) {
             let (before, after) = row.map_err(|e| {
@@ -514,11 +550,20 @@ impl Reader {
                 kind,
             }));
         }
+        Ok(changes)
+    }
+
+    /// Sends the changes of a rows event, each dropped once it is encoded.
+    async fn send_rows(
+        &mut self,
+        ctx: &mut ExtractCtx<'_>,
+        changes: Vec<Item>,
+    ) -> Result<(), Stop> {
         let count = changes.len() as u64;
         match self.txn.as_mut().and_then(|t| t.preparing.as_mut()) {
             Some(prepared) => prepared.rows.extend(changes),
             None => {
-                for item in &changes {
+                for item in changes {
                     ctx.sender.send(item, ctx.cancel).await?;
                 }
             }
@@ -576,6 +621,8 @@ impl Reader {
         let Some(txn) = self.txn.take() else {
             return Ok(());
         };
+        // Table ids are valid within their statement only; the next transaction maps its own.
+        self.tables.clear();
         if let Some(gtid) = txn.gtid {
             match &mut self.position.gtid_set {
                 Some(set) => gtid.add_to(set),
