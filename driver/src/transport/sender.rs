@@ -6,6 +6,11 @@
 //! `GroupTimeout` has passed since its first byte; a buffer that reaches the frame size is sent at
 //! once, boundary or not, so a transaction of any size streams out in frames.
 //!
+//! The frame size is the NATS server's max payload (less the frame header), read at each sync.
+//! Frames are cut from the pending buffer by [`ItemEncoder`] in linear time, and an item passed
+//! by value is dropped once encoded, so a large row exists here as its encoding alone while its
+//! frames go out.
+//!
 //! # Window
 //! A frame is published only while fewer than `ReplChanBufferSize` frames are unacknowledged, so
 //! the extractor runs at most that far ahead of the applier and memory stays bounded on both sides

@@ -14,8 +14,8 @@
 //! into its changes and then dropped, before the changes are sent one by one and each dropped once
 //! encoded ([`crate::transport::sender::Sender::send`]), so at most two copies of a large row
 //! exist at any time (the event and its decoded row, then the decoded row and its encoding).
-//! Table maps are kept per transaction only ([`table_maps`]): the server's table ids change at
-//! every reopen of a table, and a map keyed by id would otherwise grow with the stream.
+//! Table maps are kept per transaction only (module `table_maps`): the server's table ids change
+//! at every reopen of a table, and a map keyed by id would otherwise grow with the stream.
 //!
 //! # Resume invariant
 //! The position only ever advances at a transaction's end: `Commit` carries the GTID set including
