@@ -5,7 +5,7 @@
 //! changed, as on the source.
 
 use crate::change::{TableDef, Value};
-use crate::mysql::{params::to_param, quote};
+use crate::mysql::{params::into_param, quote};
 
 /// Most rows in one multi-row INSERT (and at most 65,535 parameters, the protocol's limit).
 pub const MAX_BATCH_ROWS: usize = 500;
@@ -23,23 +23,25 @@ pub fn insert(def: &TableDef, rows: usize, replace: bool) -> String {
     )
 }
 
-/// Rows of an insert as parameters.
-pub fn insert_params<'a>(rows: impl Iterator<Item = &'a Vec<Value>>) -> Vec<mysql_async::Value> {
-    rows.flat_map(|row| row.iter().map(to_param)).collect()
+/// Rows of an insert as parameters, their values moved.
+pub fn insert_params(rows: impl IntoIterator<Item = Vec<Value>>) -> Vec<mysql_async::Value> {
+    rows.into_iter()
+        .flat_map(|row| row.into_iter().map(into_param))
+        .collect()
 }
 
 /// `UPDATE t SET ... WHERE <row>` and its parameters.
 pub fn update(
     def: &TableDef,
-    before: &[Value],
-    after: &[Value],
+    before: Vec<Value>,
+    after: Vec<Value>,
 ) -> (String, Vec<mysql_async::Value>) {
     let set: Vec<String> = def
         .columns
         .iter()
         .map(|c| format!("{} = ?", quote::ident(&c.name)))
         .collect();
-    let mut params: Vec<mysql_async::Value> = after.iter().map(to_param).collect();
+    let mut params: Vec<mysql_async::Value> = after.into_iter().map(into_param).collect();
     let (condition, limit) = matching(def, before, &mut params);
     (
         format!(
@@ -52,7 +54,7 @@ pub fn update(
 }
 
 /// `DELETE FROM t WHERE <row>` and its parameters.
-pub fn delete(def: &TableDef, before: &[Value]) -> (String, Vec<mysql_async::Value>) {
+pub fn delete(def: &TableDef, before: Vec<Value>) -> (String, Vec<mysql_async::Value>) {
     let mut params = Vec::new();
     let (condition, limit) = matching(def, before, &mut params);
     (
@@ -67,15 +69,17 @@ pub fn delete(def: &TableDef, before: &[Value]) -> (String, Vec<mysql_async::Val
 /// The condition that finds `row`, appending its parameters.
 fn matching(
     def: &TableDef,
-    row: &[Value],
+    row: Vec<Value>,
     params: &mut Vec<mysql_async::Value>,
 ) -> (String, &'static str) {
     if !def.key.is_empty() {
+        let mut row: Vec<Option<Value>> = row.into_iter().map(Some).collect();
         let terms: Vec<String> = def
             .key
             .iter()
             .map(|&k| {
-                params.push(to_param(&row[k]));
+                let value = row.get_mut(k).and_then(Option::take).unwrap_or(Value::Null);
+                params.push(into_param(value));
                 format!("{} = ?", quote::ident(&def.columns[k].name))
             })
             .collect();
@@ -86,7 +90,7 @@ fn matching(
         .iter()
         .zip(row)
         .map(|(c, v)| {
-            params.push(to_param(v));
+            params.push(into_param(v));
             format!("{} <=> ?", quote::ident(&c.name))
         })
         .collect();
@@ -123,15 +127,20 @@ mod tests {
         );
         let (sql, params) = update(
             &def(vec![0]),
-            &[Value::Int(1), Value::Null],
-            &[Value::Int(2), Value::Null],
+            vec![Value::Int(1), Value::Null],
+            vec![Value::Int(2), Value::Null],
         );
         assert_eq!(
             sql,
             "UPDATE `s`.`t` SET `id` = ?, `v``x` = ? WHERE `id` = ?"
         );
         assert_eq!(params.len(), 3);
-        let (sql, params) = delete(&def(vec![]), &[Value::Int(1), Value::Null]);
+        assert_eq!(
+            params[2],
+            mysql_async::Value::Int(1),
+            "the key's value comes last"
+        );
+        let (sql, params) = delete(&def(vec![]), vec![Value::Int(1), Value::Null]);
         assert_eq!(
             sql,
             "DELETE FROM `s`.`t` WHERE `id` <=> ? AND `v``x` <=> ? LIMIT 1"

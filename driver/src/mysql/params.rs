@@ -7,6 +7,15 @@ use crate::change::civil::civil_from_epoch;
 use crate::change::Value;
 use mysql_async::Value as My;
 
+/// `value` as a parameter, moving its bytes (a large value is never copied to be bound).
+pub fn into_param(value: Value) -> My {
+    match value {
+        Value::Decimal(text) => My::Bytes(text.into_bytes()),
+        Value::Bytes(bytes) => My::Bytes(bytes),
+        other => to_param(&other),
+    }
+}
+
 /// `value` as a parameter.
 pub fn to_param(value: &Value) -> My {
     match value {

@@ -336,12 +336,12 @@ impl<E: Executor> Applier<E> {
             RowKind::Update { before, after } => {
                 self.flush_batch().await?;
                 let (sql, params) =
-                    statements::update(&resolved.def, &resolved.row(before), &resolved.row(after));
+                    statements::update(&resolved.def, resolved.row(before), resolved.row(after));
                 self.exec_row(&name, sql, params).await?;
             }
             RowKind::Delete(before) => {
                 self.flush_batch().await?;
-                let (sql, params) = statements::delete(&resolved.def, &resolved.row(before));
+                let (sql, params) = statements::delete(&resolved.def, resolved.row(before));
                 self.exec_row(&name, sql, params).await?;
             }
         }
@@ -520,7 +520,7 @@ impl<E: Executor> Applier<E> {
         let def = &batch.table.def;
         let name = def.qualified();
         let sql = statements::insert(def, batch.rows.len(), false);
-        let params = statements::insert_params(batch.rows.iter());
+        let params = statements::insert_params(batch.rows);
         let context = format!("inserting into {name}");
         match self.exec.exec(sql, params, &context).await {
             Ok(_) => Ok(()),

@@ -45,27 +45,26 @@ impl<E: Executor> Applier<E> {
         let resolved = self.resolve(table).await?;
         let name = resolved.def.qualified();
         let count = rows.len() as u64;
-        let rows: Vec<Vec<Value>> = rows.into_iter().map(|r| resolved.row(r)).collect();
+        let mut rows: Vec<Vec<Value>> = rows.into_iter().map(|r| resolved.row(r)).collect();
         self.sql("START TRANSACTION").await?;
         let per_row = resolved.def.columns.len().max(1);
-        let mut start = 0;
-        while start < rows.len() {
-            let mut end = start;
+        while !rows.is_empty() {
+            let mut end = 0;
             let mut bytes = 0;
             while end < rows.len()
-                && end - start < statements::MAX_BATCH_ROWS
-                && (end - start + 1) * per_row <= MAX_PARAMS
+                && end < statements::MAX_BATCH_ROWS
+                && (end + 1) * per_row <= MAX_PARAMS
                 && bytes < MAX_BATCH_BYTES
             {
                 bytes += rows[end].iter().map(Value::size_hint).sum::<usize>();
                 end += 1;
             }
-            let sql = statements::insert(&resolved.def, end - start, true);
-            let params = statements::insert_params(rows[start..end].iter());
+            let sql = statements::insert(&resolved.def, end, true);
+            // Each statement's rows are moved into its parameters, so none is held twice.
+            let params = statements::insert_params(rows.drain(..end));
             self.exec
                 .exec(sql, params, &format!("copying rows into {name}"))
                 .await?;
-            start = end;
         }
         let copied_at = match (&self.snapshot, &self.copy) {
             (Some((_, position)), _) | (None, Some(position)) => position.gtid_set.clone(),
