@@ -22,10 +22,9 @@
 //! that transaction, and the applier commits it atomically with the rows. A transaction that
 //! touches nothing replicated sends no rows; its progress travels in a `Heartbeat` at most once a
 //! second, so a restart may read a few filtered transactions again but never skips a replicated
-//! one. An XA transaction's rows arrive at its `XA PREPARE` but take effect at its `XA COMMIT`, a
-//! later transaction: they are kept until then and sent as that transaction (an `XA ROLLBACK`
-//! drops them). While one is prepared, every position sent says to restart from before its
-//! prepare (`resume_from`), so a restart reads its rows again. A stream that ends is a transient error: the extractor re-syncs and starts again from
+//! one. An XA transaction's rows wait from its `XA PREPARE` to its `XA COMMIT`, and while one
+//! waits every position sent says to restart from before its prepare (see `xa`). A stream that
+//! ends is a transient error: the extractor re-syncs and starts again from
 //! what the target holds. A start position the server no longer has (purged) is error 1236: a
 //! definite error that says so.
 //!
@@ -36,6 +35,7 @@
 pub mod mariadb;
 pub mod pulse;
 mod table_maps;
+mod xa;
 
 use super::ddl::{self, DdlAction};
 use super::row_filter::RowFilter;
@@ -57,6 +57,7 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 use table_maps::TableMaps;
+use xa::{Prepared, XaStatement};
 
 /// A replicated table as the binlog currently describes it.
 struct BinlogTable {
@@ -89,16 +90,6 @@ impl OpenTxn {
             preparing: None,
         }
     }
-}
-
-/// An XA transaction prepared on the source and not yet committed or rolled back.
-struct Prepared {
-    /// The XA id as the source's statements print it (`X'7831',X'',1`).
-    xid: String,
-    /// The position before its `XA PREPARE`: where a restart must read from to see its rows.
-    before: Option<GtidSet>,
-    /// Its row items.
-    rows: Vec<Item>,
 }
 
 /// Reads the binlog from `start` until stopped.
@@ -647,80 +638,6 @@ impl Reader {
         Ok(())
     }
 
-    /// The XA state of a transaction that prepares here.
-    fn prepare_here(&self) -> Prepared {
-        Prepared {
-            xid: String::new(),
-            before: self.position.gtid_set.clone(),
-            rows: Vec::new(),
-        }
-    }
-
-    async fn xa_statement(
-        &mut self,
-        ctx: &mut ExtractCtx<'_>,
-        xa: XaStatement<'_>,
-        timestamp: u32,
-    ) -> Result<(), Stop> {
-        match xa {
-            XaStatement::Start(xid) | XaStatement::End(xid) => {
-                let here = self.prepare_here();
-                let txn = self
-                    .txn
-                    .get_or_insert_with(|| OpenTxn::new(None, timestamp, false));
-                let prepared = txn.preparing.get_or_insert(here);
-                if prepared.xid.is_empty() {
-                    prepared.xid = xid.to_owned();
-                }
-                Ok(())
-            }
-            XaStatement::Commit(xid) => {
-                let Some(at) = self.prepared.iter().position(|p| p.xid == xid) else {
-                    tracing::warn!(
-                        xid,
-                        "XA COMMIT of a transaction prepared before the job's start position: \
-                         its rows are not replicated"
-                    );
-                    return self.commit(ctx).await;
-                };
-                let prepared = self.prepared.remove(at);
-                let count = prepared.rows.len() as u64;
-                self.begin(ctx, timestamp).await?;
-                for item in &prepared.rows {
-                    ctx.sender.send(item, ctx.cancel).await?;
-                }
-                if let Some(txn) = self.txn.as_mut() {
-                    txn.rows += count;
-                }
-                self.commit(ctx).await
-            }
-            XaStatement::Rollback(xid) => {
-                self.prepared.retain(|p| p.xid != xid);
-                self.commit(ctx).await
-            }
-        }
-    }
-
-    /// The end of an `XA PREPARE` transaction: its rows wait for its `XA COMMIT`.
-    async fn xa_prepared(&mut self) -> Result<(), Stop> {
-        let Some(mut txn) = self.txn.take() else {
-            return Ok(());
-        };
-        if let Some(gtid) = txn.gtid {
-            match &mut self.position.gtid_set {
-                Some(set) => gtid.add_to(set),
-                None => self.position.gtid_set = Some(gtid.to_set()),
-            }
-        }
-        if let Some(prepared) = txn.preparing.take() {
-            self.prepared.push(prepared);
-        }
-        self.position.resume_from = self.prepared.first().and_then(|p| p.before.clone());
-        // Its progress goes out like a filtered transaction's, with where a restart must read from.
-        self.pulse.transaction(txn.timestamp, false, Instant::now());
-        Ok(())
-    }
-
     async fn heartbeat(&mut self, ctx: &mut ExtractCtx<'_>, timestamp: u32) -> Result<(), Stop> {
         self.pulse.sent(timestamp, Instant::now());
         ctx.sender
@@ -734,38 +651,6 @@ impl Reader {
             .await?;
         ctx.stats.set_position(&self.position);
         Ok(())
-    }
-}
-
-/// An XA statement of the binlog, with its XA id as the source prints it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum XaStatement<'a> {
-    Start(&'a str),
-    End(&'a str),
-    Commit(&'a str),
-    Rollback(&'a str),
-}
-
-impl<'a> XaStatement<'a> {
-    fn parse(sql: &'a str) -> Option<Self> {
-        let mut words = sql.splitn(3, char::is_whitespace);
-        if !words.next()?.eq_ignore_ascii_case("XA") {
-            return None;
-        }
-        let verb = words.next()?;
-        let xid = words.next()?.trim();
-        let is = |w: &str| verb.eq_ignore_ascii_case(w);
-        if is("START") || is("BEGIN") {
-            Some(XaStatement::Start(xid))
-        } else if is("END") {
-            Some(XaStatement::End(xid))
-        } else if is("COMMIT") {
-            Some(XaStatement::Commit(xid))
-        } else if is("ROLLBACK") {
-            Some(XaStatement::Rollback(xid))
-        } else {
-            None
-        }
     }
 }
 
@@ -839,27 +724,4 @@ fn decode_row(
             })
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn xa_statements_are_recognised_with_their_ids() {
-        assert_eq!(
-            XaStatement::parse("XA START X'7831',X'',1"),
-            Some(XaStatement::Start("X'7831',X'',1"))
-        );
-        assert_eq!(
-            XaStatement::parse("xa commit X'7831',X'',1"),
-            Some(XaStatement::Commit("X'7831',X'',1"))
-        );
-        assert_eq!(
-            XaStatement::parse("XA ROLLBACK X'01',X'02',7"),
-            Some(XaStatement::Rollback("X'01',X'02',7"))
-        );
-        assert_eq!(XaStatement::parse("XA RECOVER"), None);
-        assert_eq!(XaStatement::parse("ALTER TABLE xa ADD c INT"), None);
-    }
 }
