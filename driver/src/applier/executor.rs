@@ -1,4 +1,4 @@
-//! The seam between the applier's rules ([`super::apply`]) and the target server ([`super::target`]).
+//! The seam between the applier's rules ([`super::apply`]) and the target server (`target`).
 //!
 //! Everything the rules need of a target is a method here: statements with parameters, the
 //! transaction brackets, schema changes, the target's own view of a table, and the position

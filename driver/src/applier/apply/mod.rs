@@ -33,7 +33,7 @@
 //! unique NOT NULL key when it has one. A schema change forgets every resolution.
 //!
 //! # Resume invariant
-//! Nothing here holds state the target does not: at every sync ([`Applier::read_position`]) the
+//! Nothing here holds state the target does not: at every sync (`Applier::read_position`) the
 //! executed set, the pending schema change and the catch-up are read back from the position
 //! tables, so a reconnect or restart continues exactly.
 
