@@ -399,18 +399,7 @@ async fn a_killed_agent_brings_its_jobs_back() {
     let mut conn = connect(SRC_PORT).await;
     use mysql_async::prelude::Queryable;
     // Start writing once the (empty) snapshot is done, so every write is a binlog transaction.
-    eventually("the snapshot finishes", Duration::from_secs(60), || async {
-        let phase: Option<String> = first_value(
-            DST_PORT,
-            &format!("SELECT phase FROM dtle.job_position WHERE job_name = '{job}'"),
-        )
-        .await;
-        match phase.as_deref() {
-            Some("binlog") => Ok(()),
-            other => Err(format!("phase {other:?}; log:\n{}", agent.log_text())),
-        }
-    })
-    .await;
+    in_binlog_phase(job, Duration::from_secs(60)).await;
     for i in 0..300 {
         conn.exec_drop(format!("INSERT INTO {schema}.t VALUES (?, ?)"), (i, i))
             .await

@@ -322,11 +322,7 @@ async fn a_target_restart_during_the_catch_up_neither_stops_nor_duplicates() {
     }
     let _src = Task::start("src", &file);
     eventually("the catch-up begins", Duration::from_secs(180), || async {
-        let phase: Option<String> = first_value(
-            DST_PORT,
-            &format!("SELECT phase FROM dtle.job_position WHERE job_name = '{job}'"),
-        )
-        .await;
+        let phase = job_phase(job).await;
         let applied: Option<u64> = first_value(
             DST_PORT,
             &format!("SELECT COUNT(*) FROM `{schema}`.a WHERE id > 1000000"),

@@ -231,12 +231,7 @@ async fn auto_gtid_and_gtid_start_without_a_snapshot() {
         "a position is recorded",
         Duration::from_secs(30),
         || async {
-            let phase: Option<String> = first_value(
-                DST_PORT,
-                &format!("SELECT phase FROM dtle.job_position WHERE job_name = '{job}'"),
-            )
-            .await;
-            if phase.is_some() {
+            if job_phase(job).await.is_some() {
                 return Ok(());
             }
             exec(SRC_PORT, "FLUSH LOGS").await; // any event makes the extractor report its position

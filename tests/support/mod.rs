@@ -452,18 +452,22 @@ pub async fn first_value<T: mysql_async::prelude::FromValue + Send + 'static>(
     conn.query_first(sql).await.ok().flatten()
 }
 
+/// The phase `job` has recorded on the target (`snapshot`, `binlog`), if any.
+pub async fn job_phase(job: &str) -> Option<String> {
+    first_value(
+        DST_PORT,
+        &format!("SELECT phase FROM dtle.job_position WHERE job_name = '{job}'"),
+    )
+    .await
+}
+
 /// Waits until `job` has finished its snapshot and applies the binlog.
 pub async fn in_binlog_phase(job: &str, timeout: Duration) {
     eventually(
         &format!("{job} reaches the binlog phase"),
         timeout,
         || async {
-            let phase: Option<String> = first_value(
-                DST_PORT,
-                &format!("SELECT phase FROM dtle.job_position WHERE job_name = '{job}'"),
-            )
-            .await;
-            match phase.as_deref() {
+            match job_phase(job).await.as_deref() {
                 Some("binlog") => Ok(()),
                 other => Err(format!("phase {other:?}")),
             }
