@@ -1,7 +1,8 @@
 //! Size: a snapshot of 1,000,000 rows while writes continue, a 200 MB transaction that must
 //! replicate with each task's peak RSS under 300 MB, and a 192 MiB row plus a 256 MiB transaction
 //! with each task's peak RSS bounded by the largest row. Run one at a time: they load the test bed.
-//! `scripts/bench-memory.sh` measures the same for a 512 MiB row and a 1 GiB transaction.
+//! `scripts/bench-memory.sh` measures the same for a 512 MiB row and a 1 GiB transaction. And an
+//! idle job's tasks sleep: they use next to no CPU while nothing happens on the source.
 
 mod support;
 
@@ -23,6 +24,59 @@ fn peak_rss(pid: u32) -> u64 {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|kb| kb.parse::<u64>().ok())
         .map_or(0, |kb| kb * 1024)
+}
+
+/// CPU time (user + system) a process has used so far, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The command name (field 2) may hold spaces; count fields after its closing parenthesis.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    field(11) + field(12)
+}
+
+/// A caught-up job on an idle source waits for the next event: it does not spin. (A wait that
+/// woke at once for a value it never marked seen kept the Dest at 100% of a core.)
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_job_uses_next_to_no_cpu() {
+    let _serial = SERIAL.lock().await;
+    let (job, schema) = ("idle_cpu", "e2e_idle_cpu");
+    reset(schema, job).await;
+    exec(
+        SRC_PORT,
+        &format!(
+            "CREATE TABLE `{schema}`.t (id INT PRIMARY KEY); INSERT INTO `{schema}`.t VALUES (1)"
+        ),
+    )
+    .await;
+    let file = write_job(job, &job_json(job, schema, ""));
+    let dest = Task::start("dest", &file);
+    let src = Task::start("src", &file);
+    in_binlog_phase(job, Duration::from_secs(60)).await;
+    marker_arrives(schema, Duration::from_secs(60)).await;
+    let before = (cpu_ticks(src.pid()), cpu_ticks(dest.pid()));
+    let watched = Instant::now();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let ticks_per_second = 100.0; // USER_HZ on Linux
+    let seconds = watched.elapsed().as_secs_f64();
+    let share = |now: u64, then: u64| (now - then) as f64 / ticks_per_second / seconds;
+    let (src_share, dest_share) = (
+        share(cpu_ticks(src.pid()), before.0),
+        share(cpu_ticks(dest.pid()), before.1),
+    );
+    assert!(
+        src_share < 0.2 && dest_share < 0.2,
+        "an idle job used {:.0}% (Src) and {:.0}% (Dest) of a core",
+        src_share * 100.0,
+        dest_share * 100.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

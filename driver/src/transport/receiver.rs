@@ -15,6 +15,7 @@ use crate::stats::TaskStats;
 use futures::StreamExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::watch;
 
 /// What arrived.
 pub enum Incoming {
@@ -57,6 +58,10 @@ pub struct Receiver {
     decoder: ItemDecoder,
     /// Connection count at the last sync: a reconnect loses frames, so it breaks the epoch.
     connections_at_sync: u64,
+    /// This receiver's own view of the connection count, kept across waits: a watch receiver
+    /// wakes for every value it has not marked seen, so a fresh clone per wait (whose copy of the
+    /// count was never marked seen) would wake at once, every time, and spin.
+    connection_changes: watch::Receiver<u64>,
     last_resync: Option<Instant>,
     stats: Arc<TaskStats>,
 }
@@ -73,9 +78,11 @@ impl Receiver {
     ) -> Result<Self, async_nats::SubscribeError> {
         let sync_sub = nats.client.subscribe(subjects.sync.clone()).await?;
         let data_sub = nats.client.subscribe(subjects.data.clone()).await?;
-        let connections_at_sync = *nats.connections.borrow();
+        let mut connection_changes = nats.connections.clone();
+        let connections_at_sync = *connection_changes.borrow_and_update();
         Ok(Self {
             connections_at_sync,
+            connection_changes,
             nats,
             subjects,
             sync_sub,
@@ -95,7 +102,6 @@ impl Receiver {
     /// [`ReceiveError`].
     pub async fn next(&mut self) -> Result<Incoming, ReceiveError> {
         loop {
-            let mut connections = self.nats.connections.clone();
             tokio::select! {
                 message = self.sync_sub.next() => {
                     let message = message.ok_or(ReceiveError::Closed)?;
@@ -112,8 +118,9 @@ impl Receiver {
                         return Ok(Incoming::Frame(header));
                     }
                 }
-                _ = connections.changed() => {
-                    if self.intact && *connections.borrow() != self.connections_at_sync {
+                _ = self.connection_changes.changed() => {
+                    let connections = *self.connection_changes.borrow_and_update();
+                    if self.intact && connections != self.connections_at_sync {
                         self.broken("NATS reconnected").await?;
                     }
                 }

@@ -88,6 +88,9 @@ pub struct Sender {
     resyncs_at_sync: u64,
     /// Connection count when the epoch began.
     connections_at_sync: u64,
+    /// This sender's own view of the connection count, kept across waits (a fresh clone per
+    /// wait would wake at once for a value it never marked seen, and spin).
+    connection_changes: watch::Receiver<u64>,
     /// Encoded items not yet published.
     pending: ItemEncoder,
     pending_since: Option<Instant>,
@@ -156,11 +159,13 @@ impl Sender {
                 }
             }
         });
-        let connections_at_sync = *nats.connections.borrow();
+        let mut connection_changes = nats.connections.clone();
+        let connections_at_sync = *connection_changes.borrow_and_update();
         let resyncs_at_sync = resyncs.borrow().0;
         Ok(Self {
             max_chunk: chunk_limit(nats.client.max_payload()),
             connections_at_sync,
+            connection_changes,
             resyncs_at_sync,
             nats,
             subjects,
@@ -390,12 +395,11 @@ impl Sender {
                     STALL_TIMEOUT.as_secs()
                 )));
             }
-            let mut connections = self.nats.connections.clone();
             tokio::select! {
                 _ = cancel.cancelled() => return Err(SendError::Cancelled),
                 _ = self.acks.changed() => {}
                 _ = self.resyncs.changed() => {}
-                _ = connections.changed() => {}
+                _ = self.connection_changes.changed() => {}
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
         }
