@@ -105,6 +105,14 @@ pub async fn follow(ctx: &mut ExtractCtx<'_>, mut start: SourcePosition) -> Resu
     let config = &ctx.spec.src.connection;
     let mut conn = mysql::connect(config, "source").await?;
     let (flavor, _) = mysql::flavor(&mut conn).await?;
+    // The server's dump thread gives up on a reader that does not read for this long; the reader
+    // pauses while the applier's window is full or a table is copied mid-stream.
+    conn.query_drop(format!(
+        "SET SESSION net_write_timeout = {}",
+        ctx.spec.src.extract.net_write_timeout_s
+    ))
+    .await
+    .map_err(|e| classify_mysql("preparing the binlog connection", &e))?;
     let server_id = replica_server_id(&ctx.spec.name);
     let request = match (&start.gtid_set, flavor) {
         (Some(GtidSet::MariaDb(_)) | None, Flavor::MariaDb) => {
