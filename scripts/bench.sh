@@ -276,7 +276,7 @@ start_nats() {
 # Measurement helpers
 
 now() { date +%s.%N; }
-calc() { awk "BEGIN { printf \"%.${2:-2}f\", $1 }"; }
+calc() { awk "BEGIN { printf \"%.${2:-2}f\", ($1) }"; }
 # proc_cpu PID: user+system seconds of a live process (empty when gone).
 proc_cpu() {
     local stat
@@ -436,7 +436,7 @@ snapshot_begin
 T1=$(now); S1=$(servers_cpu)
 verify "mariadb-dump | mariadb" "$SAVED_SUMS"
 WALL=$(calc "$T1 - $T0")
-record snapshot "mariadb-dump | mariadb" "$WALL" rows "$(calc "$SNAPSHOT_ROWS / $WALL" 0)" - \
+record snapshot "mariadb-dump piped to mariadb" "$WALL" rows "$(calc "$SNAPSHOT_ROWS / $WALL" 0)" - \
     "$(calc "$(time_cpu "$W/dump.time") + $(time_cpu "$W/load.time")")" "$(calc "$S1 - $S0")" \
     "$(calc "($(time_rss_kb "$W/dump.time") + $(time_rss_kb "$W/load.time")) / 1024" 0)"
 
@@ -483,14 +483,16 @@ record snapshot "dtle snapshot" "$WALL" rows "$(calc "$SNAPSHOT_ROWS / $WALL" 0)
 # Backlog from the saved point
 
 gtid_seq() { sed -E 's/.*0-1-([0-9]+).*/\1/' <<<"$1"; }
-innodb_changes() {
-    sql $SRC_PORT "SELECT SUM(VARIABLE_VALUE) FROM information_schema.GLOBAL_STATUS
-        WHERE VARIABLE_NAME IN ('INNODB_ROWS_INSERTED', 'INNODB_ROWS_UPDATED', 'INNODB_ROWS_DELETED')"
+# row changes on the source: Handler_write + Handler_update + Handler_delete (every statement of
+# the backlog touches user tables only; a transaction sysbench retried after a deadlock counts twice)
+row_changes() {
+    sql $SRC_PORT "SHOW GLOBAL STATUS WHERE Variable_name IN ('Handler_write', 'Handler_update', 'Handler_delete')" \
+        | awk '{ s += $2 } END { print s }'
 }
 [ "$(sql $SRC_PORT "SELECT @@gtid_binlog_pos")" = "$SAVED_GTID" ] \
     || die "the source moved during the snapshots; the saved point is no longer valid"
 log "backlog: sysbench oltp_write_only --threads=$THREADS --events=$BACKLOG_TXNS, then oltp_insert --events=$INSERT_TXNS"
-C0=$(innodb_changes)
+C0=$(row_changes)
 B0=$(now)
 note_cmd "sysbench oltp_write_only ... --threads=$THREADS --events=$BACKLOG_TXNS --time=0 run"
 "${SB[@]}" --threads="$THREADS" --events="$BACKLOG_TXNS" --time=0 --report-interval=0 oltp_write_only run \
@@ -501,7 +503,7 @@ if [ "$INSERT_TXNS" -gt 0 ]; then
         >"$W/backlog-insert.log" 2>&1 || { tail "$W/backlog-insert.log" >&2; die "sysbench oltp_insert failed"; }
 fi
 B1=$(now)
-C1=$(innodb_changes)
+C1=$(row_changes)
 FINAL_GTID=$(sql $SRC_PORT "SELECT @@gtid_binlog_pos")
 FINAL_SEQ=$(gtid_seq "$FINAL_GTID")
 BACKLOG_TXN_COUNT=$((FINAL_SEQ - $(gtid_seq "$SAVED_GTID")))
@@ -581,9 +583,9 @@ record catchup "dtle catch-up" "$WALL" changes "$(calc "$BACKLOG_CHANGES / $WALL
 LAG=$W/lag.tsv     # rate achieved_tps p50_ms p99_ms max_ms drain_s
 : >"$LAG"
 HB_SQL="UPDATE sbtest.heartbeat SET ts = NOW(6) WHERE id = 1;"
-SAMPLE_SQL="SELECT UNIX_TIMESTAMP(NOW(6)), TIMESTAMPDIFF(MICROSECOND, ts, NOW(6)) FROM sbtest.heartbeat WHERE id = 1;"
+SAMPLE_SQL="SELECT UNIX_TIMESTAMP(NOW(6)), UNIX_TIMESTAMP(ts), TIMESTAMPDIFF(MICROSECOND, ts, NOW(6)) FROM sbtest.heartbeat WHERE id = 1;"
 note_cmd "heartbeat on the source, one session: every 100 ms $HB_SQL"
-note_cmd "lag sample on the target, one session: every 100 ms $SAMPLE_SQL"
+note_cmd "lag sample on the target, one session: every 20 ms $SAMPLE_SQL   -- lag of a heartbeat = when the target first showed it - its ts"
 for RATE in ${RATES//,/ }; do
     log "lag: sysbench oltp_write_only --rate=$RATE --threads=$THREADS --time=$RATE_SECONDS while dtle follows"
     # heartbeat writer and lag sampler, each one client session fed by a loop, in their own groups
@@ -591,7 +593,7 @@ for RATE in ${RATES//,/ }; do
         >/dev/null 2>"$W/heartbeat.err" &
     HB=$!; PIDS+=("$HB")
     sleep 1
-    setsid bash -c "while :; do echo '$SAMPLE_SQL'; sleep 0.1; done | $MARIADB --no-defaults --unbuffered -h127.0.0.1 -P$DST_PORT -u$USER_NAME -p$USER_PASSWORD -N -B" \
+    setsid bash -c "while :; do echo '$SAMPLE_SQL'; sleep 0.02; done | $MARIADB --no-defaults --unbuffered -h127.0.0.1 -P$DST_PORT -u$USER_NAME -p$USER_PASSWORD -N -B" \
         >"$W/lag-$RATE.samples" 2>"$W/sampler.err" &
     SAMPLER=$!; PIDS+=("$SAMPLER")
     note_cmd "sysbench oltp_write_only ... --threads=$THREADS --rate=$RATE --time=$RATE_SECONDS run"
@@ -603,7 +605,7 @@ for RATE in ${RATES//,/ }; do
     # after the load: wait until the newest heartbeat is applied (age under 0.5 s)
     drained() {
         dtle_alive "$D"
-        [ "$(tail -n 2 "$W/lag-$RATE.samples" 2>/dev/null | awk 'NF == 2 { age = $2 } END { print (age != "" && age < 500000) ? "yes" : "no" }')" = yes ]
+        [ "$(tail -n 2 "$W/lag-$RATE.samples" 2>/dev/null | awk 'NF == 3 { age = $3 } END { print (age != "" && age < 500000) ? "yes" : "no" }')" = yes ]
     }
     wait_until "dtle after --rate=$RATE" drained
     DRAIN=$((SECONDS - LOAD_END))
@@ -611,9 +613,10 @@ for RATE in ${RATES//,/ }; do
     for pid in "$SAMPLER" "$HB"; do kill -TERM -- "-$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
     keep=(); for pid in "${PIDS[@]}"; do [ "$pid" = "$SAMPLER" ] || [ "$pid" = "$HB" ] || keep+=("$pid"); done; PIDS=("${keep[@]}")
     TPS=$(awk '/transactions:/ { gsub(/\(/, "", $3); print $3 }' "$W/lag-$RATE.log")
-    # samples taken during the load only, its first 2 s of warm-up left out
-    awk -v a="$LOAD_T0" -v b="$LOAD_T1" 'NF == 2 && $1 >= a + 2 && $1 <= b { print $2 }' "$W/lag-$RATE.samples" \
-        | sort -n >"$W/lag-$RATE.sorted"
+    # one figure per heartbeat written during the load (its first 2 s of warm-up left out): the
+    # time the target first showed it minus the time the source wrote it, in microseconds
+    awk -v a="$LOAD_T0" -v b="$LOAD_T1" 'NF == 3 && $2 != last { last = $2; if ($2 >= a + 2 && $2 <= b) print int(($1 - $2) * 1e6) }' \
+        "$W/lag-$RATE.samples" | sort -n >"$W/lag-$RATE.sorted"
     N=$(wc -l <"$W/lag-$RATE.sorted")
     [ "$N" -gt 0 ] || die "no lag samples for --rate=$RATE (see $W/sampler.err)"
     pct() { sed -n "$(( ($1 * N + 99) / 100 ))p" "$W/lag-$RATE.sorted"; }
@@ -655,9 +658,9 @@ make_lag_table() {
 TABLE=$(make_table)
 LAG_TABLE=$(make_lag_table)
 echo
-echo "$TABLE" | column -t -s '|' 2>/dev/null || echo "$TABLE"
+echo "$TABLE"
 echo
-echo "$LAG_TABLE" | column -t -s '|' 2>/dev/null || echo "$LAG_TABLE"
+echo "$LAG_TABLE"
 echo
 log "run took ${TOTAL}s; dtle peak RSS over the catch-up and lag runs: $RSS_END MB"
 
@@ -678,15 +681,16 @@ if [ "$WRITE_DOC" = 1 ]; then
   gtid-domain-id 2 (its own writes, e.g. myloader's, must not collide with the source's GTIDs in
   strict mode)
 - sizes: $TABLES sysbench tables x $ROWS rows ($SNAPSHOT_ROWS rows, plus a 1-row heartbeat table);
-  backlog: $BACKLOG_TXN_COUNT source transactions, $BACKLOG_CHANGES row changes (InnoDB rows
-  inserted + updated + deleted on the source), written in ${BACKLOG_WALL} s by $THREADS sysbench
+  backlog: $BACKLOG_TXN_COUNT source transactions, $BACKLOG_CHANGES row changes (the source's Handler_write
+  + Handler_update + Handler_delete), written in ${BACKLOG_WALL} s by $THREADS sysbench
   threads ($(calc "$BACKLOG_CHANGES / $BACKLOG_WALL" 0) changes/s)
 
 $TABLE
 
 Lag while dtle follows an open-loop \`sysbench oltp_write_only --rate=N --threads=$THREADS\` for $RATE_SECONDS s
-(age of a heartbeat row the source updates every 100 ms, read on the target every 100 ms, samples
-of the load's first 2 s left out; the heartbeat period adds 0-100 ms to every sample):
+(a heartbeat row on the source gets \`ts = NOW(6)\` every 100 ms; the target is read every 20 ms,
+and each heartbeat's lag is the time the target first showed it minus its ts, so a figure is high by
+0-20 ms plus one query; heartbeats of the load's first 2 s are left out):
 
 $LAG_TABLE
 
