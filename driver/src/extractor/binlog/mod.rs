@@ -616,10 +616,10 @@ impl Reader {
         }
     }
 
-    async fn commit(&mut self, ctx: &mut ExtractCtx<'_>) -> Result<(), Stop> {
-        let Some(txn) = self.txn.take() else {
-            return Ok(());
-        };
+    /// The position passes the end of `txn` (a commit, or an XA prepare, whose rows are kept
+    /// until its commit): its GTID joins the set, and a restart must read from before the oldest
+    /// unresolved prepare.
+    fn pass(&mut self, txn: &OpenTxn) {
         // Table ids are valid within their statement only; the next transaction maps its own.
         self.tables.clear();
         if let Some(gtid) = txn.gtid {
@@ -629,6 +629,13 @@ impl Reader {
             }
         }
         self.position.resume_from = self.prepared.first().and_then(|p| p.before.clone());
+    }
+
+    async fn commit(&mut self, ctx: &mut ExtractCtx<'_>) -> Result<(), Stop> {
+        let Some(txn) = self.txn.take() else {
+            return Ok(());
+        };
+        self.pass(&txn);
         if txn.begun {
             ctx.sender
                 .send(

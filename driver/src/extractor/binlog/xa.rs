@@ -114,16 +114,10 @@ impl Reader {
         let Some(mut txn) = self.txn.take() else {
             return Ok(());
         };
-        if let Some(gtid) = txn.gtid {
-            match &mut self.position.gtid_set {
-                Some(set) => gtid.add_to(set),
-                None => self.position.gtid_set = Some(gtid.to_set()),
-            }
-        }
         if let Some(prepared) = txn.preparing.take() {
             self.prepared.push(prepared);
         }
-        self.position.resume_from = self.prepared.first().and_then(|p| p.before.clone());
+        self.pass(&txn);
         // Its progress goes out like a filtered transaction's, with where a restart must read from.
         self.pulse.transaction(txn.timestamp, false, Instant::now());
         Ok(())
