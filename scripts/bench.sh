@@ -7,7 +7,8 @@
 #
 # In one run it:
 #   1. installs what is missing (apt-get: mariadb-server mariadb-client nats-server sysbench
-#      mydumper) and builds dtle in release (`cargo build --release`, reused if up to date);
+#      mydumper) and builds dtle in release (`cargo build --release`, reused if up to date), or
+#      uses the binary in $DTLE_BIN (e.g. an older build, to compare two versions);
 #   2. starts its OWN servers under state/bench (git-ignored), loopback only, never the shared
 #      test bed: source MariaDB 127.0.0.1:3317, target MariaDB 127.0.0.1:3318 (identical settings
 #      but server-id and gtid_domain_id), nats-server 127.0.0.1:8293; they are created fresh for
@@ -46,7 +47,7 @@ NATS_PORT=8293
 NATS_URL=nats://127.0.0.1:$NATS_PORT
 USER_NAME=bench
 USER_PASSWORD=bench-pass
-DTLE_BIN=$ROOT/target/release/dtle
+DTLE_BIN=${DTLE_BIN:-}  # a given binary is used as is (e.g. an older build, to compare)
 
 TABLES=4
 ROWS=250000
@@ -91,20 +92,7 @@ die() { log "error: $*"; exit 1; }
 # ---------------------------------------------------------------------------------------------
 # Installation and build
 
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
-        die "need root (or sudo) to run: $*"
-    fi
-}
-
-find_bin() {
-    local name=$1 dir
-    command -v "$name" 2>/dev/null && return 0
-    for dir in /usr/sbin /usr/bin /usr/local/sbin /usr/local/bin; do
-        [ -x "$dir/$name" ] && { echo "$dir/$name"; return 0; }
-    done
-    return 1
-}
+. "$ROOT/scripts/lib/processes.sh"
 
 install_missing() {
     local missing=()
@@ -114,10 +102,7 @@ install_missing() {
     find_bin sysbench >/dev/null || missing+=(sysbench)
     find_bin mydumper >/dev/null || missing+=(mydumper)
     [ -x /usr/bin/time ] || missing+=(time)
-    [ ${#missing[@]} -eq 0 ] && return 0
-    log "installing ${missing[*]} from Debian's packages"
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    apt_install "${missing[@]}"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -127,31 +112,6 @@ MARIADB=
 MARIADB_ADMIN=
 CLK_TCK=$(getconf CLK_TCK)
 PIDS=()           # background helpers and dtle tasks started by this script
-
-alive() {
-    local pidfile=$1 pattern=$2 pid
-    [ -s "$pidfile" ] || return 1
-    pid=$(cat "$pidfile")
-    [ -r "/proc/$pid/cmdline" ] || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$pattern"
-}
-
-stop_pidfile() {
-    local name=$1 pidfile=$2 pattern=$3 pid i
-    alive "$pidfile" "$pattern" || { rm -f "$pidfile"; return 0; }
-    pid=$(cat "$pidfile")
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 1 600); do
-        [ -d "/proc/$pid" ] || break
-        sleep 0.1
-    done
-    if [ -d "/proc/$pid" ]; then
-        log "$name: pid $pid ignored TERM for 60 s; killing"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    rm -f "$pidfile"
-    log "$name: stopped (pid $pid)"
-}
 
 # kill_pid PID: TERM one process we started (and, for a pipeline leader we started with
 # setsid, its process group), then reap it.
@@ -175,9 +135,9 @@ stop_helpers() {
 }
 
 stop_servers() {
-    stop_pidfile nats "$STATE/nats/nats.pid" "$STATE/nats"
-    stop_pidfile dst "$STATE/dst/mysqld.pid" "$STATE/dst/data"
-    stop_pidfile src "$STATE/src/mysqld.pid" "$STATE/src/data"
+    stop_pidfile nats "$STATE/nats/nats.pid" "$STATE/nats" 60
+    stop_pidfile dst "$STATE/dst/mysqld.pid" "$STATE/dst/data" 60
+    stop_pidfile src "$STATE/src/mysqld.pid" "$STATE/src/data" 60
 }
 
 cleanup() {
@@ -231,7 +191,7 @@ server_settings() {
 start_mariadb() {
     local name=$1 port=$2 server_id=$3 domain=$4
     local dir=$STATE/$name data=$STATE/$name/data
-    stop_pidfile "$name (left from an earlier run)" "$dir/mysqld.pid" "$data"
+    stop_pidfile "$name (left from an earlier run)" "$dir/mysqld.pid" "$data" 60
     rm -rf "$dir" && mkdir -p "$dir"
     "$(find_bin mariadb-install-db)" --no-defaults --user="$(id -un)" --datadir="$data" \
         --auth-root-authentication-method=normal --skip-test-db >"$dir/install.log" 2>&1 \
@@ -259,7 +219,7 @@ start_mariadb() {
 
 start_nats() {
     local dir=$STATE/nats
-    stop_pidfile "nats (left from an earlier run)" "$dir/nats.pid" "$dir"
+    stop_pidfile "nats (left from an earlier run)" "$dir/nats.pid" "$dir" 60
     rm -rf "$dir" && mkdir -p "$dir"
     setsid "$(find_bin nats-server)" -a 127.0.0.1 -p "$NATS_PORT" -P "$dir/nats.pid" \
         -l "$dir/nats.log" -js -sd "$dir/jetstream" </dev/null >/dev/null 2>&1 &
@@ -384,8 +344,11 @@ dtle_stop() {
 install_missing
 MARIADB=$(find_bin mariadb)
 MARIADB_ADMIN=$(find_bin mariadb-admin)
-log "building dtle (cargo build --release; reused if up to date)"
-(cd "$ROOT" && cargo build --release --quiet) || die "cargo build --release failed"
+if [ -z "$DTLE_BIN" ]; then
+    log "building dtle (cargo build --release; reused if up to date)"
+    (cd "$ROOT" && cargo build --release --quiet) || die "cargo build --release failed"
+    DTLE_BIN=$ROOT/target/release/dtle
+fi
 [ -x "$DTLE_BIN" ] || die "no binary at $DTLE_BIN"
 
 mkdir -p "$STATE"

@@ -28,20 +28,7 @@ TESTBED_PASSWORD=dtle-pass
 log() { echo "testbed: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
-        die "need root (or sudo) to run: $*"
-    fi
-}
-
-find_bin() {
-    local name=$1
-    command -v "$name" 2>/dev/null && return 0
-    for dir in /usr/sbin /usr/bin /usr/local/sbin /usr/local/bin; do
-        [ -x "$dir/$name" ] && { echo "$dir/$name"; return 0; }
-    done
-    return 1
-}
+. "$ROOT/scripts/lib/processes.sh"
 
 install_missing() {
     local missing=()
@@ -49,20 +36,7 @@ install_missing() {
     find_bin mariadb >/dev/null || missing+=(mariadb-client)
     find_bin nats-server >/dev/null || missing+=(nats-server)
     find_bin curl >/dev/null || missing+=(curl)
-    [ ${#missing[@]} -eq 0 ] && return 0
-    log "installing ${missing[*]} from Debian's packages"
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-}
-
-# alive PIDFILE PATTERN: the pid in PIDFILE is running and its command line mentions PATTERN
-# (so a pid reused by some other process is never taken for ours).
-alive() {
-    local pidfile=$1 pattern=$2 pid
-    [ -s "$pidfile" ] || return 1
-    pid=$(cat "$pidfile")
-    [ -r "/proc/$pid/cmdline" ] || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$pattern"
+    apt_install "${missing[@]}"
 }
 
 mariadb_ping() {
@@ -133,28 +107,10 @@ start_nats() {
     log "nats: started (pid $(cat "$dir/nats.pid"), port $NATS_PORT)"
 }
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
 # stop NAME PIDFILE PATTERN: TERM the process we started, wait, KILL if it will not go.
 stop() {
-    local name=$1 pidfile=$2 pattern=$3 pid i
-    if ! alive "$pidfile" "$pattern"; then
-        log "$name: not running"
-        rm -f "$pidfile"
-        return 0
-    fi
-    pid=$(cat "$pidfile")
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 1 300); do
-        [ -d "/proc/$pid" ] || break
-        sleep 0.1
-    done
-    if [ -d "/proc/$pid" ]; then
-        log "$name: pid $pid ignored TERM for 30 s; killing"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    rm -f "$pidfile"
-    log "$name: stopped (pid $pid)"
+    alive "$2" "$3" || { log "$1: not running"; rm -f "$2"; return 0; }
+    stop_pidfile "$1" "$2" "$3" 30
 }
 
 status_line() {
