@@ -26,12 +26,6 @@ impl From<ExecError> for TaskError {
     }
 }
 
-impl From<TaskError> for ExecError {
-    fn from(error: TaskError) -> Self {
-        ExecError { code: None, error }
-    }
-}
-
 /// What the target says of one of its tables: the applier must never write generated columns,
 /// and can find rows by a unique key the source's binlog does not describe.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

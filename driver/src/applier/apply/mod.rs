@@ -85,6 +85,8 @@ struct OpenTxn {
 /// A stream table and, once resolved against the target, how to write it.
 struct Table {
     def: TableDef,
+    /// `schema.table`, as stats and the catch-up name it (made once, not per row).
+    name: Arc<str>,
     resolved: Option<Arc<Resolved>>,
 }
 
@@ -216,6 +218,7 @@ impl<E: Executor> Applier<E> {
                 self.tables.insert(
                     def.id,
                     Table {
+                        name: def.qualified().into(),
                         def,
                         resolved: None,
                     },
@@ -292,7 +295,8 @@ impl<E: Executor> Applier<E> {
         let Some(table) = self.tables.get(&change.table) else {
             return Err(undefined(change.table));
         };
-        if self.catch_up.holds(gtid.as_ref(), &table.def.qualified()) {
+        let name = table.name.clone();
+        if self.catch_up.holds(gtid.as_ref(), &name) {
             return Ok(());
         }
         let resolved = self.resolve(change.table).await?;
@@ -300,7 +304,6 @@ impl<E: Executor> Applier<E> {
             txn.rows += 1;
         }
         self.start_txn().await?;
-        let name = resolved.def.qualified();
         let kind = match &change.kind {
             RowKind::Insert(_) => RowCount::Insert,
             RowKind::Update { .. } => RowCount::Update,
