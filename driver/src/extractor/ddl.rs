@@ -437,9 +437,9 @@ pub fn route(sql: &str, default_schema: &str, routing: &Routing) -> DdlAction {
                 },
             )
         }
-        DdlKind::RenameTable => renames(sql, &parsed.names, default_schema, routing),
+        DdlKind::RenameTable => renames(sql, parsed.kind, &parsed.names, default_schema, routing),
         DdlKind::AlterTable if parsed.names.len() == 2 => {
-            renames(sql, &parsed.names, default_schema, routing)
+            renames(sql, parsed.kind, &parsed.names, default_schema, routing)
         }
         DdlKind::CreateTable if parsed.names.len() == 2 => {
             let (table, like) = (&parsed.names[0], &parsed.names[1]);
@@ -545,7 +545,13 @@ fn replace_spans(sql: &str, mut replacements: Vec<(Range<usize>, String)>) -> St
 ///   copied from the source (definition and rows) right after the statement, so the target ends
 ///   as the source is, as after an online schema change's swap;
 /// - neither: left out.
-fn renames(sql: &str, names: &[NameRef], default_schema: &str, routing: &Routing) -> DdlAction {
+fn renames(
+    sql: &str,
+    kind: DdlKind,
+    names: &[NameRef],
+    default_schema: &str,
+    routing: &Routing,
+) -> DdlAction {
     let source = |n: &NameRef| {
         (
             n.schema
@@ -554,7 +560,7 @@ fn renames(sql: &str, names: &[NameRef], default_schema: &str, routing: &Routing
             n.name.clone(),
         )
     };
-    let is_alter = names.len() == 2 && !sql.trim_start().to_ascii_uppercase().starts_with("RENAME");
+    let is_alter = kind == DdlKind::AlterTable;
     // Source names moved onto the target by an earlier pair of this statement.
     let mut on_target: Vec<((String, String), (String, String))> = Vec::new();
     let mut kept: Vec<(String, String)> = Vec::new();
@@ -592,11 +598,6 @@ fn renames(sql: &str, names: &[NameRef], default_schema: &str, routing: &Routing
             (None, None) => {}
         }
     }
-    let kind = if is_alter {
-        DdlKind::AlterTable
-    } else {
-        DdlKind::RenameTable
-    };
     let statement = if kept.is_empty() {
         None
     } else if is_alter {
