@@ -268,3 +268,70 @@ async fn schema_changes_racing_the_snapshot_leave_the_target_equal() {
     caught_up(schema).await;
     converges(schema).await;
 }
+
+/// A schema change that commits after the snapshot's point but before the snapshot holds the
+/// table's metadata lock, made to happen every time: the Src is held at table `a`'s lock (another
+/// session has `a` locked) while `b` changes. Read after the change, `b`'s definition would lack
+/// a column the binlog's rows before the change still carry; the snapshot must notice and open
+/// again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_schema_change_between_the_snapshot_point_and_its_lock_reopens_the_snapshot() {
+    let (job, schema) = ("schema_race_forced", "e2e_race_forced");
+    reset(schema, job).await;
+    exec(
+        SRC_PORT,
+        &format!(
+            "USE {schema};
+             CREATE TABLE a (id INT PRIMARY KEY);
+             CREATE TABLE b (id INT PRIMARY KEY, v INT, gone INT);
+             INSERT INTO a VALUES (1); INSERT INTO b VALUES (1, 1, 1)"
+        ),
+    )
+    .await;
+    let mut locker = connect(SRC_PORT).await;
+    mysql_async::prelude::Queryable::query_drop(
+        &mut locker,
+        format!("LOCK TABLES {schema}.a WRITE"),
+    )
+    .await
+    .expect("lock a");
+    let file = write_job(job, &job_json(job, schema, ""));
+    let _dest = Task::start("dest", &file);
+    let src = Task::start("src", &file);
+    // The snapshot is open (its point taken) and waits for `a`'s metadata lock.
+    eventually("the snapshot waits for table a", WAIT, || async {
+        let waiting: Option<u64> = first_value(
+            SRC_PORT,
+            &format!(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE LIKE \
+                 'Waiting for table metadata lock%' AND INFO LIKE 'SELECT 1 FROM `{schema}`.`a`%'"
+            ),
+        )
+        .await;
+        match waiting {
+            Some(n) if n > 0 => Ok(()),
+            other => Err(format!("{other:?}\n{}", src.log_text())),
+        }
+    })
+    .await;
+    exec(
+        SRC_PORT,
+        &format!(
+            "USE {schema}; INSERT INTO b VALUES (2, 2, 2); ALTER TABLE b DROP COLUMN gone;
+             INSERT INTO b VALUES (3, 3)"
+        ),
+    )
+    .await;
+    mysql_async::prelude::Queryable::query_drop(&mut locker, "UNLOCK TABLES")
+        .await
+        .expect("unlock");
+    in_binlog_phase(job, WAIT).await;
+    caught_up(schema).await;
+    converges(schema).await;
+    assert!(
+        src.log_text()
+            .contains("a schema change raced the snapshot"),
+        "the race was not seen:\n{}",
+        src.log_text()
+    );
+}
