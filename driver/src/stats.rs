@@ -48,6 +48,9 @@ pub struct TaskStats {
     pub rows_applied: AtomicU64,
     /// Source transactions applied to the target (on the Src: as acknowledged).
     pub txns_applied: AtomicU64,
+    /// Target transactions that committed source transactions (the Dest; with group commit,
+    /// `txns_applied / target_commits` is the mean group size).
+    pub target_commits: AtomicU64,
     /// Snapshot: rows the source's statistics estimate, for progress and ETA.
     pub snapshot_rows_estimated: AtomicU64,
     /// Snapshot: rows copied.
@@ -185,6 +188,8 @@ pub struct StatsSnapshot {
     pub resyncs: u64,
     /// Frames in flight, and the window.
     pub backlog: (u64, u64),
+    /// Target transactions that committed source transactions.
+    pub target_commits: u64,
     /// Batches sent because they were full.
     pub sends_by_size: u64,
     /// Batches sent because they had waited long enough.
@@ -387,6 +392,7 @@ impl TaskStats {
                 self.backlog.load(Relaxed),
                 self.backlog_capacity.load(Relaxed),
             ),
+            target_commits: self.target_commits.load(Relaxed),
             sends_by_size: self.sends_by_size.load(Relaxed),
             sends_by_timeout: self.sends_by_timeout.load(Relaxed),
             stage: text.stage,

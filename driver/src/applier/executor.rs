@@ -73,6 +73,20 @@ pub trait Executor {
         context: &str,
     ) -> Result<u64, ExecError>;
 
+    /// Runs `statements` statements sent as one text batch (`;`-separated, values as literals),
+    /// in order, stopping at the first that fails; returns the rows each one changed.
+    ///
+    /// # Errors
+    /// The index of the statement that failed, and its error.
+    async fn pipeline(
+        &mut self,
+        sql: &[u8],
+        statements: usize,
+    ) -> Result<Vec<u64>, (usize, ExecError)>;
+
+    /// The largest text batch the target accepts (its `max_allowed_packet`, less a margin).
+    fn max_text(&self) -> usize;
+
     /// Runs a schema change in its schema and the connection character set of DDL text.
     async fn run_ddl(&mut self, ddl: &Ddl) -> Result<(), ExecError>;
 
@@ -96,10 +110,6 @@ pub trait Executor {
         snapshot_id: Option<u64>,
         position: &SourcePosition,
     ) -> Result<(), TaskError>;
-
-    /// Records an applied transaction's GTID; a duplicate key (code 1062) means it was applied
-    /// before.
-    async fn record_gtid(&mut self, gtid: &Gtid) -> Result<(), ExecError>;
 
     /// Forgets recorded GTIDs of `gtid`'s source more than `keep` transactions older than it.
     async fn compact_gtids(&mut self, gtid: &Gtid, keep: u64) -> Result<(), TaskError>;

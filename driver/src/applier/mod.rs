@@ -4,10 +4,12 @@
 //! # Algorithm
 //! The applier answers syncs with what the target holds ([`position::read`]) and then applies the
 //! epoch's items in order: table definitions are remembered; snapshot chunks are written with
-//! REPLACE and the table's progress, one target transaction per chunk; each source transaction
-//! becomes one target transaction holding its rows (consecutive inserts into one table batched into
-//! multi-row statements), its GTID row and the new position. A frame is acknowledged once all its
-//! items are applied, which opens the extractor's window.
+//! REPLACE and the table's progress, one target transaction per chunk; consecutive source
+//! transactions are grouped into one target transaction holding their rows (consecutive inserts
+//! into one table as multi-row statements, statements sent hundreds per round trip), their GTID
+//! rows and the position after the last of them (see `apply::group`). A frame is acknowledged
+//! once all its items are applied and, if no source transaction is open at its end, committed;
+//! the acknowledgement opens the extractor's window.
 //!
 //! # Resume invariant
 //! The target's position tables change only in the same transaction as the rows they account for,
@@ -15,8 +17,8 @@
 //! already in the stored set is skipped; one that slips through anyway fails on the
 //! `gtid_executed` primary key and is rolled back. A target error that may heal (lost connection,
 //! deadlock, restart) rolls back, reconnects with backoff and asks the extractor to resync, which
-//! replays from the committed position; `RetryTxLimit` failures of the same transaction in a row
-//! stop the task.
+//! replays from the committed position, the failed group's transactions one per target
+//! transaction; `RetryTxLimit` failures of the same transaction in a row stop the task.
 //!
 //! This module runs the loop (syncs, frames, acknowledgements, retries); [`apply`] holds the
 //! rules that turn items into target transactions, over the [`executor::Executor`] seam that
@@ -101,6 +103,9 @@ pub async fn run(
                         break;
                     }
                 }
+                if outcome.is_ok() {
+                    outcome = target.end_of_frame().await;
+                }
                 match outcome {
                     Ok(()) => {
                         receiver
@@ -119,10 +124,13 @@ pub async fn run(
                             )));
                         }
                         tracing::warn!(%err, "applying failed; resyncing from the committed position");
+                        // The failed group's transactions are replayed one by one.
+                        let alone = target.group_size();
                         target.rollback().await;
                         if !target.executor().is_alive().await {
                             target = connect(spec, &stats, &retry, &cancel, Some(err)).await?;
                         }
+                        target.replay_alone(alone);
                         receiver
                             .request_resync(
                                 "the target failed; replaying from the committed position",
@@ -170,6 +178,7 @@ async fn connect(
         .run(what, cancel, || MySqlTarget::connect(spec))
         .await?;
     let settings = Settings {
+        job: spec.name.clone(),
         foreign_key_checks: spec.dest.apply.foreign_key_checks,
         gtid_retention: spec.dest.apply.gtid_executed_retention,
     };

@@ -17,6 +17,7 @@
 
 use crate::change::{Gtid, SourcePosition, Value};
 use crate::error::{classify_mysql, TaskError};
+use crate::mysql::literal;
 use crate::transport::protocol::{ResumePoint, TableProgress};
 use jobs::GtidSet;
 use mysql_async::prelude::Queryable;
@@ -227,40 +228,83 @@ pub async fn write(
     snapshot_id: Option<u64>,
     position: &SourcePosition,
 ) -> Result<(), mysql_async::Error> {
-    conn.exec_drop(
-        "INSERT INTO `dtle`.`job_position` (job_name, phase, snapshot_id, gtid_set, binlog_file, \
-         binlog_pos, resume_gtid_set) VALUES (?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE \
-         phase = VALUES(phase), snapshot_id = VALUES(snapshot_id), gtid_set = VALUES(gtid_set), \
-         binlog_file = VALUES(binlog_file), binlog_pos = VALUES(binlog_pos), pending_ddl = NULL, \
-         resume_gtid_set = VALUES(resume_gtid_set)",
-        (
-            job,
-            phase,
-            snapshot_id,
-            position.gtid_set.as_ref().map(ToString::to_string),
-            &position.file,
-            position.pos,
-            position.resume_from.as_ref().map(ToString::to_string),
-        ),
-    )
-    .await
+    let mut sql = Vec::new();
+    push_write(&mut sql, job, phase, snapshot_id, position);
+    conn.query_drop(sql).await
 }
 
-/// Records an applied transaction's GTID (inside the caller's transaction).
-///
-/// # Errors
-/// MySQL errors; a duplicate key means the transaction was already applied.
-pub async fn record_gtid(
-    conn: &mut mysql_async::Conn,
+/// Appends the statement that records `position` as the job's, in `phase`; it also clears a
+/// pending schema change, which the position now covers.
+pub fn push_write(
+    buf: &mut Vec<u8>,
     job: &str,
-    gtid: &Gtid,
-) -> Result<(), mysql_async::Error> {
-    let (source_id, gno) = source_and_gno(gtid);
-    conn.exec_drop(
-        "INSERT INTO `dtle`.`gtid_executed` (job_name, source_id, gno) VALUES (?, ?, ?)",
-        (job, source_id, gno),
-    )
-    .await
+    phase: &str,
+    snapshot_id: Option<u64>,
+    position: &SourcePosition,
+) {
+    let text = |g: &Option<GtidSet>| {
+        g.as_ref()
+            .map_or(Value::Null, |g| text_value(&g.to_string()))
+    };
+    let values = [
+        text_value(job),
+        text_value(phase),
+        snapshot_id.map_or(Value::Null, Value::UInt),
+        text(&position.gtid_set),
+        text_value(&position.file),
+        Value::UInt(position.pos),
+        text(&position.resume_from),
+    ];
+    buf.extend_from_slice(
+        b"INSERT INTO `dtle`.`job_position` (job_name, phase, snapshot_id, gtid_set, binlog_file, \
+          binlog_pos, resume_gtid_set) VALUES (",
+    );
+    push_values(buf, &values);
+    buf.extend_from_slice(
+        b") ON DUPLICATE KEY UPDATE phase = VALUES(phase), snapshot_id = VALUES(snapshot_id), \
+          gtid_set = VALUES(gtid_set), binlog_file = VALUES(binlog_file), \
+          binlog_pos = VALUES(binlog_pos), pending_ddl = NULL, \
+          resume_gtid_set = VALUES(resume_gtid_set)",
+    );
+}
+
+/// Appends the statement that records `gtids` as applied (a duplicate key means one of them was
+/// applied before); nothing when there are none.
+pub fn push_record_gtids<'a>(
+    buf: &mut Vec<u8>,
+    job: &str,
+    gtids: impl IntoIterator<Item = &'a Gtid>,
+) {
+    let mut first = true;
+    for gtid in gtids {
+        buf.extend_from_slice(if first {
+            b"INSERT INTO `dtle`.`gtid_executed` (job_name, source_id, gno) VALUES (".as_slice()
+        } else {
+            b"), (".as_slice()
+        });
+        first = false;
+        let (source_id, gno) = source_and_gno(gtid);
+        push_values(
+            buf,
+            &[text_value(job), text_value(&source_id), Value::UInt(gno)],
+        );
+    }
+    if !first {
+        buf.push(b')');
+    }
+}
+
+fn text_value(text: &str) -> Value {
+    Value::Bytes(text.as_bytes().to_vec())
+}
+
+fn push_values(buf: &mut Vec<u8>, values: &[Value]) {
+    for (i, value) in values.iter().enumerate() {
+        if i > 0 {
+            buf.extend_from_slice(b", ");
+        }
+        literal::push(buf, value);
+    }
 }
 
 /// Deletes the `gtid_executed` rows of `gtid`'s source server that are more than `keep`

@@ -1,16 +1,58 @@
-//! SQL for row changes. Values are always parameters; identifiers are always quoted.
+//! SQL for row changes. Identifiers are always quoted; values go to a [`Sink`]: either bound as
+//! parameters of a prepared statement ([`Prepared`]) or written as exact literals into a text
+//! batch ([`Text`], see `mysql::literal`). One builder serves both, so the two forms cannot drift.
 //!
 //! Rows are found by the table's key (`WHERE k1 = ? AND k2 = ?`); a table without one is matched
 //! on every column with NULL-safe equality and `LIMIT 1`, so of two identical rows exactly one is
 //! changed, as on the source.
 
 use crate::change::{TableDef, Value};
-use crate::mysql::{params::into_param, quote};
+use crate::mysql::{literal, params::into_param, quote};
 
 /// Most rows in one multi-row INSERT (and at most 65,535 parameters, the protocol's limit).
 pub const MAX_BATCH_ROWS: usize = 500;
 
-/// `INSERT INTO t (cols) VALUES (...), ...` for `rows` rows; `REPLACE` when `replace`.
+/// Where a statement's text and values go.
+pub trait Sink {
+    /// Appends SQL text.
+    fn sql(&mut self, text: &str);
+    /// Appends a value, moved.
+    fn value(&mut self, value: Value);
+}
+
+/// A statement with `?` placeholders and its parameters.
+#[derive(Debug, Default)]
+pub struct Prepared {
+    /// The statement.
+    pub sql: String,
+    /// Its parameters, in order.
+    pub params: Vec<mysql_async::Value>,
+}
+
+impl Sink for Prepared {
+    fn sql(&mut self, text: &str) {
+        self.sql.push_str(text);
+    }
+    fn value(&mut self, value: Value) {
+        self.sql.push('?');
+        self.params.push(into_param(value));
+    }
+}
+
+/// Statement text with values as literals, appended to a batch.
+pub struct Text<'a>(pub &'a mut Vec<u8>);
+
+impl Sink for Text<'_> {
+    fn sql(&mut self, text: &str) {
+        self.0.extend_from_slice(text.as_bytes());
+    }
+    fn value(&mut self, value: Value) {
+        literal::push(self.0, &value);
+    }
+}
+
+/// `INSERT INTO t (cols) VALUES (?, ...), ...` for `rows` rows; `REPLACE` when `replace` (the
+/// snapshot's chunks, whose rows are bound with [`insert_params`]).
 pub fn insert(def: &TableDef, rows: usize, replace: bool) -> String {
     let columns: Vec<String> = def.columns.iter().map(|c| quote::ident(&c.name)).collect();
     let one = format!("({})", vec!["?"; columns.len()].join(", "));
@@ -30,71 +72,86 @@ pub fn insert_params(rows: impl IntoIterator<Item = Vec<Value>>) -> Vec<mysql_as
         .collect()
 }
 
-/// `UPDATE t SET ... WHERE <row>` and its parameters.
-pub fn update(
+/// `INSERT INTO t (cols) VALUES (...), ...` of `rows`; `REPLACE` when `replace`.
+pub fn insert_into(
+    sink: &mut impl Sink,
     def: &TableDef,
-    before: Vec<Value>,
-    after: Vec<Value>,
-) -> (String, Vec<mysql_async::Value>) {
-    let set: Vec<String> = def
-        .columns
-        .iter()
-        .map(|c| format!("{} = ?", quote::ident(&c.name)))
-        .collect();
-    let mut params: Vec<mysql_async::Value> = after.into_iter().map(into_param).collect();
-    let (condition, limit) = matching(def, before, &mut params);
-    (
-        format!(
-            "UPDATE {} SET {} WHERE {condition}{limit}",
-            quote::table(&def.schema, &def.name),
-            set.join(", ")
-        ),
-        params,
-    )
+    rows: impl IntoIterator<Item = Vec<Value>>,
+    replace: bool,
+) {
+    sink.sql(if replace {
+        "REPLACE INTO "
+    } else {
+        "INSERT INTO "
+    });
+    sink.sql(&quote::table(&def.schema, &def.name));
+    sink.sql(" (");
+    for (i, c) in def.columns.iter().enumerate() {
+        if i > 0 {
+            sink.sql(", ");
+        }
+        sink.sql(&quote::ident(&c.name));
+    }
+    sink.sql(") VALUES ");
+    for (r, row) in rows.into_iter().enumerate() {
+        sink.sql(if r == 0 { "(" } else { ", (" });
+        for (i, value) in row.into_iter().enumerate() {
+            if i > 0 {
+                sink.sql(", ");
+            }
+            sink.value(value);
+        }
+        sink.sql(")");
+    }
 }
 
-/// `DELETE FROM t WHERE <row>` and its parameters.
-pub fn delete(def: &TableDef, before: Vec<Value>) -> (String, Vec<mysql_async::Value>) {
-    let mut params = Vec::new();
-    let (condition, limit) = matching(def, before, &mut params);
-    (
-        format!(
-            "DELETE FROM {} WHERE {condition}{limit}",
-            quote::table(&def.schema, &def.name)
-        ),
-        params,
-    )
+/// `UPDATE t SET ... WHERE <row>`.
+pub fn update_into(sink: &mut impl Sink, def: &TableDef, before: Vec<Value>, after: Vec<Value>) {
+    sink.sql("UPDATE ");
+    sink.sql(&quote::table(&def.schema, &def.name));
+    sink.sql(" SET ");
+    for (i, (c, value)) in def.columns.iter().zip(after).enumerate() {
+        if i > 0 {
+            sink.sql(", ");
+        }
+        sink.sql(&quote::ident(&c.name));
+        sink.sql(" = ");
+        sink.value(value);
+    }
+    matching(sink, def, before);
 }
 
-/// The condition that finds `row`, appending its parameters.
-fn matching(
-    def: &TableDef,
-    row: Vec<Value>,
-    params: &mut Vec<mysql_async::Value>,
-) -> (String, &'static str) {
+/// `DELETE FROM t WHERE <row>`.
+pub fn delete_into(sink: &mut impl Sink, def: &TableDef, before: Vec<Value>) {
+    sink.sql("DELETE FROM ");
+    sink.sql(&quote::table(&def.schema, &def.name));
+    matching(sink, def, before);
+}
+
+/// ` WHERE <condition that finds row>`.
+fn matching(sink: &mut impl Sink, def: &TableDef, row: Vec<Value>) {
+    sink.sql(" WHERE ");
     if !def.key.is_empty() {
         let mut row: Vec<Option<Value>> = row.into_iter().map(Some).collect();
-        let terms: Vec<String> = def
-            .key
-            .iter()
-            .map(|&k| {
-                let value = row.get_mut(k).and_then(Option::take).unwrap_or(Value::Null);
-                params.push(into_param(value));
-                format!("{} = ?", quote::ident(&def.columns[k].name))
-            })
-            .collect();
-        return (terms.join(" AND "), "");
+        for (i, &k) in def.key.iter().enumerate() {
+            if i > 0 {
+                sink.sql(" AND ");
+            }
+            sink.sql(&quote::ident(&def.columns[k].name));
+            sink.sql(" = ");
+            sink.value(row.get_mut(k).and_then(Option::take).unwrap_or(Value::Null));
+        }
+        return;
     }
-    let terms: Vec<String> = def
-        .columns
-        .iter()
-        .zip(row)
-        .map(|(c, v)| {
-            params.push(into_param(v));
-            format!("{} <=> ?", quote::ident(&c.name))
-        })
-        .collect();
-    (terms.join(" AND "), " LIMIT 1")
+    for (i, (c, value)) in def.columns.iter().zip(row).enumerate() {
+        if i > 0 {
+            sink.sql(" AND ");
+        }
+        sink.sql(&quote::ident(&c.name));
+        sink.sql(" <=> ");
+        sink.value(value);
+    }
+    sink.sql(" LIMIT 1");
 }
 
 #[cfg(test)]
@@ -119,32 +176,70 @@ mod tests {
         }
     }
 
+    fn text(build: impl FnOnce(&mut Text<'_>)) -> String {
+        let mut buf = Vec::new();
+        build(&mut Text(&mut buf));
+        String::from_utf8(buf).expect("UTF-8")
+    }
+
     #[test]
     fn statements_quote_names_and_bind_values() {
+        let mut insert_two = Prepared::default();
+        let rows = vec![
+            vec![Value::Int(1), Value::Null],
+            vec![Value::Int(2), Value::Null],
+        ];
+        insert_into(&mut insert_two, &def(vec![0]), rows, false);
         assert_eq!(
-            insert(&def(vec![0]), 2, false),
+            insert_two.sql,
             "INSERT INTO `s`.`t` (`id`, `v``x`) VALUES (?, ?), (?, ?)"
         );
-        let (sql, params) = update(
+        assert_eq!(insert_two.params.len(), 4);
+        let mut up = Prepared::default();
+        update_into(
+            &mut up,
             &def(vec![0]),
             vec![Value::Int(1), Value::Null],
             vec![Value::Int(2), Value::Null],
         );
         assert_eq!(
-            sql,
+            up.sql,
             "UPDATE `s`.`t` SET `id` = ?, `v``x` = ? WHERE `id` = ?"
         );
-        assert_eq!(params.len(), 3);
+        assert_eq!(up.params.len(), 3);
         assert_eq!(
-            params[2],
+            up.params[2],
             mysql_async::Value::Int(1),
             "the key's value comes last"
         );
-        let (sql, params) = delete(&def(vec![]), vec![Value::Int(1), Value::Null]);
+        let mut del = Prepared::default();
+        delete_into(&mut del, &def(vec![]), vec![Value::Int(1), Value::Null]);
         assert_eq!(
-            sql,
+            del.sql,
             "DELETE FROM `s`.`t` WHERE `id` <=> ? AND `v``x` <=> ? LIMIT 1"
         );
-        assert_eq!(params.len(), 2);
+        assert_eq!(del.params.len(), 2);
+    }
+
+    #[test]
+    fn text_statements_carry_literals_where_prepared_ones_have_placeholders() {
+        let rows = vec![vec![Value::Int(1), Value::Bytes(b"it's".to_vec())]];
+        assert_eq!(
+            text(|t| insert_into(t, &def(vec![0]), rows, true)),
+            "REPLACE INTO `s`.`t` (`id`, `v``x`) VALUES (1, 'it\\'s')"
+        );
+        assert_eq!(
+            text(|t| update_into(
+                t,
+                &def(vec![0]),
+                vec![Value::Int(1), Value::Null],
+                vec![Value::Int(2), Value::Null]
+            )),
+            "UPDATE `s`.`t` SET `id` = 2, `v``x` = NULL WHERE `id` = 1"
+        );
+        assert_eq!(
+            text(|t| delete_into(t, &def(vec![]), vec![Value::Int(1), Value::Null])),
+            "DELETE FROM `s`.`t` WHERE `id` <=> 1 AND `v``x` <=> NULL LIMIT 1"
+        );
     }
 }

@@ -13,6 +13,7 @@ use mysql_async::prelude::Queryable;
 pub(super) struct MySqlTarget {
     conn: mysql_async::Conn,
     job: String,
+    max_text: usize,
 }
 
 fn failed(context: impl std::fmt::Display, err: &mysql_async::Error) -> ExecError {
@@ -38,9 +39,14 @@ impl MySqlTarget {
         conn.query_drop(setup)
             .await
             .map_err(|e| classify_mysql("setting up the target session", &e))?;
+        let max_packet: Option<u64> = conn
+            .query_first("SELECT @@max_allowed_packet")
+            .await
+            .map_err(|e| classify_mysql("reading the target's max_allowed_packet", &e))?;
         Ok(Self {
             conn,
             job: spec.name.clone(),
+            max_text: text_limit(max_packet.unwrap_or(1 << 20)),
         })
     }
 }
@@ -64,6 +70,39 @@ impl Executor for MySqlTarget {
             .await
             .map_err(|e| failed(context, &e))?;
         Ok(self.conn.affected_rows())
+    }
+
+    async fn pipeline(
+        &mut self,
+        sql: &[u8],
+        statements: usize,
+    ) -> Result<Vec<u64>, (usize, ExecError)> {
+        let context = |i: usize| format!("running statement {} of a batch of {statements}", i + 1);
+        let mut result = self
+            .conn
+            .query_iter(sql)
+            .await
+            .map_err(|e| (0, failed(context(0), &e)))?;
+        let mut changed = Vec::with_capacity(statements);
+        loop {
+            // The counts of the statement whose result is current; if that result is an error,
+            // reading on reports it.
+            let rows = result.affected_rows();
+            if result.is_empty() {
+                changed.push(rows);
+                return Ok(changed);
+            }
+            let at = changed.len();
+            result
+                .collect::<mysql_async::Row>()
+                .await
+                .map_err(|e| (at, failed(context(at), &e)))?;
+            changed.push(rows);
+        }
+    }
+
+    fn max_text(&self) -> usize {
+        self.max_text
     }
 
     async fn run_ddl(&mut self, ddl: &Ddl) -> Result<(), ExecError> {
@@ -145,12 +184,6 @@ impl Executor for MySqlTarget {
         .map_err(|e| classify_mysql("recording the position", &e))
     }
 
-    async fn record_gtid(&mut self, gtid: &Gtid) -> Result<(), ExecError> {
-        position::record_gtid(&mut self.conn, &self.job, gtid)
-            .await
-            .map_err(|e| failed("recording the transaction's GTID", &e))
-    }
-
     async fn compact_gtids(&mut self, gtid: &Gtid, keep: u64) -> Result<(), TaskError> {
         position::compact_gtids(&mut self.conn, &self.job, gtid, keep)
             .await
@@ -183,6 +216,12 @@ impl Executor for MySqlTarget {
     async fn is_alive(&mut self) -> bool {
         self.conn.ping().await.is_ok()
     }
+}
+
+/// The largest text batch for a server accepting `max_packet` bytes: a quarter of it, so that a
+/// batch and the statement that overflows it stay far below the limit; between 64 KiB and 16 MiB.
+fn text_limit(max_packet: u64) -> usize {
+    (max_packet / 4).clamp(64 << 10, 16 << 20) as usize
 }
 
 /// A table's generated columns and usable unique keys, from `(name, IS_NULLABLE,

@@ -1,6 +1,7 @@
 //! What both tasks need of a MySQL/MariaDB server: connecting with the job's settings and quoting
 //! identifiers.
 
+pub mod literal;
 pub mod params;
 pub mod quote;
 

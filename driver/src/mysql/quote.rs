@@ -1,4 +1,4 @@
-//! Quoting identifiers for SQL text. Values never go into SQL text: they are statement parameters.
+//! Quoting identifiers for SQL text. Values go into SQL text only as `literal` renders them.
 
 /// `name` as a backquoted identifier, backquotes doubled.
 pub fn ident(name: &str) -> String {

@@ -6,6 +6,13 @@
 //! `GroupTimeout` has passed since its first byte; a buffer that reaches the frame size is sent at
 //! once, boundary or not, so a transaction of any size streams out in frames.
 //!
+//! While the applier has a frame it has not acknowledged, a boundary holds the buffer instead:
+//! the applier is busy, so sending now would only make more, smaller frames for it to work
+//! through (and smaller groups of transactions per target commit, see `applier::apply::group`).
+//! The held buffer goes out as soon as an acknowledgement arrives ([`Sender::window_moved`]), at
+//! `GroupTimeout`, or when it fills a frame. So an applier that keeps up gets each transaction at
+//! once, and one that falls behind gets frames of many transactions.
+//!
 //! The frame size is the NATS server's max payload (less the frame header), read at each sync.
 //! Frames are cut from the pending buffer by [`ItemEncoder`] in linear time, and an item passed
 //! by value is dropped once encoded, so a large row exists here as its encoding alone while its
@@ -94,6 +101,8 @@ pub struct Sender {
     /// Encoded items not yet published.
     pending: ItemEncoder,
     pending_since: Option<Instant>,
+    /// A batch due by size is held while the applier is busy.
+    held: bool,
     stats: Arc<TaskStats>,
     /// What was sent and what the applier acknowledged; shared with the ack listener.
     ledger: Arc<Mutex<Ledger>>,
@@ -176,6 +185,7 @@ impl Sender {
             resyncs,
             pending: ItemEncoder::default(),
             pending_since: None,
+            held: false,
             stats,
             ledger,
             _listeners: stop.drop_guard(),
@@ -231,6 +241,7 @@ impl Sender {
                     self.seq = 0;
                     self.pending.clear(self.keep_capacity());
                     self.pending_since = None;
+                    self.held = false;
                     self.connections_at_sync = connections;
                     self.resyncs_at_sync = resyncs_before;
                     tracing::info!(epoch, resume = ?reply.resume, "synced with the applier");
@@ -287,13 +298,42 @@ impl Sender {
             self.pending.compact(self.keep_capacity());
         }
         if boundary && self.pending.pending() >= self.config.group_max_size {
-            self.stats.sends_by_size.fetch_add(1, Relaxed);
-            self.flush(cancel).await?;
+            if self.in_flight() == 0 {
+                self.stats.sends_by_size.fetch_add(1, Relaxed);
+                self.flush(cancel).await?;
+            } else {
+                self.held = true;
+            }
         } else if boundary && self.flush_due() {
             self.stats.sends_by_timeout.fetch_add(1, Relaxed);
             self.flush(cancel).await?;
         }
         Ok(())
+    }
+
+    /// Frames published and not yet acknowledged.
+    fn in_flight(&self) -> u64 {
+        let ack = *self.acks.borrow();
+        let acked = if ack.epoch == self.epoch { ack.seq } else { 0 };
+        self.seq.saturating_sub(acked)
+    }
+
+    /// Whether a full batch waits for the applier to acknowledge a frame.
+    pub fn is_holding(&self) -> bool {
+        self.held
+    }
+
+    /// Resolves when an acknowledgement arrives (or the epoch may be over); never while nothing
+    /// is held.
+    pub async fn window_moved(&mut self) {
+        if !self.held {
+            return std::future::pending().await;
+        }
+        tokio::select! {
+            _ = self.acks.changed() => {}
+            _ = self.resyncs.changed() => {}
+            _ = self.connection_changes.changed() => {}
+        }
     }
 
     /// Whether the pending batch has waited `GroupTimeout`.
@@ -317,6 +357,7 @@ impl Sender {
             return Ok(());
         }
         self.pending_since = None;
+        self.held = false;
         // Less than a frame is pending: `send` publishes whole frames as soon as they fill.
         while !self.pending.is_empty() {
             self.publish_next(self.max_chunk, cancel).await?;

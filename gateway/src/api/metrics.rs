@@ -59,6 +59,13 @@ fn families() -> Result<Families, prometheus::Error> {
             |s| s.txns_applied,
         ),
         (
+            counter(
+                "dtle_target_commits_total",
+                "Target transactions that committed source transactions (group commit).",
+            )?,
+            |s| s.target_commits,
+        ),
+        (
             counter("dtle_nats_messages_sent_total", "NATS messages published.")?,
             |s| s.msgs_out,
         ),

@@ -37,33 +37,40 @@
 //! executed set, the pending schema change and the catch-up are read back from the position
 //! tables, so a reconnect or restart continues exactly.
 
+mod group;
 mod snapshot;
 
 use super::catch_up::CatchUp;
-use super::executor::{ExecError, Executor, Phase};
+use super::executor::{Executor, Phase};
 use super::statements;
 use crate::change::{
     Ddl, Gtid, Item, RowChange, RowKind, SourcePosition, TableDef, TxnMeta, Value,
 };
-use crate::error::{codes, DefiniteCause, TaskError};
+use crate::error::{codes, TaskError};
+use crate::mysql::literal;
 use crate::stats::{RowCount, TaskStats};
 use crate::transport::protocol::ResumePoint;
+use group::Check;
 use jobs::GtidSet;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Parameters per statement the protocol allows, less a margin.
 const MAX_PARAMS: usize = 60_000;
-/// Bytes of row data per multi-row statement.
+/// Bytes of row data per multi-row prepared statement.
 const MAX_BATCH_BYTES: usize = 8 << 20;
+/// Text of a statement beyond which its row is bound as parameters instead, as a share of the
+/// target's text limit.
+const TEXT_SHARE: usize = 2;
 /// How often a heartbeat's position is written when nothing else is.
 const POSITION_EVERY: Duration = Duration::from_secs(1);
 
 /// The job settings the rules follow.
 #[derive(Debug, Clone)]
 pub(super) struct Settings {
+    /// The job's name, the key of its position rows.
+    pub job: String,
     /// `ForeignKeyChecks` for the binlog phase (the snapshot always runs without).
     pub foreign_key_checks: bool,
     /// `gtid_executed` rows kept per source server.
@@ -77,8 +84,6 @@ struct OpenTxn {
     timestamp: u32,
     /// Already applied: ignore its items.
     skip: bool,
-    /// A target transaction is open.
-    started: bool,
     rows: u64,
 }
 
@@ -111,7 +116,9 @@ impl Resolved {
 /// Consecutive inserts into one table, not yet written.
 struct Batch {
     table: Arc<Resolved>,
+    name: Arc<str>,
     rows: Vec<Vec<Value>>,
+    /// The rows' text at most.
     bytes: usize,
 }
 
@@ -128,6 +135,12 @@ pub(super) struct Applier<E> {
     copy: Option<SourcePosition>,
     txn: Option<OpenTxn>,
     batch: Option<Batch>,
+    /// The open target transaction (see [`group`]).
+    group: Option<group::Group>,
+    /// Source transactions still to commit alone, after a group failed.
+    alone: u64,
+    /// The source transaction of the statement that failed last.
+    failed_gtid: Option<Gtid>,
     last_position_write: Instant,
     warned_missing: HashSet<String>,
     /// While the binlog catches up after a snapshot: what each table's copy already holds.
@@ -149,6 +162,9 @@ impl<E: Executor> Applier<E> {
             copy: None,
             txn: None,
             batch: None,
+            group: None,
+            alone: 0,
+            failed_gtid: None,
             last_position_write: Instant::now(),
             warned_missing: HashSet::new(),
             catch_up: CatchUp::default(),
@@ -163,9 +179,8 @@ impl<E: Executor> Applier<E> {
 
     /// The GTID of the source transaction being applied, for messages.
     pub(super) fn current_gtid(&self) -> String {
-        self.txn
-            .as_ref()
-            .and_then(|t| t.gtid)
+        self.failed_gtid
+            .or_else(|| self.txn.as_ref().and_then(|t| t.gtid))
             .map(|g| g.to_string())
             .unwrap_or_else(|| "(snapshot)".into())
     }
@@ -173,6 +188,7 @@ impl<E: Executor> Applier<E> {
     /// Abandons whatever is open on the target.
     pub(super) async fn rollback(&mut self) {
         self.batch = None;
+        self.group = None;
         self.txn = None;
         self.copy = None;
         // Also ends a snapshot chunk's transaction, which `txn` does not track.
@@ -230,6 +246,7 @@ impl<E: Executor> Applier<E> {
                 position,
                 rows_estimated,
             } => {
+                self.close_group().await?;
                 self.snapshot_begin(snapshot_id, position, rows_estimated)
                     .await
             }
@@ -241,7 +258,10 @@ impl<E: Executor> Applier<E> {
             Item::SnapshotEnd {
                 snapshot_id,
                 binlog_from,
-            } => self.snapshot_end(snapshot_id, binlog_from).await,
+            } => {
+                self.close_group().await?;
+                self.snapshot_end(snapshot_id, binlog_from).await
+            }
             Item::Begin(meta) => self.begin(meta),
             Item::Row(change) => self.row(change).await,
             Item::Ddl(ddl) => self.ddl(ddl).await,
@@ -278,7 +298,6 @@ impl<E: Executor> Applier<E> {
             gtid: meta.gtid,
             timestamp: meta.timestamp,
             skip,
-            started: false,
             rows: 0,
         });
         Ok(())
@@ -303,49 +322,79 @@ impl<E: Executor> Applier<E> {
         if let Some(txn) = self.txn.as_mut() {
             txn.rows += 1;
         }
-        self.start_txn().await?;
         let kind = match &change.kind {
             RowKind::Insert(_) => RowCount::Insert,
             RowKind::Update { .. } => RowCount::Update,
             RowKind::Delete(_) => RowCount::Delete,
         };
         self.stats.count_rows(&name, kind, 1);
+        let max_text = self.exec.max_text() / TEXT_SHARE;
         match change.kind {
             RowKind::Insert(row) => {
                 let row = resolved.row(row);
+                let size = row.iter().map(literal::max_len).sum::<usize>() + row.len() * 2 + 4;
                 let same = self
                     .batch
                     .as_ref()
                     .is_some_and(|b| Arc::ptr_eq(&b.table, &resolved));
-                if !same {
+                let fits = self
+                    .batch
+                    .as_ref()
+                    .is_none_or(|b| b.bytes + size <= max_text);
+                if !same || !fits {
                     self.flush_batch().await?;
                 }
-                let size = row.iter().map(Value::size_hint).sum::<usize>();
-                let per_row = resolved.def.columns.len().max(1);
+                if size > max_text {
+                    let mut statement = statements::Prepared::default();
+                    statements::insert_into(&mut statement, &resolved.def, [row], false);
+                    let context = format!("inserting into {name}");
+                    return self
+                        .push_prepared(Check::Inserted(name), statement, &context)
+                        .await;
+                }
                 let batch = self.batch.get_or_insert(Batch {
                     table: resolved,
+                    name,
                     rows: Vec::new(),
                     bytes: 0,
                 });
                 batch.rows.push(row);
                 batch.bytes += size;
-                let full = batch.rows.len() >= statements::MAX_BATCH_ROWS
-                    || (batch.rows.len() + 1) * per_row > MAX_PARAMS
-                    || batch.bytes >= MAX_BATCH_BYTES;
-                if full {
+                if batch.rows.len() >= statements::MAX_BATCH_ROWS {
                     self.flush_batch().await?;
                 }
             }
             RowKind::Update { before, after } => {
                 self.flush_batch().await?;
-                let (sql, params) =
-                    statements::update(&resolved.def, resolved.row(before), resolved.row(after));
-                self.exec_row(&name, sql, params).await?;
+                let (before, after) = (resolved.row(before), resolved.row(after));
+                let size: usize = before.iter().chain(&after).map(literal::max_len).sum();
+                let check = Check::Changed(name.clone());
+                if size > max_text {
+                    let mut statement = statements::Prepared::default();
+                    statements::update_into(&mut statement, &resolved.def, before, after);
+                    let context = format!("changing a row of {name}");
+                    return self.push_prepared(check, statement, &context).await;
+                }
+                self.push_statement(check, |text| {
+                    statements::update_into(text, &resolved.def, before, after)
+                })
+                .await?;
             }
             RowKind::Delete(before) => {
                 self.flush_batch().await?;
-                let (sql, params) = statements::delete(&resolved.def, resolved.row(before));
-                self.exec_row(&name, sql, params).await?;
+                let before = resolved.row(before);
+                let size: usize = before.iter().map(literal::max_len).sum();
+                let check = Check::Changed(name.clone());
+                if size > max_text {
+                    let mut statement = statements::Prepared::default();
+                    statements::delete_into(&mut statement, &resolved.def, before);
+                    let context = format!("deleting a row of {name}");
+                    return self.push_prepared(check, statement, &context).await;
+                }
+                self.push_statement(check, |text| {
+                    statements::delete_into(text, &resolved.def, before)
+                })
+                .await?;
             }
         }
         Ok(())
@@ -369,13 +418,8 @@ impl<E: Executor> Applier<E> {
         if copied {
             return Ok(());
         }
-        if txn.started {
-            // A schema change commits implicitly; the rows before it get their own commit.
-            self.sql("COMMIT").await?;
-            if let Some(t) = self.txn.as_mut() {
-                t.started = false;
-            }
-        }
+        // A schema change commits implicitly: what the group holds commits before it.
+        self.close_group().await?;
         // During a catch-up the target may already hold a schema change (a table or database
         // created by a later snapshot); after a crash the pending one may have run.
         let maybe_done = self.catch_up.is_active()
@@ -398,41 +442,19 @@ impl<E: Executor> Applier<E> {
         if txn.skip {
             return Ok(());
         }
-        if !txn.started {
-            self.sql("START TRANSACTION").await?;
+        self.commit_into_group(txn.gtid, txn.timestamp, txn.rows, position)
+            .await
+    }
+
+    /// The stream paused (a frame ended): a group with no transaction open commits now rather
+    /// than wait for more.
+    ///
+    /// # Errors
+    /// As [`Applier::close_group`].
+    pub(super) async fn end_of_frame(&mut self) -> Result<(), TaskError> {
+        if self.txn.is_none() {
+            self.close_group().await?;
         }
-        if let Some(gtid) = &txn.gtid {
-            if let Err(err) = self.exec.record_gtid(gtid).await {
-                if err.code == Some(codes::DUP_ENTRY) {
-                    tracing::warn!(%gtid, "transaction already applied; rolled back");
-                    self.sql("ROLLBACK").await?;
-                    return Ok(());
-                }
-                return Err(err.into());
-            }
-        }
-        self.exec
-            .write_position(Phase::Binlog, None, &position)
-            .await?;
-        self.sql("COMMIT").await?;
-        self.pending_ddl = None;
-        self.executed = position.gtid_set.clone();
-        self.finish_catch_up().await?;
-        if let Some(gtid) = &txn.gtid {
-            self.since_compaction += 1;
-            // A tenth of the retention at a time, so deletes stay small.
-            if self.since_compaction >= (self.settings.gtid_retention / 10).max(1) {
-                self.since_compaction = 0;
-                self.exec
-                    .compact_gtids(gtid, self.settings.gtid_retention)
-                    .await?;
-            }
-        }
-        self.last_position_write = Instant::now();
-        self.stats.txns_applied.fetch_add(1, Relaxed);
-        self.stats.rows_applied.fetch_add(txn.rows, Relaxed);
-        self.stats.set_source_timestamp(txn.timestamp);
-        self.stats.set_position(&position);
         Ok(())
     }
 
@@ -442,6 +464,9 @@ impl<E: Executor> Applier<E> {
         timestamp: u32,
     ) -> Result<(), TaskError> {
         self.stats.source_heartbeat(timestamp);
+        if self.txn.is_none() {
+            self.close_group().await?;
+        }
         // A replay from before an unresolved XA prepare passes positions already committed:
         // the stored position never moves back.
         let ahead = match (&position.gtid_set, &self.executed) {
@@ -503,16 +528,7 @@ impl<E: Executor> Applier<E> {
         Ok(self.exec.run(statement).await?)
     }
 
-    async fn start_txn(&mut self) -> Result<(), TaskError> {
-        if self.txn.as_ref().is_some_and(|t| !t.started) {
-            self.sql("START TRANSACTION").await?;
-            if let Some(t) = self.txn.as_mut() {
-                t.started = true;
-            }
-        }
-        Ok(())
-    }
-
+    /// Writes the batched inserts into the group.
     async fn flush_batch(&mut self) -> Result<(), TaskError> {
         let Some(batch) = self.batch.take() else {
             return Ok(());
@@ -520,43 +536,13 @@ impl<E: Executor> Applier<E> {
         if batch.rows.is_empty() {
             return Ok(());
         }
-        let def = &batch.table.def;
-        let name = def.qualified();
-        let sql = statements::insert(def, batch.rows.len(), false);
-        let params = statements::insert_params(batch.rows);
-        let context = format!("inserting into {name}");
-        match self.exec.exec(sql, params, &context).await {
-            Ok(_) => Ok(()),
-            Err(ExecError {
-                code: Some(codes::DUP_ENTRY),
-                error,
-            }) => Err(TaskError::definite(
-                context,
-                DefiniteCause::Diverged(format!(
-                    "{error}: the target already has this row, so it no longer matches the source"
-                )),
-            )),
-            Err(err) => Err(err.into()),
-        }
-    }
-
-    async fn exec_row(
-        &mut self,
-        table: &str,
-        sql: String,
-        params: Vec<mysql_async::Value>,
-    ) -> Result<(), TaskError> {
-        let changed = self
-            .exec
-            .exec(sql, params, &format!("changing a row of {table}"))
-            .await?;
-        if changed == 0 && self.warned_missing.insert(table.to_owned()) {
-            tracing::warn!(
-                %table,
-                "an update or delete found no row on the target: the target differs from the source"
-            );
-        }
-        Ok(())
+        let Batch {
+            table, name, rows, ..
+        } = batch;
+        self.push_statement(Check::Inserted(name), |text| {
+            statements::insert_into(text, &table.def, rows, false)
+        })
+        .await
     }
 
     async fn run_ddl(&mut self, ddl: &Ddl, maybe_done: bool) -> Result<(), TaskError> {

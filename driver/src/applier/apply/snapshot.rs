@@ -33,15 +33,11 @@ impl<E: Executor> Applier<E> {
         rows: Vec<Vec<Value>>,
         progress: ChunkProgress,
     ) -> Result<(), TaskError> {
-        match self.txn.as_mut() {
-            Some(txn) if txn.skip => return Ok(()),
-            Some(txn) if txn.started => {
-                // A copy inside a source transaction stands apart from its rows, as DDL does.
-                txn.started = false;
-                self.sql("COMMIT").await?;
-            }
-            _ => {}
+        if self.txn.as_ref().is_some_and(|t| t.skip) {
+            return Ok(());
         }
+        // A copy inside a source transaction stands apart from its rows, as DDL does.
+        self.close_group().await?;
         let resolved = self.resolve(table).await?;
         let name = resolved.def.qualified();
         let count = rows.len() as u64;

@@ -1,9 +1,11 @@
 //! Each rule against a recording executor that fails on demand.
 
 use super::*;
+use crate::applier::executor::ExecError;
 use crate::applier::executor::{Stored, TargetTable};
 use crate::change::{ChunkProgress, ColumnDef};
 use jobs::MariaDbGtid;
+use std::sync::atomic::Ordering::Relaxed;
 
 /// Records every call as a line; fails calls whose line starts with a scripted prefix.
 #[derive(Default)]
@@ -13,6 +15,39 @@ struct Recorder {
     stored: Option<Stored>,
     copies: Vec<(String, GtidSet)>,
     tables: HashMap<String, TargetTable>,
+    /// The text limit; 0 for a large one.
+    max_text: usize,
+}
+
+/// A text statement as a log line: the position tables' statements in short (`gtids 0-1-5
+/// 0-1-6`, `position binlog 0-1-6`), others verbatim.
+fn summary(statement: &str) -> String {
+    let values = |s: &str| -> Vec<Vec<String>> {
+        let Some((_, rest)) = s.split_once("VALUES (") else {
+            return Vec::new();
+        };
+        let rest = rest.split(") ON DUPLICATE").next().unwrap_or(rest);
+        rest.trim_end_matches(')')
+            .split("), (")
+            .map(|t| {
+                t.split(", ")
+                    .map(|v| v.trim_matches('\'').to_owned())
+                    .collect()
+            })
+            .collect()
+    };
+    if statement.starts_with("INSERT INTO `dtle`.`gtid_executed`") {
+        let gtids: Vec<String> = values(statement)
+            .into_iter()
+            .map(|v| format!("{}-{}", v[1], v[2]))
+            .collect();
+        return format!("gtids {}", gtids.join(" "));
+    }
+    if statement.starts_with("INSERT INTO `dtle`.`job_position`") {
+        let v = &values(statement)[0];
+        return format!("position {} {}", v[1], v[3]);
+    }
+    statement.to_owned()
 }
 
 impl Recorder {
@@ -36,6 +71,29 @@ impl Recorder {
 }
 
 impl Executor for Recorder {
+    async fn pipeline(
+        &mut self,
+        sql: &[u8],
+        statements: usize,
+    ) -> Result<Vec<u64>, (usize, ExecError)> {
+        let text = String::from_utf8(sql.to_vec()).expect("test statements are UTF-8");
+        // Test values never hold a semicolon.
+        let parts: Vec<&str> = text.split(';').collect();
+        assert_eq!(parts.len(), statements, "{text}");
+        let mut changed = Vec::new();
+        for (i, part) in parts.into_iter().enumerate() {
+            self.call(summary(part)).map_err(|e| (i, e))?;
+            changed.push(1);
+        }
+        Ok(changed)
+    }
+    fn max_text(&self) -> usize {
+        if self.max_text == 0 {
+            1 << 20
+        } else {
+            self.max_text
+        }
+    }
     async fn run(&mut self, statement: &str) -> Result<(), ExecError> {
         self.call(statement.to_owned())
     }
@@ -73,9 +131,6 @@ impl Executor for Recorder {
         position: &SourcePosition,
     ) -> Result<(), TaskError> {
         Ok(self.call(format!("position {} {position}", phase.as_str()))?)
-    }
-    async fn record_gtid(&mut self, gtid: &Gtid) -> Result<(), ExecError> {
-        self.call(format!("gtid {gtid}"))
     }
     async fn compact_gtids(&mut self, gtid: &Gtid, keep: u64) -> Result<(), TaskError> {
         Ok(self.call(format!("compact {gtid} {keep}"))?)
@@ -165,6 +220,7 @@ async fn applier(executed: u64, recorder: Recorder) -> Applier<Recorder> {
         pending_ddl: None,
     });
     let settings = Settings {
+        job: "j".into(),
         foreign_key_checks: true,
         gtid_retention: 1000,
     };
@@ -174,11 +230,12 @@ async fn applier(executed: u64, recorder: Recorder) -> Applier<Recorder> {
     applier
 }
 
+/// Applies `items` as one frame.
 async fn feed(applier: &mut Applier<Recorder>, items: Vec<Item>) -> Result<(), TaskError> {
     for item in items {
         applier.apply(item).await?;
     }
-    Ok(())
+    applier.end_of_frame().await
 }
 
 #[tokio::test]
@@ -199,8 +256,8 @@ async fn an_executed_gtid_is_skipped_whole() {
         a.exec.log,
         [
             "START TRANSACTION",
-            "INSERT INTO `s`.`t` (`id`) VALUES (?)",
-            "gtid 0-1-11",
+            "INSERT INTO `s`.`t` (`id`) VALUES (2)",
+            "gtids 0-1-11",
             "position binlog 0-1-11",
             "COMMIT"
         ]
@@ -230,7 +287,7 @@ async fn a_table_whose_copy_holds_the_transaction_is_skipped_until_passed() {
         .iter()
         .filter(|l| l.starts_with("INSERT"))
         .collect();
-    assert_eq!(inserts, ["INSERT INTO `s`.`other` (`id`) VALUES (?)"]);
+    assert_eq!(inserts, ["INSERT INTO `s`.`other` (`id`) VALUES (1)"]);
     a.exec.log.clear();
     feed(&mut a, vec![begin(50), insert(1, &[2]), commit(50)])
         .await
@@ -255,7 +312,7 @@ async fn a_table_whose_copy_holds_the_transaction_is_skipped_until_passed() {
 #[tokio::test]
 async fn a_duplicate_gtid_is_rolled_back_not_committed() {
     let recorder = Recorder {
-        fail: vec![("gtid 0-1-11".into(), codes::DUP_ENTRY)],
+        fail: vec![("gtids 0-1-11".into(), codes::DUP_ENTRY)],
         ..Recorder::default()
     };
     let mut a = applier(10, recorder).await;
@@ -315,7 +372,7 @@ async fn a_begin_while_open_is_a_resync_never_a_commit() {
         .exec
         .log
         .iter()
-        .any(|l| l == "COMMIT" || l.starts_with("gtid")));
+        .any(|l| l == "COMMIT" || l.starts_with("gtids")));
     assert_eq!(a.exec.log.last().map(String::as_str), Some("ROLLBACK"));
 }
 
@@ -348,9 +405,135 @@ async fn generated_columns_are_never_written_and_a_unique_key_finds_rows() {
     assert!(a
         .exec
         .log
-        .contains(&"INSERT INTO `s`.`t` (`u`, `v`) VALUES (?, ?)".to_owned()));
+        .contains(&"INSERT INTO `s`.`t` (`u`, `v`) VALUES (1, 2)".to_owned()));
     assert!(a
         .exec
         .log
-        .contains(&"UPDATE `s`.`t` SET `u` = ?, `v` = ? WHERE `u` = ?".to_owned()));
+        .contains(&"UPDATE `s`.`t` SET `u` = 1, `v` = 5 WHERE `u` = 1".to_owned()));
+}
+
+#[tokio::test]
+async fn consecutive_transactions_commit_as_one_group_with_the_last_position() {
+    let mut a = applier(10, Recorder::default()).await;
+    let items = vec![
+        table(1, "t", &["id"], vec![0]),
+        begin(11),
+        insert(1, &[1]),
+        commit(11),
+        begin(12),
+        insert(1, &[2]),
+        commit(12),
+        begin(13),
+        commit(13),
+    ];
+    feed(&mut a, items).await.expect("applies");
+    assert_eq!(
+        a.exec.log,
+        [
+            "START TRANSACTION",
+            "INSERT INTO `s`.`t` (`id`) VALUES (1)",
+            "INSERT INTO `s`.`t` (`id`) VALUES (2)",
+            "gtids 0-1-11 0-1-12 0-1-13",
+            "position binlog 0-1-13",
+            "COMMIT"
+        ]
+    );
+    assert_eq!(a.stats.txns_applied.load(Relaxed), 3);
+    assert_eq!(a.stats.target_commits.load(Relaxed), 1);
+}
+
+#[tokio::test]
+async fn a_failed_group_is_replayed_one_transaction_at_a_time() {
+    let recorder = Recorder {
+        fail: vec![("INSERT INTO `s`.`t` (`id`) VALUES (2)".into(), 1213)],
+        ..Recorder::default()
+    };
+    let mut a = applier(10, recorder).await;
+    let frame = || {
+        vec![
+            table(1, "t", &["id"], vec![0]),
+            begin(11),
+            insert(1, &[1]),
+            commit(11),
+            begin(12),
+            insert(1, &[2]),
+            commit(12),
+        ]
+    };
+    let err = feed(&mut a, frame()).await.expect_err("a deadlock");
+    assert!(err.is_transient(), "{err}");
+    assert_eq!(
+        a.current_gtid(),
+        "0-1-12",
+        "the failing statement's transaction"
+    );
+    // The loop: rollback, resync, replay alone.
+    let alone = a.group_size();
+    assert_eq!(alone, 2, "the transactions the failed group held");
+    a.rollback().await;
+    a.read_position().await.expect("sync");
+    a.replay_alone(alone);
+    a.exec.log.clear();
+    feed(&mut a, frame()).await.expect("applies");
+    let commits = a.exec.log.iter().filter(|l| *l == "COMMIT").count();
+    assert_eq!(commits, 2, "{:?}", a.exec.log);
+    assert!(!a.exec.log.iter().any(|l| l.contains("0-1-11 0-1-12")));
+}
+
+#[tokio::test]
+async fn a_duplicate_gtid_in_a_group_of_several_is_replayed_not_skipped() {
+    let recorder = Recorder {
+        fail: vec![("gtids 0-1-11 0-1-12".into(), codes::DUP_ENTRY)],
+        ..Recorder::default()
+    };
+    let mut a = applier(10, recorder).await;
+    let items = vec![
+        table(1, "t", &["id"], vec![0]),
+        begin(11),
+        insert(1, &[1]),
+        commit(11),
+        begin(12),
+        insert(1, &[2]),
+        commit(12),
+    ];
+    let err = feed(&mut a, items)
+        .await
+        .expect_err("which transaction was applied before is not known yet");
+    assert!(err.is_transient(), "{err}");
+    assert_eq!(a.stats.txns_applied.load(Relaxed), 0);
+}
+
+#[tokio::test]
+async fn a_row_too_large_for_text_is_bound_in_order_with_the_batch() {
+    let recorder = Recorder {
+        max_text: 400,
+        ..Recorder::default()
+    };
+    let mut a = applier(10, recorder).await;
+    let big = Item::Row(RowChange {
+        table: 1,
+        kind: RowKind::Insert(vec![Value::Int(2), Value::Bytes(vec![b'x'; 300])]),
+    });
+    let items = vec![
+        table(1, "t", &["id", "b"], vec![0]),
+        begin(11),
+        Item::Row(RowChange {
+            table: 1,
+            kind: RowKind::Delete(vec![Value::Int(1), Value::Null]),
+        }),
+        big,
+        commit(11),
+    ];
+    feed(&mut a, items).await.expect("applies");
+    assert_eq!(
+        a.exec.log,
+        [
+            "START TRANSACTION",
+            "DELETE FROM `s`.`t` WHERE `id` = 1",
+            "INSERT INTO `s`.`t` (`id`, `b`) VALUES (?, ?)",
+            "gtids 0-1-11",
+            "position binlog 0-1-11",
+            "COMMIT"
+        ]
+    );
 }

@@ -215,6 +215,11 @@ async fn follow_stream(
                 ctx.sender.flush(ctx.cancel).await?;
                 continue;
             }
+            _ = ctx.sender.window_moved() => {
+                ctx.stats.sends_by_size.fetch_add(1, Relaxed);
+                ctx.sender.flush(ctx.cancel).await?;
+                continue;
+            }
             event = stream.next() => event,
             _ = sleep_until(idle) => {
                 if let Some(timestamp) = reader.pulse.idle(wall_secs()) {

@@ -1,0 +1,382 @@
+//! Group commit: consecutive source transactions applied as one target transaction, their
+//! statements sent hundreds at a time.
+//!
+//! # Algorithm
+//! The first statement of a source transaction opens a group (`START TRANSACTION`) if none is
+//! open. Statements are written as text, values as exact literals (`mysql::literal`), into a
+//! batch that goes to the target as one multi-statement round trip once it holds
+//! [`SEND_BYTES`]; a row too large for a text batch is sent alone as a prepared statement, after
+//! the batch before it. A source transaction that commits joins the group. The group closes (its
+//! GTID rows as one multi-row INSERT, the last transaction's position and `COMMIT`, sent with the
+//! rest of the batch) when it holds [`MAX_GROUP_TXNS`] transactions or [`MAX_GROUP_BYTES`] of
+//! text, when it is [`MAX_GROUP_AGE`] old, when the stream pauses (a frame ends with no
+//! transaction open, a heartbeat), and before anything that must stand alone: a schema change, a
+//! snapshot chunk. A group never holds part of a source transaction when it commits, except the
+//! rows before a schema change in the same transaction, which a schema change commits anyway.
+//!
+//! # Exactly once
+//! Every transaction in a group, its GTID row and the position after the last of them commit
+//! together or not at all, so the position tables still describe exactly what the target holds.
+//! A group that fails is rolled back whole and the loop resyncs; the transactions it held are
+//! then replayed one per target transaction ([`Applier::replay_alone`]), so the one that fails
+//! is known (it is the one counted against `RetryTxLimit`), and a duplicate GTID row, which
+//! means that transaction was applied before, skips that transaction alone.
+
+use super::{Applier, Executor, Phase};
+use crate::applier::executor::ExecError;
+use crate::applier::{position, statements};
+use crate::change::{Gtid, SourcePosition};
+use crate::error::{codes, DefiniteCause, TaskError};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Text sent per round trip.
+pub(super) const SEND_BYTES: usize = 512 << 10;
+/// Source transactions per group at most.
+const MAX_GROUP_TXNS: usize = 2000;
+/// Text per group at most.
+const MAX_GROUP_BYTES: usize = 32 << 20;
+/// A group closes at the first commit after it is this old.
+const MAX_GROUP_AGE: Duration = Duration::from_millis(100);
+
+/// What a statement's result must be checked for.
+#[derive(Debug, Clone)]
+pub(super) enum Check {
+    /// Nothing (transaction brackets, the position).
+    Nothing,
+    /// An UPDATE or DELETE of a row of this table: changing nothing means the target differs.
+    Changed(Arc<str>),
+    /// An INSERT into this table: a duplicate key means the target differs.
+    Inserted(Arc<str>),
+    /// The GTID rows: a duplicate key means a transaction was applied before.
+    Gtids,
+}
+
+/// A statement in a batch: its check, and the source transaction it belongs to (an index into
+/// the group's transactions; the number of them while the transaction is still open).
+#[derive(Debug, Clone)]
+struct Note {
+    txn: usize,
+    check: Check,
+}
+
+/// A source transaction that committed into the group.
+#[derive(Debug)]
+struct Committed {
+    gtid: Option<Gtid>,
+    timestamp: u32,
+    rows: u64,
+}
+
+/// The open target transaction.
+#[derive(Debug)]
+pub(super) struct Group {
+    batch: Vec<u8>,
+    notes: Vec<Note>,
+    txns: Vec<Committed>,
+    position: Option<SourcePosition>,
+    opened: Instant,
+    /// Text sent or batched in this group.
+    text: usize,
+}
+
+/// A failed statement and what it was.
+struct Failed {
+    note: Note,
+    error: ExecError,
+}
+
+impl<E: Executor> Applier<E> {
+    /// Opens a group (the target transaction) unless one is open.
+    pub(super) fn open_group(&mut self) {
+        if self.group.is_none() {
+            let mut group = Group {
+                batch: Vec::with_capacity(SEND_BYTES + (SEND_BYTES >> 2)),
+                notes: Vec::new(),
+                txns: Vec::new(),
+                position: None,
+                opened: Instant::now(),
+                text: 0,
+            };
+            group.batch.extend_from_slice(b"START TRANSACTION");
+            group.notes.push(Note {
+                txn: 0,
+                check: Check::Nothing,
+            });
+            self.group = Some(group);
+        }
+    }
+
+    /// Appends a statement written by `write` to the open group's batch, and sends the batch
+    /// once it is full.
+    ///
+    /// # Errors
+    /// As [`Applier::send`].
+    pub(super) async fn push_statement(
+        &mut self,
+        check: Check,
+        write: impl FnOnce(&mut statements::Text<'_>),
+    ) -> Result<(), TaskError> {
+        self.open_group();
+        let Some(group) = self.group.as_mut() else {
+            return Ok(());
+        };
+        let before = group.batch.len();
+        separate(&mut group.batch);
+        write(&mut statements::Text(&mut group.batch));
+        group.text += group.batch.len() - before;
+        group.notes.push(Note {
+            txn: group.txns.len(),
+            check,
+        });
+        if group.batch.len() >= SEND_BYTES.min(self.exec.max_text()) {
+            self.send().await?;
+        }
+        Ok(())
+    }
+
+    /// Runs a prepared statement in the open group, after what is batched before it.
+    ///
+    /// # Errors
+    /// As [`Applier::send`].
+    pub(super) async fn push_prepared(
+        &mut self,
+        check: Check,
+        statement: statements::Prepared,
+        context: &str,
+    ) -> Result<(), TaskError> {
+        self.open_group();
+        self.send().await?;
+        let txn = self.group.as_ref().map_or(0, |g| g.txns.len());
+        match self
+            .exec
+            .exec(statement.sql, statement.params, context)
+            .await
+        {
+            Ok(changed) => {
+                self.checked(&check, changed);
+                Ok(())
+            }
+            Err(error) => Err(self.failure(Failed {
+                note: Note { txn, check },
+                error,
+            })),
+        }
+    }
+
+    /// Sends the batch.
+    ///
+    /// # Errors
+    /// The statement that failed, as the error to report.
+    pub(super) async fn send(&mut self) -> Result<(), TaskError> {
+        self.send_batch().await.map_err(|f| self.failure(f))
+    }
+
+    async fn send_batch(&mut self) -> Result<(), Failed> {
+        let Some(group) = self.group.as_mut() else {
+            return Ok(());
+        };
+        if group.notes.is_empty() {
+            return Ok(());
+        }
+        let notes = std::mem::take(&mut group.notes);
+        let result = self.exec.pipeline(&group.batch, notes.len()).await;
+        group.batch.clear();
+        match result {
+            Ok(changed) => {
+                for (note, changed) in notes.iter().zip(changed) {
+                    self.checked(&note.check, changed);
+                }
+                Ok(())
+            }
+            Err((at, error)) => Err(Failed {
+                note: notes.get(at).cloned().unwrap_or(Note {
+                    txn: 0,
+                    check: Check::Nothing,
+                }),
+                error,
+            }),
+        }
+    }
+
+    /// A source transaction commits into the group at `position`; the group closes when it is
+    /// due (or at once, while failed transactions are replayed one at a time).
+    ///
+    /// # Errors
+    /// As [`Applier::close_group`].
+    pub(super) async fn commit_into_group(
+        &mut self,
+        gtid: Option<Gtid>,
+        timestamp: u32,
+        rows: u64,
+        position: SourcePosition,
+    ) -> Result<(), TaskError> {
+        self.open_group();
+        let Some(group) = self.group.as_mut() else {
+            return Ok(());
+        };
+        group.txns.push(Committed {
+            gtid,
+            timestamp,
+            rows,
+        });
+        group.position = Some(position);
+        let due = group.txns.len() >= MAX_GROUP_TXNS
+            || group.text >= MAX_GROUP_BYTES
+            || group.opened.elapsed() >= MAX_GROUP_AGE;
+        if self.alone > 0 {
+            self.alone -= 1;
+            return self.close_group().await;
+        }
+        if due {
+            self.close_group().await?;
+        }
+        Ok(())
+    }
+
+    /// Commits the open group: its GTID rows, the position after its last transaction, and
+    /// whatever rows of a transaction still open it holds (before a schema change).
+    ///
+    /// # Errors
+    /// A failed statement; a duplicate GTID row of a group of one transaction is not an error:
+    /// that transaction was applied before, and is rolled back.
+    pub(super) async fn close_group(&mut self) -> Result<(), TaskError> {
+        let Some(group) = self.group.as_mut() else {
+            return Ok(());
+        };
+        let txn = group.txns.len().saturating_sub(1);
+        let gtids = group.txns.iter().filter_map(|t| t.gtid.as_ref());
+        if gtids.clone().next().is_some() {
+            separate(&mut group.batch);
+            position::push_record_gtids(&mut group.batch, &self.settings.job, gtids);
+            group.notes.push(Note {
+                txn,
+                check: Check::Gtids,
+            });
+        }
+        if let Some(position) = &group.position {
+            separate(&mut group.batch);
+            position::push_write(
+                &mut group.batch,
+                &self.settings.job,
+                Phase::Binlog.as_str(),
+                None,
+                position,
+            );
+            group.notes.push(Note {
+                txn,
+                check: Check::Nothing,
+            });
+        }
+        separate(&mut group.batch);
+        group.batch.extend_from_slice(b"COMMIT");
+        group.notes.push(Note {
+            txn,
+            check: Check::Nothing,
+        });
+        if let Err(failed) = self.send_batch().await {
+            let alone = self.group.as_ref().is_some_and(|g| g.txns.len() == 1);
+            if alone
+                && matches!(failed.note.check, Check::Gtids)
+                && failed.error.code == Some(codes::DUP_ENTRY)
+            {
+                let gtid = self.group.as_ref().and_then(|g| g.txns[0].gtid);
+                tracing::warn!(gtid = ?gtid.map(|g| g.to_string()), "transaction already applied; rolled back");
+                self.group = None;
+                self.sql("ROLLBACK").await?;
+                return Ok(());
+            }
+            return Err(self.failure(failed));
+        }
+        let Some(group) = self.group.take() else {
+            return Ok(());
+        };
+        self.committed(group).await
+    }
+
+    /// Bookkeeping after a group committed.
+    async fn committed(&mut self, group: Group) -> Result<(), TaskError> {
+        let Some(position) = group.position else {
+            return Ok(());
+        };
+        self.pending_ddl = None;
+        self.executed = position.gtid_set.clone();
+        self.finish_catch_up().await?;
+        let last_gtid = group.txns.iter().rev().find_map(|t| t.gtid);
+        let recorded = group.txns.iter().filter(|t| t.gtid.is_some()).count() as u64;
+        if let Some(gtid) = &last_gtid {
+            self.since_compaction += recorded;
+            // A tenth of the retention at a time, so deletes stay small.
+            if self.since_compaction >= (self.settings.gtid_retention / 10).max(1) {
+                self.since_compaction = 0;
+                self.exec
+                    .compact_gtids(gtid, self.settings.gtid_retention)
+                    .await?;
+            }
+        }
+        self.last_position_write = Instant::now();
+        let rows: u64 = group.txns.iter().map(|t| t.rows).sum();
+        self.stats
+            .txns_applied
+            .fetch_add(group.txns.len() as u64, Relaxed);
+        self.stats.rows_applied.fetch_add(rows, Relaxed);
+        if let Some(last) = group.txns.last() {
+            self.stats.set_source_timestamp(last.timestamp);
+        }
+        self.stats.target_commits.fetch_add(1, Relaxed);
+        self.stats.set_position(&position);
+        Ok(())
+    }
+
+    /// The next `count` source transactions are each committed alone (after a failed group).
+    pub(in crate::applier) fn replay_alone(&mut self, count: u64) {
+        self.alone = count;
+    }
+
+    /// How many source transactions a failure just now would replay alone: those of the open
+    /// group, and the one still open.
+    pub(in crate::applier) fn group_size(&self) -> u64 {
+        self.group.as_ref().map_or(0, |g| g.txns.len() as u64) + u64::from(self.txn.is_some())
+    }
+
+    fn checked(&mut self, check: &Check, changed: u64) {
+        if let Check::Changed(table) = check {
+            if changed == 0 && self.warned_missing.insert(table.to_string()) {
+                tracing::warn!(
+                    %table,
+                    "an update or delete found no row on the target: the target differs from the source"
+                );
+            }
+        }
+    }
+
+    /// The error to report for a failed statement; remembers whose transaction it was.
+    fn failure(&mut self, failed: Failed) -> TaskError {
+        let Failed { note, error } = failed;
+        let owner = self
+            .group
+            .as_ref()
+            .and_then(|g| g.txns.get(note.txn))
+            .map(|t| t.gtid)
+            .unwrap_or_else(|| self.txn.as_ref().and_then(|t| t.gtid));
+        self.failed_gtid = owner;
+        match note.check {
+            Check::Inserted(table) if error.code == Some(codes::DUP_ENTRY) => TaskError::definite(
+                format!("inserting into {table}"),
+                DefiniteCause::Diverged(format!(
+                    "{}: the target already has this row, so it no longer matches the source",
+                    error.error
+                )),
+            ),
+            _ => error.error,
+        }
+    }
+}
+
+/// Ends the statement before, if there is one in the batch.
+fn separate(batch: &mut Vec<u8>) {
+    if !batch.is_empty() {
+        batch.push(b';');
+    }
+}
