@@ -1,8 +1,9 @@
 //! Size: a snapshot of 1,000,000 rows while writes continue, a 200 MB transaction that must
 //! replicate with each task's peak RSS under 300 MB, and a 192 MiB row plus a 256 MiB transaction
 //! with each task's peak RSS bounded by the largest row. Run one at a time: they load the test bed.
-//! `scripts/bench-memory.sh` measures the same for a 512 MiB row and a 1 GiB transaction. And an
-//! idle job's tasks sleep: they use next to no CPU while nothing happens on the source.
+//! `scripts/bench-memory.sh` measures the same for a 512 MiB row and a 1 GiB transaction. An
+//! idle job's tasks sleep: they use next to no CPU while nothing happens on the source. And a
+//! backlog of 30,000 small transactions catches up to its last.
 
 mod support;
 
@@ -292,4 +293,35 @@ async fn a_192_mib_row_and_a_256_mib_transaction_replicate_in_memory_bounded_by_
     drop((src, dest));
     exec(SRC_PORT, &format!("DROP DATABASE `{schema}`")).await;
     exec(DST_PORT, &format!("DROP DATABASE `{schema}`")).await;
+}
+
+/// A backlog of many small transactions, larger than the window and than one frame: the
+/// extractor holds batches while the applier is busy and must still send the last of them, and
+/// the applier commits them in groups.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backlog_of_many_small_transactions_catches_up_to_the_last() {
+    let _serial = SERIAL.lock().await;
+    let (job, schema) = ("backlog_small", "e2e_backlog_small");
+    reset(schema, job).await;
+    exec(
+        SRC_PORT,
+        &format!(
+            "CREATE TABLE {schema}.t (id INT PRIMARY KEY, v VARCHAR(200)); \
+             CREATE PROCEDURE {schema}.fill(n INT) BEGIN DECLARE i INT DEFAULT 0; \
+             WHILE i < n DO INSERT INTO {schema}.t VALUES (i, REPEAT('x', 100)); \
+             UPDATE {schema}.t SET v = CONCAT(v, 'y') WHERE id = i DIV 2; SET i = i + 1; \
+             END WHILE; END"
+        ),
+    )
+    .await;
+    let file = write_job(job, &job_json(job, schema, ""));
+    let mut dest = Task::start("dest", &file);
+    let _src = Task::start("src", &file);
+    in_binlog_phase(job, Duration::from_secs(60)).await;
+    dest.kill();
+    // Each statement of the procedure commits on its own: 2 x 15,000 transactions.
+    exec(SRC_PORT, &format!("CALL {schema}.fill(15000)")).await;
+    let _dest = Task::start("dest", &file);
+    converge(schema, "t", "id", Duration::from_secs(180)).await;
+    gtids_recorded_once(job).await;
 }

@@ -51,6 +51,8 @@ pub struct TaskStats {
     /// Target transactions that committed source transactions (the Dest; with group commit,
     /// `txns_applied / target_commits` is the mean group size).
     pub target_commits: AtomicU64,
+    /// Where the task waited, in microseconds (off-CPU time by cause, see [`Wait`]).
+    waits: [AtomicU64; 3],
     /// Snapshot: rows the source's statistics estimate, for progress and ETA.
     pub snapshot_rows_estimated: AtomicU64,
     /// Snapshot: rows copied.
@@ -190,6 +192,8 @@ pub struct StatsSnapshot {
     pub backlog: (u64, u64),
     /// Target transactions that committed source transactions.
     pub target_commits: u64,
+    /// Microseconds waited, by [`Wait`] (as `Wait as usize`).
+    pub waited_us: [u64; 3],
     /// Batches sent because they were full.
     pub sends_by_size: u64,
     /// Batches sent because they had waited long enough.
@@ -234,7 +238,37 @@ impl StatsSnapshot {
     }
 }
 
+/// What a task waits for: the stages of the pipeline that can keep it idle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// The Src: binlog events or snapshot rows from the source.
+    Source = 0,
+    /// The Dest: the target's answers to its statements.
+    Target = 1,
+    /// The other task: the Src for acknowledgements (a full window), the Dest for frames.
+    Peer = 2,
+}
+
+impl Wait {
+    /// Every kind, in index order.
+    pub const ALL: [Wait; 3] = [Wait::Source, Wait::Target, Wait::Peer];
+
+    /// The name used in logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Wait::Source => "source",
+            Wait::Target => "target",
+            Wait::Peer => "peer",
+        }
+    }
+}
+
 impl TaskStats {
+    /// Counts time spent waiting for `on`.
+    pub fn waited(&self, on: Wait, time: std::time::Duration) {
+        self.waits[on as usize].fetch_add(time.as_micros() as u64, Relaxed);
+    }
+
     /// Counts a NATS message sent.
     pub fn record_out_msg(&self, bytes: u64) {
         self.msgs_out.fetch_add(1, Relaxed);
@@ -393,6 +427,7 @@ impl TaskStats {
                 self.backlog_capacity.load(Relaxed),
             ),
             target_commits: self.target_commits.load(Relaxed),
+            waited_us: [0, 1, 2].map(|i| self.waits[i].load(Relaxed)),
             sends_by_size: self.sends_by_size.load(Relaxed),
             sends_by_timeout: self.sends_by_timeout.load(Relaxed),
             stage: text.stage,

@@ -6,7 +6,7 @@
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use driver::retry::RetryPolicy;
-use driver::stats::TaskStats;
+use driver::stats::{TaskStats, Wait};
 use driver::task::TaskContext;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,6 +37,39 @@ pub struct RunArgs {
     retries: u32,
 }
 
+/// Logs the task's counters every [`REPORT_EVERY`], and once more when it stops: what a user
+/// running a task by hand (or a benchmark) reads for its progress and where its time goes.
+async fn report(stats: Arc<TaskStats>, cancel: CancellationToken) {
+    let mut ticks = tokio::time::interval(REPORT_EVERY);
+    ticks.tick().await;
+    loop {
+        let last = tokio::select! {
+            _ = ticks.tick() => false,
+            _ = cancel.cancelled() => true,
+        };
+        let s = stats.snapshot();
+        let waited = |on: Wait| s.waited_us[on as usize] / 1000;
+        tracing::info!(
+            stage = %s.stage,
+            rows_read = s.rows_read,
+            txns_read = s.txns_read,
+            rows_applied = s.rows_applied,
+            txns_applied = s.txns_applied,
+            target_commits = s.target_commits,
+            waited_source_ms = waited(Wait::Source),
+            waited_target_ms = waited(Wait::Target),
+            waited_peer_ms = waited(Wait::Peer),
+            "counters"
+        );
+        if last {
+            return;
+        }
+    }
+}
+
+/// How often `task run` logs its counters.
+const REPORT_EVERY: Duration = Duration::from_secs(10);
+
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(&args.job)
         .with_context(|| format!("reading {}", args.job.display()))?;
@@ -58,10 +91,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             tracing::info!("stopping");
             stop.cancel();
         });
+        let stats = Arc::new(TaskStats::default());
+        tokio::spawn(report(stats.clone(), cancel.clone()));
         let ctx = TaskContext {
             nats_url: args.nats,
             cancel,
-            stats: Arc::new(TaskStats::default()),
+            stats,
             retry: RetryPolicy {
                 attempts: args.retries,
                 first_delay: Duration::from_millis(500),

@@ -35,6 +35,13 @@ pub struct TargetTable {
     /// Unique keys whose columns are all NOT NULL, primary key first, then by fewest columns:
     /// each as its column names.
     pub unique_keys: Vec<Vec<String>>,
+    /// Unique indexes of any kind (nullable ones included).
+    pub unique_indexes: usize,
+    /// Columns of an integer type (TINYINT .. BIGINT), which compare as their values.
+    pub integer_columns: Vec<String>,
+    /// Whether triggers fire on the table, or foreign keys tie it to another (either way): its
+    /// rows must then change in the source's order.
+    pub ordered: bool,
 }
 
 /// The phase recorded with a position.

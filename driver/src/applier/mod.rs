@@ -34,7 +34,7 @@ mod target;
 
 use crate::error::{DefiniteCause, TaskError};
 use crate::retry::RetryPolicy;
-use crate::stats::TaskStats;
+use crate::stats::{TaskStats, Wait};
 use crate::transport::receiver::{Incoming, ReceiveError, Receiver};
 use apply::{Applier, Settings};
 use executor::Executor;
@@ -66,6 +66,7 @@ pub async fn run(
         .map_err(|e| TaskError::transient("announcing the applier", e))?;
     let mut failures: HashMap<String, u64> = HashMap::new();
     loop {
+        let waiting = std::time::Instant::now();
         let incoming = tokio::select! {
             _ = cancel.cancelled() => {
                 target.rollback().await;
@@ -73,6 +74,7 @@ pub async fn run(
             }
             incoming = receiver.next() => incoming,
         };
+        stats.waited(Wait::Peer, waiting.elapsed());
         let incoming = incoming.map_err(|e| receive_error("receiving from the extractor", e))?;
         match incoming {
             Incoming::Sync { request, reply_to } => {

@@ -128,6 +128,67 @@ pub fn delete_into(sink: &mut impl Sink, def: &TableDef, before: Vec<Value>) {
     matching(sink, def, before);
 }
 
+/// `INSERT INTO t (cols) VALUES (...), ... ON DUPLICATE KEY UPDATE c = VALUES(c), ...` of `rows`:
+/// each row written whole whether or not it is there (for a table whose only unique index is
+/// its key, see `apply::fold`).
+pub fn upsert_into(sink: &mut impl Sink, def: &TableDef, rows: Vec<Vec<Value>>) {
+    insert_into(sink, def, rows, false);
+    sink.sql(" ON DUPLICATE KEY UPDATE ");
+    let mut set: Vec<&str> = def
+        .columns
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !def.key.contains(i))
+        .map(|(_, c)| c.name.as_str())
+        .collect();
+    if set.is_empty() {
+        // Every column is in the key: a row that is there is already right.
+        set.extend(def.key.first().map(|&k| def.columns[k].name.as_str()));
+    }
+    for (i, name) in set.into_iter().enumerate() {
+        if i > 0 {
+            sink.sql(", ");
+        }
+        let column = quote::ident(name);
+        sink.sql(&format!("{column} = VALUES({column})"));
+    }
+}
+
+/// `DELETE FROM t WHERE k IN (...)` (or `(k1 = .. AND k2 = ..) OR ...` for a key of several
+/// columns) of rows found by integer `keys`.
+pub fn delete_keys_into(sink: &mut impl Sink, def: &TableDef, keys: &[Vec<i128>]) {
+    sink.sql("DELETE FROM ");
+    sink.sql(&quote::table(&def.schema, &def.name));
+    sink.sql(" WHERE ");
+    let names: Vec<String> = def
+        .key
+        .iter()
+        .map(|&k| quote::ident(&def.columns[k].name))
+        .collect();
+    if let [name] = names.as_slice() {
+        sink.sql(name);
+        sink.sql(" IN (");
+        for (i, key) in keys.iter().enumerate() {
+            if i > 0 {
+                sink.sql(", ");
+            }
+            sink.sql(&key.first().copied().unwrap_or_default().to_string());
+        }
+        sink.sql(")");
+        return;
+    }
+    for (i, key) in keys.iter().enumerate() {
+        sink.sql(if i == 0 { "(" } else { " OR (" });
+        for (j, (name, value)) in names.iter().zip(key).enumerate() {
+            if j > 0 {
+                sink.sql(" AND ");
+            }
+            sink.sql(&format!("{name} = {value}"));
+        }
+        sink.sql(")");
+    }
+}
+
 /// ` WHERE <condition that finds row>`.
 fn matching(sink: &mut impl Sink, def: &TableDef, row: Vec<Value>) {
     sink.sql(" WHERE ");
@@ -219,6 +280,24 @@ mod tests {
             "DELETE FROM `s`.`t` WHERE `id` <=> ? AND `v``x` <=> ? LIMIT 1"
         );
         assert_eq!(del.params.len(), 2);
+    }
+
+    #[test]
+    fn folded_rows_are_written_whole_and_deleted_by_key() {
+        let rows = vec![vec![Value::Int(1), Value::Int(7)]];
+        assert_eq!(
+            text(|t| upsert_into(t, &def(vec![0]), rows)),
+            "INSERT INTO `s`.`t` (`id`, `v``x`) VALUES (1, 7) \
+             ON DUPLICATE KEY UPDATE `v``x` = VALUES(`v``x`)"
+        );
+        assert_eq!(
+            text(|t| delete_keys_into(t, &def(vec![0]), &[vec![1], vec![-2]])),
+            "DELETE FROM `s`.`t` WHERE `id` IN (1, -2)"
+        );
+        assert_eq!(
+            text(|t| delete_keys_into(t, &def(vec![0, 1]), &[vec![1, 2], vec![3, 4]])),
+            "DELETE FROM `s`.`t` WHERE (`id` = 1 AND `v``x` = 2) OR (`id` = 3 AND `v``x` = 4)"
+        );
     }
 
     #[test]

@@ -130,18 +130,43 @@ impl Executor for MySqlTarget {
         table: &str,
     ) -> Result<Option<TargetTable>, TaskError> {
         let context = format!("reading the target's definition of {schema}.{table}");
-        let columns: Vec<(String, String, String)> = self
+        let described: Vec<(String, String, String, String)> = self
             .conn
             .exec(
-                "SELECT COLUMN_NAME, IS_NULLABLE, IS_GENERATED FROM information_schema.COLUMNS \
+                "SELECT COLUMN_NAME, IS_NULLABLE, IS_GENERATED, DATA_TYPE \
+                 FROM information_schema.COLUMNS \
                  WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
                 (schema, table),
             )
             .await
             .map_err(|e| classify_mysql(&context, &e))?;
-        if columns.is_empty() {
+        if described.is_empty() {
             return Ok(None);
         }
+        let integer_columns = described
+            .iter()
+            .filter(|(_, _, _, t)| {
+                ["tinyint", "smallint", "mediumint", "int", "bigint"]
+                    .contains(&t.to_ascii_lowercase().as_str())
+            })
+            .map(|(name, ..)| name.clone())
+            .collect();
+        let columns: Vec<(String, String, String)> = described
+            .into_iter()
+            .map(|(name, nullable, generated, _)| (name, nullable, generated))
+            .collect();
+        let tied: Option<(u64, u64)> = self
+            .conn
+            .exec_first(
+                "SELECT (SELECT COUNT(*) FROM information_schema.TRIGGERS \
+                   WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ?), \
+                 (SELECT COUNT(*) FROM information_schema.REFERENTIAL_CONSTRAINTS \
+                   WHERE (CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?) \
+                      OR (UNIQUE_CONSTRAINT_SCHEMA = ? AND REFERENCED_TABLE_NAME = ?))",
+                (schema, table, schema, table, schema, table),
+            )
+            .await
+            .map_err(|e| classify_mysql(&context, &e))?;
         let indexes: Vec<(String, String)> = self
             .conn
             .exec(
@@ -152,7 +177,10 @@ impl Executor for MySqlTarget {
             )
             .await
             .map_err(|e| classify_mysql(&context, &e))?;
-        Ok(Some(target_table(&columns, &indexes)))
+        let mut described = target_table(&columns, &indexes);
+        described.integer_columns = integer_columns;
+        described.ordered = tied.is_none_or(|(triggers, keys)| triggers + keys > 0);
+        Ok(Some(described))
     }
 
     async fn read_position(&mut self) -> Result<Stored, TaskError> {
@@ -244,6 +272,7 @@ fn target_table(columns: &[(String, String, String)], indexes: &[(String, String
             None => keys.push((index.clone(), vec![column.clone()])),
         }
     }
+    let unique_indexes = keys.len();
     let mut unique_keys: Vec<(bool, Vec<String>)> = keys
         .into_iter()
         .filter(|(_, cols)| {
@@ -256,6 +285,8 @@ fn target_table(columns: &[(String, String, String)], indexes: &[(String, String
     TargetTable {
         generated,
         unique_keys: unique_keys.into_iter().map(|(_, cols)| cols).collect(),
+        unique_indexes,
+        ..TargetTable::default()
     }
 }
 

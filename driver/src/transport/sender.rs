@@ -36,7 +36,7 @@ use super::ledger::Ledger;
 use super::protocol::{Ack, ResumePoint, Resync, Subjects, SyncReply, SyncRequest};
 use crate::change::Item;
 use crate::retry::Backoff;
-use crate::stats::TaskStats;
+use crate::stats::{TaskStats, Wait};
 use futures::StreamExt;
 use std::borrow::Borrow;
 use std::sync::atomic::Ordering::Relaxed;
@@ -296,6 +296,10 @@ impl Sender {
                 self.publish_next(self.max_chunk, cancel).await?;
             }
             self.pending.compact(self.keep_capacity());
+            if self.pending.is_empty() {
+                self.pending_since = None;
+                self.held = false;
+            }
         }
         if boundary && self.pending.pending() >= self.config.group_max_size {
             if self.in_flight() == 0 {
@@ -318,21 +322,11 @@ impl Sender {
         self.seq.saturating_sub(acked)
     }
 
-    /// Whether a full batch waits for the applier to acknowledge a frame.
-    pub fn is_holding(&self) -> bool {
-        self.held
-    }
-
-    /// Resolves when an acknowledgement arrives (or the epoch may be over); never while nothing
-    /// is held.
+    /// Resolves when an acknowledgement arrives while a batch is held; never otherwise (a
+    /// resync or reconnect is noticed by the next send).
     pub async fn window_moved(&mut self) {
-        if !self.held {
-            return std::future::pending().await;
-        }
-        tokio::select! {
-            _ = self.acks.changed() => {}
-            _ = self.resyncs.changed() => {}
-            _ = self.connection_changes.changed() => {}
+        if !self.held || self.pending.is_empty() || self.acks.changed().await.is_err() {
+            std::future::pending::<()>().await;
         }
     }
 
@@ -353,11 +347,13 @@ impl Sender {
     /// # Errors
     /// As [`Sender::send`].
     pub async fn flush(&mut self, cancel: &CancellationToken) -> Result<(), SendError> {
+        // Nothing is due any more, even when nothing is pending (published by size): a deadline
+        // left behind would fire again and again.
+        self.held = false;
+        self.pending_since = None;
         if self.pending.is_empty() {
             return Ok(());
         }
-        self.pending_since = None;
-        self.held = false;
         // Less than a frame is pending: `send` publishes whole frames as soon as they fill.
         while !self.pending.is_empty() {
             self.publish_next(self.max_chunk, cancel).await?;
@@ -428,6 +424,7 @@ impl Sender {
             let in_flight = self.seq.saturating_sub(acked);
             self.stats.set_backlog(in_flight, self.config.window);
             if in_flight < self.config.window {
+                self.stats.waited(Wait::Peer, started.elapsed());
                 return Ok(());
             }
             if started.elapsed() >= STALL_TIMEOUT {

@@ -4,6 +4,7 @@
 //! restarts, which Prometheus' `rate()` handles.
 
 use super::handlers::Shared;
+use driver::stats::Wait;
 use prometheus::{Encoder, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
 
 /// Reads one counter from a task's stats.
@@ -64,6 +65,27 @@ fn families() -> Result<Families, prometheus::Error> {
                 "Target transactions that committed source transactions (group commit).",
             )?,
             |s| s.target_commits,
+        ),
+        (
+            counter(
+                "dtle_wait_source_microseconds_total",
+                "Time the Src waited for the source (binlog events, snapshot rows).",
+            )?,
+            |s| s.waited_us[Wait::Source as usize],
+        ),
+        (
+            counter(
+                "dtle_wait_target_microseconds_total",
+                "Time the Dest waited for the target's answers.",
+            )?,
+            |s| s.waited_us[Wait::Target as usize],
+        ),
+        (
+            counter(
+                "dtle_wait_peer_microseconds_total",
+                "Time a task waited for the other (the Src for acknowledgements, the Dest for frames).",
+            )?,
+            |s| s.waited_us[Wait::Peer as usize],
         ),
         (
             counter("dtle_nats_messages_sent_total", "NATS messages published.")?,

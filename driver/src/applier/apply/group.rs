@@ -27,6 +27,7 @@ use crate::applier::executor::ExecError;
 use crate::applier::{position, statements};
 use crate::change::{Gtid, SourcePosition};
 use crate::error::{codes, DefiniteCause, TaskError};
+use crate::stats::Wait;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,6 +48,8 @@ pub(super) enum Check {
     Nothing,
     /// An UPDATE or DELETE of a row of this table: changing nothing means the target differs.
     Changed(Arc<str>),
+    /// A DELETE of this many rows of this table: changing fewer means the target differs.
+    ChangedAll(Arc<str>, u64),
     /// An INSERT into this table: a duplicate key means the target differs.
     Inserted(Arc<str>),
     /// The GTID rows: a duplicate key means a transaction was applied before.
@@ -149,11 +152,13 @@ impl<E: Executor> Applier<E> {
         self.open_group();
         self.send().await?;
         let txn = self.group.as_ref().map_or(0, |g| g.txns.len());
-        match self
+        let waiting = Instant::now();
+        let result = self
             .exec
             .exec(statement.sql, statement.params, context)
-            .await
-        {
+            .await;
+        self.stats.waited(Wait::Target, waiting.elapsed());
+        match result {
             Ok(changed) => {
                 self.checked(&check, changed);
                 Ok(())
@@ -181,7 +186,9 @@ impl<E: Executor> Applier<E> {
             return Ok(());
         }
         let notes = std::mem::take(&mut group.notes);
+        let waiting = Instant::now();
         let result = self.exec.pipeline(&group.batch, notes.len()).await;
+        self.stats.waited(Wait::Target, waiting.elapsed());
         group.batch.clear();
         match result {
             Ok(changed) => {
@@ -242,6 +249,7 @@ impl<E: Executor> Applier<E> {
     /// A failed statement; a duplicate GTID row of a group of one transaction is not an error:
     /// that transaction was applied before, and is rolled back.
     pub(super) async fn close_group(&mut self) -> Result<(), TaskError> {
+        self.flush_fold().await?;
         let Some(group) = self.group.as_mut() else {
             return Ok(());
         };
@@ -341,8 +349,13 @@ impl<E: Executor> Applier<E> {
     }
 
     fn checked(&mut self, check: &Check, changed: u64) {
-        if let Check::Changed(table) = check {
-            if changed == 0 && self.warned_missing.insert(table.to_string()) {
+        let missing = match check {
+            Check::Changed(table) => (changed == 0).then_some(table),
+            Check::ChangedAll(table, expected) => (changed < *expected).then_some(table),
+            _ => None,
+        };
+        if let Some(table) = missing {
+            if self.warned_missing.insert(table.to_string()) {
                 tracing::warn!(
                     %table,
                     "an update or delete found no row on the target: the target differs from the source"

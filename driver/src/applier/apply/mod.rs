@@ -37,6 +37,7 @@
 //! executed set, the pending schema change and the catch-up are read back from the position
 //! tables, so a reconnect or restart continues exactly.
 
+mod fold;
 mod group;
 mod snapshot;
 
@@ -102,6 +103,8 @@ struct Resolved {
     def: TableDef,
     /// Index in the stream's row of each written column; `None` when every column is written.
     project: Option<Vec<usize>>,
+    /// Its changes in a group are folded into their net effect per row (see [`fold`]).
+    fold: bool,
 }
 
 impl Resolved {
@@ -141,6 +144,8 @@ pub(super) struct Applier<E> {
     alone: u64,
     /// The source transaction of the statement that failed last.
     failed_gtid: Option<Gtid>,
+    /// The open group's folded row changes.
+    folded: fold::Fold,
     last_position_write: Instant,
     warned_missing: HashSet<String>,
     /// While the binlog catches up after a snapshot: what each table's copy already holds.
@@ -165,6 +170,7 @@ impl<E: Executor> Applier<E> {
             group: None,
             alone: 0,
             failed_gtid: None,
+            folded: fold::Fold::default(),
             last_position_write: Instant::now(),
             warned_missing: HashSet::new(),
             catch_up: CatchUp::default(),
@@ -189,6 +195,7 @@ impl<E: Executor> Applier<E> {
     pub(super) async fn rollback(&mut self) {
         self.batch = None;
         self.group = None;
+        self.drop_fold();
         self.txn = None;
         self.copy = None;
         // Also ends a snapshot chunk's transaction, which `txn` does not track.
@@ -329,9 +336,32 @@ impl<E: Executor> Applier<E> {
         };
         self.stats.count_rows(&name, kind, 1);
         let max_text = self.exec.max_text() / TEXT_SHARE;
-        match change.kind {
+        // Cut down to the written columns, which the key's indexes refer to.
+        let mut kind = match change.kind {
+            RowKind::Insert(row) => RowKind::Insert(resolved.row(row)),
+            RowKind::Update { before, after } => RowKind::Update {
+                before: resolved.row(before),
+                after: resolved.row(after),
+            },
+            RowKind::Delete(row) => RowKind::Delete(resolved.row(row)),
+        };
+        if resolved.fold {
+            let image = match &kind {
+                RowKind::Insert(row)
+                | RowKind::Update { after: row, .. }
+                | RowKind::Delete(row) => row.iter().map(literal::max_len).sum::<usize>(),
+            };
+            if image <= max_text {
+                match self.fold(&resolved, &name, kind).await? {
+                    None => return Ok(()),
+                    Some(given_back) => kind = given_back,
+                }
+            }
+            // Applied as it is, after the table's changes folded before it.
+            self.flush_fold().await?;
+        }
+        match kind {
             RowKind::Insert(row) => {
-                let row = resolved.row(row);
                 let size = row.iter().map(literal::max_len).sum::<usize>() + row.len() * 2 + 4;
                 let same = self
                     .batch
@@ -366,7 +396,6 @@ impl<E: Executor> Applier<E> {
             }
             RowKind::Update { before, after } => {
                 self.flush_batch().await?;
-                let (before, after) = (resolved.row(before), resolved.row(after));
                 let size: usize = before.iter().chain(&after).map(literal::max_len).sum();
                 let check = Check::Changed(name.clone());
                 if size > max_text {
@@ -382,7 +411,6 @@ impl<E: Executor> Applier<E> {
             }
             RowKind::Delete(before) => {
                 self.flush_batch().await?;
-                let before = resolved.row(before);
                 let size: usize = before.iter().map(literal::max_len).sum();
                 let check = Check::Changed(name.clone());
                 if size > max_text {
@@ -596,7 +624,13 @@ fn resolve(def: TableDef, target: super::executor::TargetTable) -> Resolved {
             .unwrap_or_default(),
     };
     let project = (written.len() != def.columns.len()).then(|| written.clone());
-    let columns = written.iter().map(|&i| def.columns[i].clone()).collect();
+    let columns: Vec<_> = written.iter().map(|&i| def.columns[i].clone()).collect();
+    let key_names: Vec<String> = key.iter().map(|&k| columns[k].name.clone()).collect();
+    let fold = !key.is_empty()
+        && !target.ordered
+        && target.unique_indexes == 1
+        && target.unique_keys.first() == Some(&key_names)
+        && key_names.iter().all(|k| target.integer_columns.contains(k));
     Resolved {
         def: TableDef {
             columns,
@@ -604,6 +638,7 @@ fn resolve(def: TableDef, target: super::executor::TargetTable) -> Resolved {
             ..def
         },
         project,
+        fold,
     }
 }
 

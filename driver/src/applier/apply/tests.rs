@@ -384,6 +384,7 @@ async fn generated_columns_are_never_written_and_a_unique_key_finds_rows() {
         TargetTable {
             generated: vec!["g".into()],
             unique_keys: vec![vec!["u".into()]],
+            ..TargetTable::default()
         },
     );
     let mut a = applier(10, recorder).await;
@@ -536,4 +537,94 @@ async fn a_row_too_large_for_text_is_bound_in_order_with_the_batch() {
             "COMMIT"
         ]
     );
+}
+
+#[tokio::test]
+async fn a_foldable_tables_changes_commit_as_their_net_effect() {
+    let mut recorder = Recorder::default();
+    recorder.tables.insert(
+        "s.t".into(),
+        TargetTable {
+            unique_keys: vec![vec!["id".into()]],
+            unique_indexes: 1,
+            integer_columns: vec!["id".into(), "v".into()],
+            ..TargetTable::default()
+        },
+    );
+    let mut a = applier(10, recorder).await;
+    let change = |kind| Item::Row(RowChange { table: 1, kind });
+    let row = |id: i64, v: i64| vec![Value::Int(id), Value::Int(v)];
+    let items = vec![
+        table(1, "t", &["id", "v"], vec![0]),
+        begin(11),
+        change(RowKind::Update {
+            before: row(1, 1),
+            after: row(1, 2),
+        }),
+        change(RowKind::Delete(row(2, 0))),
+        change(RowKind::Insert(row(2, 9))),
+        change(RowKind::Delete(row(3, 0))),
+        commit(11),
+        begin(12),
+        change(RowKind::Insert(row(7, 7))),
+        change(RowKind::Update {
+            before: row(1, 2),
+            after: row(1, 3),
+        }),
+        commit(12),
+    ];
+    feed(&mut a, items).await.expect("applies");
+    assert_eq!(
+        a.exec.log,
+        [
+            "START TRANSACTION",
+            "DELETE FROM `s`.`t` WHERE `id` IN (3)",
+            "INSERT INTO `s`.`t` (`id`, `v`) VALUES (7, 7)",
+            "INSERT INTO `s`.`t` (`id`, `v`) VALUES (1, 3), (2, 9) \
+             ON DUPLICATE KEY UPDATE `v` = VALUES(`v`)",
+            "gtids 0-1-11 0-1-12",
+            "position binlog 0-1-12",
+            "COMMIT"
+        ]
+    );
+    assert_eq!(a.stats.rows_applied.load(Relaxed), 6);
+}
+
+#[tokio::test]
+async fn tables_with_another_unique_index_or_ties_are_not_folded() {
+    for target in [
+        TargetTable {
+            unique_keys: vec![vec!["id".into()]],
+            unique_indexes: 2,
+            integer_columns: vec!["id".into()],
+            ..TargetTable::default()
+        },
+        TargetTable {
+            unique_keys: vec![vec!["id".into()]],
+            unique_indexes: 1,
+            integer_columns: vec!["id".into()],
+            ordered: true,
+            ..TargetTable::default()
+        },
+        TargetTable {
+            unique_keys: vec![vec!["id".into()]],
+            unique_indexes: 1,
+            ..TargetTable::default()
+        },
+    ] {
+        let mut recorder = Recorder::default();
+        recorder.tables.insert("s.t".into(), target);
+        let mut a = applier(10, recorder).await;
+        let items = vec![
+            table(1, "t", &["id"], vec![0]),
+            begin(11),
+            Item::Row(RowChange {
+                table: 1,
+                kind: RowKind::Delete(vec![Value::Int(1)]),
+            }),
+            commit(11),
+        ];
+        feed(&mut a, items).await.expect("applies");
+        assert_eq!(a.exec.log[1], "DELETE FROM `s`.`t` WHERE `id` = 1");
+    }
 }

@@ -45,7 +45,7 @@ use super::{ExtractCtx, Stop};
 use crate::change::{Gtid, Item, RowChange, RowKind, SourcePosition, TableDef, TxnMeta, Value};
 use crate::error::{classify_mysql, codes, server_code, DefiniteCause, TaskError};
 use crate::mysql::{self, Flavor};
-use crate::stats::wall_secs;
+use crate::stats::{wall_secs, Wait};
 use futures::StreamExt;
 use jobs::GtidSet;
 use mysql_async::binlog::events::{Event, EventData, RowsEventData, TableMapEvent};
@@ -206,6 +206,7 @@ async fn follow_stream(
     loop {
         let deadline = ctx.sender.flush_deadline();
         let idle = reader.pulse.idle_deadline(reader.txn.is_some());
+        let waiting = Instant::now();
         let next = tokio::select! {
             // A silence counts only when no event is ready.
             biased;
@@ -228,6 +229,7 @@ async fn follow_stream(
                 continue;
             }
         };
+        ctx.stats.waited(Wait::Source, waiting.elapsed());
         let event = match next {
             Some(Ok(event)) => event,
             Some(Err(err)) => return Err(Stop::Failed(binlog_error(&err, &reader.position))),
