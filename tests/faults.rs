@@ -393,3 +393,96 @@ async fn a_partly_copied_table_is_recreated_with_the_definition_at_the_new_snaps
     .await;
     gtids_recorded_once(job).await;
 }
+
+/// Counts the GTID rows the target holds for `job` (each group commits many at once).
+async fn gtids_committed(job: &str) -> u64 {
+    let mut dst = connect(DST_PORT).await;
+    dst.exec_first(
+        "SELECT COUNT(*) FROM dtle.gtid_executed WHERE job_name = ?",
+        (job,),
+    )
+    .await
+    .expect("query")
+    .unwrap_or(0)
+}
+
+/// A backlog applied in groups of many transactions, the Dest killed three times while groups are
+/// being applied: a keyed table (whose changes are folded per row), a keyless one with duplicate
+/// rows, and one with a second unique key (both applied statement by statement) all end equal to
+/// the source, with every transaction's GTID recorded once.
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_of_the_dest_mid_group_loses_and_repeats_nothing() {
+    const TXNS: u64 = 4000;
+    let _serial = SERIAL.lock().await;
+    let (job, schema) = ("fault_mid_group", "e2e_fault_group");
+    reset(schema, job).await;
+    exec(
+        SRC_PORT,
+        &format!(
+            "CREATE TABLE `{schema}`.k (id INT PRIMARY KEY, v INT, pad VARCHAR(100));
+             CREATE TABLE `{schema}`.nk (a INT, b VARCHAR(10));
+             CREATE TABLE `{schema}`.u (id INT PRIMARY KEY, code INT NOT NULL, UNIQUE KEY (code));
+             INSERT INTO `{schema}`.u VALUES (1, 1), (2, 2), (3, 3);
+             CREATE PROCEDURE `{schema}`.fill(n INT) BEGIN
+               DECLARE i INT DEFAULT 0;
+               WHILE i < n DO
+                 START TRANSACTION;
+                 INSERT INTO `{schema}`.k VALUES (i, i, REPEAT('p', 80));
+                 UPDATE `{schema}`.k SET v = v + 1 WHERE id = i DIV 2;
+                 DELETE FROM `{schema}`.k WHERE id = i - 5 AND i % 4 = 0;
+                 INSERT INTO `{schema}`.nk VALUES (i % 7, 'dup');
+                 DELETE FROM `{schema}`.nk WHERE a = (i + 3) % 7 LIMIT 1;
+                 UPDATE `{schema}`.u SET code = -code WHERE id = 1 + i % 3;
+                 COMMIT;
+                 SET i = i + 1;
+               END WHILE;
+             END"
+        ),
+    )
+    .await;
+    let file = write_job(
+        job,
+        &job_json(job, schema, r#""GtidExecutedRetention": 1000000,"#),
+    );
+    let mut dest = Task::start("dest", &file);
+    let _src = Task::start("src", &file);
+    in_binlog_phase(job, Duration::from_secs(60)).await;
+    dest.kill();
+    exec(SRC_PORT, &format!("CALL `{schema}`.fill({TXNS})")).await;
+    for kill in 0..3 {
+        let before = gtids_committed(job).await;
+        dest = Task::start("dest", &file);
+        // Killed as soon as a group more has committed: the next one is under way.
+        eventually(
+            &format!("a group commits before kill {kill}"),
+            Duration::from_secs(120),
+            || async {
+                match gtids_committed(job).await {
+                    n if n > before => Ok(()),
+                    n => Err(format!("{n} GTIDs committed, {before} before")),
+                }
+            },
+        )
+        .await;
+        dest.kill();
+    }
+    assert!(
+        gtids_committed(job).await < TXNS,
+        "the kills should land before the backlog is applied: make it larger"
+    );
+    let _dest = Task::start("dest", &file);
+    for (table, order) in [("k", "id"), ("nk", "a, b"), ("u", "id")] {
+        converge(schema, table, order, Duration::from_secs(180)).await;
+    }
+    eventually(
+        &format!("GTIDs recorded for {job}"),
+        Duration::from_secs(30),
+        || async {
+            match gtids_recorded_once(job).await {
+                TXNS => Ok(()),
+                recorded => Err(format!("{recorded} recorded, {TXNS} expected")),
+            }
+        },
+    )
+    .await;
+}

@@ -333,6 +333,8 @@ impl<E: Executor> Applier<E> {
             self.stats.set_source_timestamp(last.timestamp);
         }
         self.stats.target_commits.fetch_add(1, Relaxed);
+        // A job started from a GTID has no snapshot to say so.
+        self.stats.set_stage("Applying the binlog");
         self.stats.set_position(&position);
         Ok(())
     }
