@@ -490,7 +490,7 @@ fn read_apply<'a>(
     if parallel_workers > 1 {
         diags.warning(
             &d.field_path("ParallelWorkers"),
-            "accepted, but transactions are applied one at a time for now",
+            "accepted, but the applier uses one target connection: consecutive transactions are committed together in groups instead (docs/benchmarks.md)",
         );
     }
     ApplyConfig {
