@@ -118,9 +118,6 @@ pub trait Executor {
         position: &SourcePosition,
     ) -> Result<(), TaskError>;
 
-    /// Forgets recorded GTIDs of `gtid`'s source more than `keep` transactions older than it.
-    async fn compact_gtids(&mut self, gtid: &Gtid, keep: u64) -> Result<(), TaskError>;
-
     /// Marks a schema change's GTID as possibly applied, before running it.
     async fn mark_pending_ddl(&mut self, gtid: &Gtid) -> Result<(), TaskError>;
 

@@ -307,26 +307,20 @@ fn push_values(buf: &mut Vec<u8>, values: &[Value]) {
     }
 }
 
-/// Deletes the `gtid_executed` rows of `gtid`'s source server that are more than `keep`
-/// transactions older than it (autocommitted; the position itself is in `job_position`).
-///
-/// # Errors
-/// MySQL errors.
-pub async fn compact_gtids(
-    conn: &mut mysql_async::Conn,
-    job: &str,
-    gtid: &Gtid,
-    keep: u64,
-) -> Result<(), mysql_async::Error> {
+/// Appends the statement that deletes the `gtid_executed` rows of `gtid`'s source server more
+/// than `keep` transactions older than it (the position itself is in `job_position`); false,
+/// appending nothing, when there are none.
+pub fn push_compact_gtids(buf: &mut Vec<u8>, job: &str, gtid: &Gtid, keep: u64) -> bool {
     let (source_id, gno) = source_and_gno(gtid);
     let Some(below) = gno.checked_sub(keep) else {
-        return Ok(());
+        return false;
     };
-    conn.exec_drop(
-        "DELETE FROM `dtle`.`gtid_executed` WHERE job_name = ? AND source_id = ? AND gno <= ?",
-        (job, source_id, below),
-    )
-    .await
+    buf.extend_from_slice(b"DELETE FROM `dtle`.`gtid_executed` WHERE job_name = ");
+    literal::push_bytes(buf, job.as_bytes());
+    buf.extend_from_slice(b" AND source_id = ");
+    literal::push_bytes(buf, source_id.as_bytes());
+    buf.extend_from_slice(format!(" AND gno <= {below}").as_bytes());
+    true
 }
 
 fn source_and_gno(gtid: &Gtid) -> (String, u64) {

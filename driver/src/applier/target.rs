@@ -212,12 +212,6 @@ impl Executor for MySqlTarget {
         .map_err(|e| classify_mysql("recording the position", &e))
     }
 
-    async fn compact_gtids(&mut self, gtid: &Gtid, keep: u64) -> Result<(), TaskError> {
-        position::compact_gtids(&mut self.conn, &self.job, gtid, keep)
-            .await
-            .map_err(|e| classify_mysql("compacting dtle.gtid_executed", &e))
-    }
-
     async fn mark_pending_ddl(&mut self, gtid: &Gtid) -> Result<(), TaskError> {
         position::mark_pending_ddl(&mut self.conn, &self.job, gtid)
             .await

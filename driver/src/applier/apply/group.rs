@@ -82,6 +82,8 @@ pub(super) struct Group {
     opened: Instant,
     /// Text sent or batched in this group.
     text: usize,
+    /// The last batch deletes old GTID rows.
+    compacts: bool,
 }
 
 /// A failed statement and what it was.
@@ -101,6 +103,7 @@ impl<E: Executor> Applier<E> {
                 position: None,
                 opened: Instant::now(),
                 text: 0,
+                compacts: false,
             };
             group.batch.extend_from_slice(b"START TRANSACTION");
             group.notes.push(Note {
@@ -277,6 +280,30 @@ impl<E: Executor> Applier<E> {
                 check: Check::Nothing,
             });
         }
+        let recorded = group.txns.iter().filter(|t| t.gtid.is_some()).count() as u64;
+        let last_gtid = group.txns.iter().rev().find_map(|t| t.gtid);
+        // A tenth of the retention, at most 1,000 rows at a time: each delete stays small and
+        // rides in the group's last round trip.
+        let due =
+            self.since_compaction + recorded >= (self.settings.gtid_retention / 10).clamp(1, 1000);
+        if let (Some(gtid), true) = (last_gtid, due) {
+            let mark = group.batch.len();
+            separate(&mut group.batch);
+            if position::push_compact_gtids(
+                &mut group.batch,
+                &self.settings.job,
+                &gtid,
+                self.settings.gtid_retention,
+            ) {
+                group.compacts = true;
+                group.notes.push(Note {
+                    txn,
+                    check: Check::Nothing,
+                });
+            } else {
+                group.batch.truncate(mark);
+            }
+        }
         separate(&mut group.batch);
         group.batch.extend_from_slice(b"COMMIT");
         group.notes.push(Note {
@@ -311,18 +338,11 @@ impl<E: Executor> Applier<E> {
         self.pending_ddl = None;
         self.executed = position.gtid_set.clone();
         self.finish_catch_up().await?;
-        let last_gtid = group.txns.iter().rev().find_map(|t| t.gtid);
-        let recorded = group.txns.iter().filter(|t| t.gtid.is_some()).count() as u64;
-        if let Some(gtid) = &last_gtid {
-            self.since_compaction += recorded;
-            // A tenth of the retention at a time, so deletes stay small.
-            if self.since_compaction >= (self.settings.gtid_retention / 10).max(1) {
-                self.since_compaction = 0;
-                self.exec
-                    .compact_gtids(gtid, self.settings.gtid_retention)
-                    .await?;
-            }
-        }
+        self.since_compaction = if group.compacts {
+            0
+        } else {
+            self.since_compaction + group.txns.iter().filter(|t| t.gtid.is_some()).count() as u64
+        };
         self.last_position_write = Instant::now();
         let rows: u64 = group.txns.iter().map(|t| t.rows).sum();
         self.stats

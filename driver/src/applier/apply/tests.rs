@@ -132,9 +132,6 @@ impl Executor for Recorder {
     ) -> Result<(), TaskError> {
         Ok(self.call(format!("position {} {position}", phase.as_str()))?)
     }
-    async fn compact_gtids(&mut self, gtid: &Gtid, keep: u64) -> Result<(), TaskError> {
-        Ok(self.call(format!("compact {gtid} {keep}"))?)
-    }
     async fn mark_pending_ddl(&mut self, gtid: &Gtid) -> Result<(), TaskError> {
         Ok(self.call(format!("pending {gtid}"))?)
     }
