@@ -11,6 +11,7 @@ mod item;
 mod position;
 mod table;
 mod value;
+mod wire;
 
 pub use item::{ChunkProgress, Ddl, Item, RowChange, RowKind, TxnMeta};
 pub use position::{Gtid, SourcePosition, POSITION_SCHEMA};

@@ -7,10 +7,8 @@
 //! SET travel as their text (the binlog's index or bitmask is resolved against the table's
 //! definition), TIMESTAMP as seconds since the epoch (0 being the zero timestamp), BIT as a number.
 
-use serde::{Deserialize, Serialize};
-
-/// One column value.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// One column value (serialized compactly, see `wire`).
+#[derive(Debug, Clone)]
 pub enum Value {
     /// SQL NULL.
     Null,
@@ -26,7 +24,6 @@ pub enum Value {
     Decimal(String),
     /// CHAR/VARCHAR/TEXT (in the column's character set), BINARY/VARBINARY/BLOB, JSON text,
     /// ENUM/SET text, GEOMETRY, UUID and INET types as the server's binary form.
-    #[serde(with = "serde_bytes")]
     Bytes(Vec<u8>),
     /// DATE (zero parts allowed: `0000-00-00`).
     Date {

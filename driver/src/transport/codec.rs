@@ -1,6 +1,6 @@
 //! The wire format between the tasks: versioned frames carrying a byte stream of items.
 //!
-//! # Format (version 1)
+//! # Format (version 2)
 //! Each NATS message on a job's data subject is one frame:
 //!
 //! ```text
@@ -8,9 +8,10 @@
 //! ```
 //!
 //! Within an epoch, the chunks of frames `1, 2, 3, ...` concatenate into one byte stream of items,
-//! each `len u32 BE | MessagePack(Item)`. Frames are cut by size, not at item boundaries, so an item
-//! (a 20 MB row, say) may span frames larger than NATS's max payload, and many small items share a
-//! frame.
+//! each `len u32 BE | MessagePack(Item)`, column values in their compact form (`change::wire`;
+//! version 1 named every value's kind as a string). Frames are cut by size, not at item
+//! boundaries, so an item (a 20 MB row, say) may span frames larger than NATS's max payload, and
+//! many small items share a frame.
 //!
 //! Control messages (sync, ack, resync) are MessagePack maps with the same version byte in front.
 //! A receiver that sees another version stops with a definite error rather than guess.
@@ -42,7 +43,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 /// The wire format this build speaks.
-pub const FORMAT_VERSION: u8 = 1;
+pub const FORMAT_VERSION: u8 = 2;
 const MAGIC: [u8; 2] = *b"DT";
 /// Bytes of a frame before its chunk.
 pub const FRAME_HEADER_LEN: usize = 2 + 1 + 8 + 8;
