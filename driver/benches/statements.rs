@@ -335,10 +335,11 @@ fn literals(c: &mut Criterion) {
 }
 
 fn config() -> Criterion {
-    // Short runs: the machine is shared; pass `--measurement-time` to override.
+    // Short runs (the machine is shared); `--measurement-time`, `--sample-size` override.
     Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
+        .sample_size(50)
         .configure_from_args()
 }
 
