@@ -75,26 +75,30 @@ pub fn push(buf: &mut Vec<u8>, value: &Value) {
     };
 }
 
+/// What each byte is escaped as inside a quoted literal (0: itself).
+const ESCAPES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    table[0] = b'0';
+    table[b'\'' as usize] = b'\'';
+    table[b'\\' as usize] = b'\\';
+    table[b'\n' as usize] = b'n';
+    table[b'\r' as usize] = b'r';
+    table[0x1a] = b'Z';
+    table
+};
+
 /// Appends `bytes` as a quoted string literal.
 pub fn push_bytes(buf: &mut Vec<u8>, bytes: &[u8]) {
     buf.reserve(bytes.len() + 2);
     buf.push(b'\'');
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let escaped: &[u8] = match b {
-            0 => b"\\0",
-            b'\'' => b"\\'",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            0x1a => b"\\Z",
-            _ => continue,
-        };
-        buf.extend_from_slice(&bytes[start..i]);
-        buf.extend_from_slice(escaped);
-        start = i + 1;
+    let mut rest = bytes;
+    // Runs without a byte to escape are copied whole.
+    while let Some(at) = rest.iter().position(|&b| ESCAPES[b as usize] != 0) {
+        buf.extend_from_slice(&rest[..at]);
+        buf.extend_from_slice(&[b'\\', ESCAPES[rest[at] as usize]]);
+        rest = &rest[at + 1..];
     }
-    buf.extend_from_slice(&bytes[start..]);
+    buf.extend_from_slice(rest);
     buf.push(b'\'');
 }
 
