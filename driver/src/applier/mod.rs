@@ -173,5 +173,5 @@ async fn connect(
         foreign_key_checks: spec.dest.apply.foreign_key_checks,
         gtid_retention: spec.dest.apply.gtid_executed_retention,
     };
-    Ok(Applier::new(exec, settings, stats.clone()))
+    Ok(Applier::new(exec, settings, stats.clone()).with_snapshot_writers(spec, stats.clone()))
 }

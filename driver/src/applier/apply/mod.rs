@@ -134,6 +134,8 @@ pub(super) struct Applier<E> {
     catch_up: CatchUp,
     /// Transactions committed since the last compaction of `gtid_executed`.
     since_compaction: u64,
+    /// Sessions writing the snapshot's chunks in parallel (see [`snapshot`]).
+    writers: Option<snapshot::writers::Pool>,
 }
 
 impl<E: Executor> Applier<E> {
@@ -153,6 +155,7 @@ impl<E: Executor> Applier<E> {
             warned_missing: HashSet::new(),
             catch_up: CatchUp::default(),
             since_compaction: 0,
+            writers: None,
         }
     }
 
@@ -175,6 +178,9 @@ impl<E: Executor> Applier<E> {
         self.batch = None;
         self.txn = None;
         self.copy = None;
+        if let Some(writers) = self.writers.as_mut() {
+            writers.abort().await;
+        }
         // Also ends a snapshot chunk's transaction, which `txn` does not track.
         let _ = self.exec.run("ROLLBACK").await;
     }
