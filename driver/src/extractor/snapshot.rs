@@ -10,7 +10,10 @@
 //!    `DropTableIfExists` and `SkipCreateDbTable`).
 //! 3. Each table is read by keyset pagination on its key (`ChunkSize` rows, and at most
 //!    `DumpEntryLimit` bytes, per chunk); a table without a key is read in one streaming pass.
-//!    A `Where` filter is applied to the rows read ([`super::row_filter`]), as in the binlog.
+//!    Up to [`TABLES_AT_ONCE`] keyed tables are read at once, one query of each in turn, so the
+//!    stream interleaves their chunks and the applier writes them on several sessions at once;
+//!    each table's chunks still come in key order. A `Where` filter is applied to the rows read
+//!    ([`super::row_filter`]), as in the binlog.
 //! 4. `SnapshotEnd`; the binlog then follows from the snapshot's position.
 //!
 //! # After the extractor restarts
@@ -20,7 +23,8 @@
 //! positions; the applier skips, table by table, the transactions its copy already holds.
 //!
 //! # What is committed when
-//! The applier commits each chunk together with the table's progress (last key, rows). If the
+//! The applier commits each chunk together with the table's progress (last key, rows), each
+//! table's chunks in order (tables apart from each other in any order). If the
 //! transport restarts while this extractor still holds the snapshot open, the copy resumes after
 //! the last committed key of each table. A new snapshot (the extractor restarted) cannot continue
 //! an old one: tables the old one had touched are truncated on the target and copied again.
@@ -40,6 +44,10 @@ use futures::StreamExt;
 use jobs::{GtidSet, NameMatch};
 use mysql_async::prelude::Queryable;
 use std::sync::atomic::Ordering::Relaxed;
+
+/// Keyed tables read at once, a chunk of each in turn: the applier writes different tables'
+/// chunks on different sessions at once (see `applier::apply::snapshot`).
+const TABLES_AT_ONCE: usize = 4;
 
 /// Times a snapshot is opened again because a schema change raced it, before giving up.
 const RACE_ATTEMPTS: u32 = 10;
@@ -247,6 +255,7 @@ impl SnapshotSession {
             self.create_schemas(ctx).await?;
         }
         let tables = self.tables.clone();
+        let mut reading: Vec<TableRead> = Vec::new();
         for to_copy in &tables {
             let (table, route) = (&to_copy.table, &to_copy.route);
             let name = table.qualified();
@@ -265,9 +274,16 @@ impl SnapshotSession {
                 prepare_target(ctx, to_copy, touched).await?;
             }
             let rows_before = done.map_or(0, |p| p.rows_done);
-            self.copy_table(ctx, table, route, resume_key, rows_before)
-                .await?;
+            let mut read = TableRead::start(ctx, table, route, resume_key, rows_before).await?;
+            if !read.keyed() {
+                // One streaming pass holds the connection: read alone.
+                while !read.step(&mut self.conn, ctx, self.id).await? {}
+                continue;
+            }
+            reading.push(read);
+            self.read_in_turn(ctx, &mut reading, TABLES_AT_ONCE).await?;
         }
+        self.read_in_turn(ctx, &mut reading, 1).await?;
         let mut binlog_from = self.position.clone();
         for table in kept {
             if let (Some(from), Some(at)) = (&binlog_from.gtid_set, &table.copied_at) {
@@ -315,14 +331,63 @@ impl SnapshotSession {
         Ok(())
     }
 
+    /// Reads a chunk of each table of `reading` in turn, until fewer than `at_once` are left
+    /// unfinished.
+    async fn read_in_turn(
+        &mut self,
+        ctx: &mut ExtractCtx<'_>,
+        reading: &mut Vec<TableRead>,
+        at_once: usize,
+    ) -> Result<(), Stop> {
+        while !reading.is_empty() && reading.len() >= at_once {
+            let mut i = 0;
+            while i < reading.len() {
+                if reading[i].step(&mut self.conn, ctx, self.id).await? {
+                    reading.remove(i);
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn copy_table(
         &mut self,
         ctx: &mut ExtractCtx<'_>,
         table: &TableSchema,
         route: &super::routing::Route,
-        mut last_key: Option<Vec<Value>>,
-        mut rows_done: u64,
+        last_key: Option<Vec<Value>>,
+        rows_done: u64,
     ) -> Result<(), Stop> {
+        let mut read = TableRead::start(ctx, table, route, last_key, rows_done).await?;
+        while !read.step(&mut self.conn, ctx, self.id).await? {}
+        Ok(())
+    }
+}
+
+/// One table being read: its definition's stream id, what is selected, and how far it has come.
+struct TableRead {
+    def_id: u32,
+    table: TableSchema,
+    /// Index in the table's columns of each copied column.
+    copied: Vec<usize>,
+    select_list: Vec<String>,
+    filter: Option<RowFilter>,
+    name: String,
+    last_key: Option<Vec<Value>>,
+    rows_done: u64,
+}
+
+impl TableRead {
+    /// Defines the table to the applier and prepares its reads.
+    async fn start(
+        ctx: &mut ExtractCtx<'_>,
+        table: &TableSchema,
+        route: &super::routing::Route,
+        last_key: Option<Vec<Value>>,
+        rows_done: u64,
+    ) -> Result<Self, Stop> {
         let def_id = ctx.next_table_id();
         let def = table.table_def(def_id, route);
         ctx.announce(def_id);
@@ -340,112 +405,137 @@ impl SnapshotSession {
                 _ => quote::ident(&c.name),
             })
             .collect();
-        let from = quote::table(&table.schema, &table.name);
         // The Where filter is evaluated here, not by the server, exactly as the binlog phase
         // evaluates it: both phases agree on every row.
         let filter = RowFilter::for_table(route, table)?;
+        Ok(Self {
+            def_id,
+            table: table.clone(),
+            copied,
+            select_list,
+            filter,
+            name: table.qualified(),
+            last_key,
+            rows_done,
+        })
+    }
+
+    /// Whether rows are read by key, a chunk per query (else in one streaming pass).
+    fn keyed(&self) -> bool {
+        !self.table.key.is_empty()
+    }
+
+    /// Reads and sends the next chunk (one query: `ChunkSize` rows after the last key, sent in
+    /// pieces of at most `DumpEntryLimit` bytes; a keyless table in one pass). True when the
+    /// table is finished.
+    async fn step(
+        &mut self,
+        conn: &mut mysql_async::Conn,
+        ctx: &mut ExtractCtx<'_>,
+        snapshot_id: u64,
+    ) -> Result<bool, Stop> {
+        let table = &self.table;
+        let name = &self.name;
+        let def_id = self.def_id;
+        let from = quote::table(&table.schema, &table.name);
         let chunk_rows = ctx.spec.src.extract.chunk_size;
         let byte_limit = ctx.spec.src.extract.dump_entry_limit as usize;
-        let name = table.qualified();
-        let keyed = !table.key.is_empty();
-        loop {
-            let (sql, params) = if keyed {
-                let order: Vec<String> = table
-                    .key
-                    .iter()
-                    .map(|&k| quote::ident(&table.columns[k].name))
-                    .collect();
-                let (after, params) = match &last_key {
-                    Some(values) => keyset_condition(table, values),
-                    None => ("TRUE".to_owned(), Vec::new()),
-                };
-                (
-                    format!(
-                        "SELECT {} FROM {from} WHERE {after} ORDER BY {} LIMIT {chunk_rows}",
-                        select_list.join(", "),
-                        order.join(", ")
-                    ),
-                    params,
-                )
-            } else {
-                (
-                    format!("SELECT {} FROM {from}", select_list.join(", ")),
-                    Vec::new(),
-                )
+        let keyed = self.keyed();
+        let (sql, params) = if keyed {
+            let order: Vec<String> = table
+                .key
+                .iter()
+                .map(|&k| quote::ident(&table.columns[k].name))
+                .collect();
+            let (after, params) = match &self.last_key {
+                Some(values) => keyset_condition(table, values),
+                None => ("TRUE".to_owned(), Vec::new()),
             };
-            let mut result = self
-                .conn
-                .exec_iter(sql, mysql_async::Params::Positional(params))
-                .await
-                .map_err(|e| Stop::Failed(classify_mysql(format!("reading {name}"), &e)))?;
-            let mut stream = result
-                .stream::<mysql_async::Row>()
-                .await
-                .map_err(|e| Stop::Failed(classify_mysql(format!("reading {name}"), &e)))?;
-            let mut rows: Vec<Vec<Value>> = Vec::new();
-            let mut bytes = 0usize;
-            let mut read_this_query = 0u64;
-            if let Some(stream) = stream.as_mut() {
-                while let Some(row) = stream.next().await {
-                    let row = row
-                        .map_err(|e| Stop::Failed(classify_mysql(format!("reading {name}"), &e)))?;
-                    let mut raw = row.unwrap();
-                    let mut values = Vec::with_capacity(table.columns.len());
-                    for (i, column) in table.columns.iter().enumerate() {
-                        let value = std::mem::replace(&mut raw[i], mysql_async::Value::NULL);
-                        values.push(from_snapshot(column, value).map_err(|e| {
-                            Stop::Failed(TaskError::definite(
-                                format!("reading {name}"),
-                                DefiniteCause::CorruptStream(e.to_string()),
-                            ))
-                        })?);
-                    }
-                    if keyed {
-                        last_key = Some(table.key.iter().map(|&k| values[k].clone()).collect());
-                    }
-                    read_this_query += 1;
-                    if filter.as_ref().is_some_and(|f| !f.matches(&values)) {
-                        continue;
-                    }
-                    let out: Vec<Value> = copied.iter().map(|&i| values[i].clone()).collect();
-                    bytes += out.iter().map(Value::size_hint).sum::<usize>();
-                    rows.push(out);
-                    // Bounded memory: a chunk also ends at DumpEntryLimit bytes, and a keyless
-                    // table (one pass) is sent every ChunkSize rows.
-                    if bytes >= byte_limit || (!keyed && rows.len() as u64 >= chunk_rows) {
-                        rows_done += rows.len() as u64;
-                        let chunk = Chunk {
-                            table: def_id,
-                            rows: std::mem::take(&mut rows),
-                            last_key: last_key.clone(),
-                            rows_done,
-                            table_done: false,
-                        };
-                        // The result set is still being read: the stream holds the connection,
-                        // so sending waits for the window while the server's rows queue up.
-                        chunk.send(ctx, &name, self.id).await?;
-                        bytes = 0;
-                    }
+            (
+                format!(
+                    "SELECT {} FROM {from} WHERE {after} ORDER BY {} LIMIT {chunk_rows}",
+                    self.select_list.join(", "),
+                    order.join(", ")
+                ),
+                params,
+            )
+        } else {
+            (
+                format!("SELECT {} FROM {from}", self.select_list.join(", ")),
+                Vec::new(),
+            )
+        };
+        let mut result = conn
+            .exec_iter(sql, mysql_async::Params::Positional(params))
+            .await
+            .map_err(|e| Stop::Failed(classify_mysql(format!("reading {name}"), &e)))?;
+        let mut stream = result
+            .stream::<mysql_async::Row>()
+            .await
+            .map_err(|e| Stop::Failed(classify_mysql(format!("reading {name}"), &e)))?;
+        let mut rows: Vec<Vec<Value>> = Vec::new();
+        let mut bytes = 0usize;
+        let mut read_this_query = 0u64;
+        if let Some(stream) = stream.as_mut() {
+            while let Some(row) = stream.next().await {
+                let row =
+                    row.map_err(|e| Stop::Failed(classify_mysql(format!("reading {name}"), &e)))?;
+                let mut raw = row.unwrap();
+                let mut values = Vec::with_capacity(table.columns.len());
+                for (i, column) in table.columns.iter().enumerate() {
+                    let value = std::mem::replace(&mut raw[i], mysql_async::Value::NULL);
+                    values.push(from_snapshot(column, value).map_err(|e| {
+                        Stop::Failed(TaskError::definite(
+                            format!("reading {name}"),
+                            DefiniteCause::CorruptStream(e.to_string()),
+                        ))
+                    })?);
+                }
+                if keyed {
+                    self.last_key = Some(table.key.iter().map(|&k| values[k].clone()).collect());
+                }
+                read_this_query += 1;
+                if self.filter.as_ref().is_some_and(|f| !f.matches(&values)) {
+                    continue;
+                }
+                let out: Vec<Value> = self.copied.iter().map(|&i| values[i].clone()).collect();
+                bytes += out.iter().map(Value::size_hint).sum::<usize>();
+                rows.push(out);
+                // Bounded memory: a chunk also ends at DumpEntryLimit bytes, and a keyless
+                // table (one pass) is sent every ChunkSize rows.
+                if bytes >= byte_limit || (!keyed && rows.len() as u64 >= chunk_rows) {
+                    self.rows_done += rows.len() as u64;
+                    let chunk = Chunk {
+                        table: def_id,
+                        rows: std::mem::take(&mut rows),
+                        last_key: self.last_key.clone(),
+                        rows_done: self.rows_done,
+                        table_done: false,
+                    };
+                    // The result set is still being read: the stream holds the connection,
+                    // so sending waits for the window while the server's rows queue up.
+                    chunk.send(ctx, name, snapshot_id).await?;
+                    bytes = 0;
                 }
             }
-            drop(stream);
-            drop(result);
-            let finished = !keyed || read_this_query < chunk_rows;
-            rows_done += rows.len() as u64;
-            Chunk {
-                table: def_id,
-                rows,
-                last_key: last_key.clone(),
-                rows_done,
-                table_done: finished,
-            }
-            .send(ctx, &name, self.id)
-            .await?;
-            if finished {
-                tracing::info!(table = %name, rows = rows_done, "table copied");
-                return Ok(());
-            }
         }
+        drop(stream);
+        drop(result);
+        let finished = !keyed || read_this_query < chunk_rows;
+        self.rows_done += rows.len() as u64;
+        Chunk {
+            table: def_id,
+            rows,
+            last_key: self.last_key.clone(),
+            rows_done: self.rows_done,
+            table_done: finished,
+        }
+        .send(ctx, name, snapshot_id)
+        .await?;
+        if finished {
+            tracing::info!(table = %name, rows = self.rows_done, "table copied");
+        }
+        Ok(finished)
     }
 }
 
