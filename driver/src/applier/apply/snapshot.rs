@@ -1,13 +1,16 @@
 //! The snapshot's items and the copies of tables a schema change brought in: each chunk one
-//! target transaction of REPLACEs together with its table's progress (see [`super`]).
+//! target transaction of REPLACEs (or a `LOAD DATA ... REPLACE`) together with its table's
+//! progress (see [`super`]).
 //!
 //! A snapshot's chunks (between `SnapshotBegin` and `SnapshotEnd`) go to [`writers::Pool`] when
-//! the applier has one: several target sessions write chunks at once and commit them in stream
-//! order, so the committed chunks are a prefix of the stream as with one session; `SnapshotEnd`
-//! waits for all of them before it records the binlog position. Chunks of a copy inside a source
-//! transaction (`TableCopy`), and every chunk of an applier without a pool (the unit tests'
-//! recording executor), are written on the applier's own session.
+//! the applier has one: several target sessions write different tables at once, each table's
+//! chunks in stream order on one session, so every table's committed chunks are a prefix of its
+//! chunks, as with one session; `SnapshotEnd` waits for all of them before it records the
+//! binlog position. Chunks of a copy inside a source transaction (`TableCopy`), and every chunk
+//! of an applier without a pool (the unit tests' recording executor), are written on the
+//! applier's own session, in order.
 
+mod load_data;
 pub(super) mod writers;
 
 use super::{Applier, Executor, Phase, MAX_BATCH_BYTES, MAX_PARAMS};
@@ -108,6 +111,7 @@ impl<E: Executor> Applier<E> {
                 .sum();
             return pool
                 .write(writers::Work {
+                    table,
                     def,
                     name,
                     rows,

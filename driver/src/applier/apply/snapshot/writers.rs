@@ -1,43 +1,52 @@
-//! Several target sessions writing a snapshot's chunks at once, committing them in stream order.
+//! Several target sessions writing a snapshot's chunks at once, each table on one session.
 //!
 //! # Why
 //! Writing a chunk is mostly the target server's work on the session's own thread (rows into
 //! index entries, row events into the binlog cache). With one session the snapshot is bound by
-//! one server thread; with [`SESSIONS`] the server turns several chunks into rows at once.
+//! one server thread; with [`SESSIONS`] the server writes several tables at once. The extractor
+//! reads several tables a chunk at a time in turn, so the stream interleaves their chunks.
 //!
 //! # Algorithm
-//! The applier numbers each chunk in the order the stream brings it (1, 2, ...) and hands it to
-//! the sessions in turn (round robin; each session has a queue of one). A session writes the
-//! chunk's rows in its own transaction (multi-row REPLACEs), then waits for its turn, which comes
-//! once chunk `n - 1` has committed; only then does it write the table's progress row and commit,
-//! and pass the turn on. So statements run in parallel while commits happen one at a time, in
-//! stream order.
+//! All chunks of a table go to one session, the one given the table at its first chunk (the
+//! session with the fewest tables); the table's last chunk frees its place. A session writes
+//! each chunk in its own transaction: the rows (one `LOAD DATA LOCAL INFILE ... REPLACE`,
+//! [`super::load_data`], or multi-row REPLACE statements where the server refuses local infiles
+//! or a chunk's values cannot be written as text), then the table's progress row, then COMMIT.
+//! Sessions never share a table, so they never wait for each other's row locks or a table's
+//! AUTO_INCREMENT lock; a progress row is the last thing each transaction locks, so whatever
+//! waits there is InnoDB's own and its deadlock detection sees it.
 //!
 //! # What is committed when (why resume stays exact)
-//! The committed chunks are always a prefix of the stream, each committed with its table's
-//! progress, exactly as with a single session: after any failure the progress rows say, per
-//! table, the last key whose rows are on the target, and no row after it is there. Progress rows
-//! are only written by the session holding the turn, so two sessions never wait on each other's
-//! locks in `dtle.snapshot_progress`; the rows themselves are disjoint key ranges of fresh tables.
+//! A session takes its chunks in stream order, so for every table the committed chunks are a
+//! prefix of that table's chunks, each committed with the table's progress: after any failure
+//! the progress rows say, per table, the last key whose rows are on the target, and no row after
+//! it is there, which is all the extractor needs to resume (it resumes each table on its own).
+//! A table without a progress row has no committed row. The snapshot's end waits for every chunk
+//! ([`Pool::drain`]) before the applier records the binlog phase.
 //!
 //! A failed session records its error, rolls back and stops the pool: queued chunks are dropped
-//! and sessions waiting for their turn roll back. The applier gets the error at its next chunk
-//! or at the snapshot's end and asks for a resync; [`Pool::abort`] (from the applier's rollback)
-//! returns only once every session has committed or rolled back and closed, so the progress read
-//! after it is final. A session never stops in the middle of a statement or of its commit.
+//! and the other sessions stop before their next statement, rolling back. The applier gets the
+//! error at its next chunk or at the snapshot's end and asks for a resync; [`Pool::abort`] (from
+//! the applier's rollback) returns only once every session has committed or rolled back and
+//! closed, so the progress read after it is final. A session never stops in the middle of a
+//! statement or of its commit.
 //!
 //! # Memory
 //! Chunks queued or being written hold at most [`BUDGET_BYTES`] of row data between them (a
 //! larger chunk takes the whole budget and is written alone).
 
+use super::load_data;
 use crate::applier::position;
 use crate::applier::statements;
 use crate::change::{ChunkProgress, TableDef, Value};
 use crate::error::{classify_mysql, TaskError};
 use crate::mysql;
 use crate::stats::{RowCount, TaskStats};
+use bytes::Bytes;
+use futures::StreamExt;
 use jobs::{ConnectionConfig, GtidSet};
 use mysql_async::prelude::Queryable;
+use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
@@ -45,7 +54,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// Target sessions writing chunks at once.
-pub(super) const SESSIONS: usize = 3;
+pub(super) const SESSIONS: usize = 4;
+/// Chunks waiting for each session (the budget bounds their bytes).
+const QUEUE: usize = 4;
 /// Row data (bytes, by [`Value::size_hint`]) queued or being written at once.
 const BUDGET_BYTES: usize = 96 << 20;
 /// The budget is counted in KiB (a semaphore's permits are a `u32`).
@@ -53,6 +64,8 @@ const BUDGET_KIB: u32 = (BUDGET_BYTES >> 10) as u32;
 
 /// One chunk for a session: its rows cut into statements, and the progress to commit with them.
 pub(super) struct Work {
+    /// The stream's id of the table: all chunks of a table go to one session.
+    pub table: u32,
     /// The written columns of the target table (its REPLACE's columns).
     pub def: Arc<TableDef>,
     /// `schema.table` on the target.
@@ -66,9 +79,8 @@ pub(super) struct Work {
     pub bytes: usize,
 }
 
-/// A chunk numbered in stream order, with its share of the budget.
-struct Numbered {
-    seq: u64,
+/// A chunk with its share of the budget.
+struct Queued {
     work: Work,
     _budget: OwnedSemaphorePermit,
 }
@@ -77,7 +89,7 @@ struct Numbered {
 struct Shared {
     job: String,
     stats: Arc<TaskStats>,
-    /// The number of the last chunk committed.
+    /// How many chunks have been committed.
     committed: watch::Sender<u64>,
     /// The first failure, until the applier takes it.
     failure: Mutex<Option<TaskError>>,
@@ -105,13 +117,15 @@ impl Shared {
 
 /// The sessions of one epoch of the snapshot.
 struct Running {
-    queues: Vec<mpsc::Sender<Numbered>>,
+    queues: Vec<mpsc::Sender<Queued>>,
     tasks: Vec<JoinHandle<()>>,
     shared: Arc<Shared>,
     budget: Arc<Semaphore>,
-    /// The number given to the last chunk handed out.
+    /// How many chunks have been handed out.
     dispatched: u64,
-    next: usize,
+    /// The session of each table being written, and how many tables each session has.
+    lanes: HashMap<u32, usize>,
+    tables_per_session: Vec<usize>,
 }
 
 /// Writer sessions for the snapshot's chunks, opened at the first chunk of an epoch.
@@ -162,15 +176,14 @@ impl Pool {
             return Err(shared.take_failure());
         };
         running.dispatched += 1;
-        let numbered = Numbered {
-            seq: running.dispatched,
+        let queued = Queued {
             work,
             _budget: budget,
         };
-        let queue = &running.queues[running.next];
-        running.next = (running.next + 1) % running.queues.len();
+        let lane = running.lane(queued.work.table, queued.work.progress.table_done);
+        let queue = &running.queues[lane];
         let sent = tokio::select! {
-            sent = queue.send(numbered) => sent.is_ok(),
+            sent = queue.send(queued) => sent.is_ok(),
             _ = shared.stop.cancelled() => false,
         };
         if sent {
@@ -203,7 +216,7 @@ impl Pool {
         Ok(())
     }
 
-    /// Stops every session: what is queued is dropped, what is waiting for its turn rolls back.
+    /// Stops every session: what is queued is dropped, a chunk being written rolls back.
     /// Returns once every session has committed or rolled back and closed.
     pub(in crate::applier) async fn abort(&mut self) {
         if let Some(running) = &self.running {
@@ -248,7 +261,7 @@ impl Pool {
                     return Err(err);
                 }
             };
-            let (queue, receiver) = mpsc::channel(1);
+            let (queue, receiver) = mpsc::channel(QUEUE);
             queues.push(queue);
             tasks.push(tokio::spawn(session(conn, receiver, shared.clone())));
         }
@@ -258,8 +271,32 @@ impl Pool {
             shared,
             budget: Arc::new(Semaphore::new(BUDGET_KIB as usize)),
             dispatched: 0,
-            next: 0,
+            lanes: HashMap::new(),
+            tables_per_session: vec![0; SESSIONS],
         })
+    }
+}
+
+impl Running {
+    /// The session that writes `table`'s chunks: the one it has, or else the one with the fewest
+    /// tables. A table's last chunk frees its place.
+    fn lane(&mut self, table: u32, last: bool) -> usize {
+        let lane = match self.lanes.get(&table) {
+            Some(&lane) => lane,
+            None => {
+                let lane = (0..self.tables_per_session.len())
+                    .min_by_key(|&i| self.tables_per_session[i])
+                    .unwrap_or(0);
+                self.tables_per_session[lane] += 1;
+                self.lanes.insert(table, lane);
+                lane
+            }
+        };
+        if last {
+            self.lanes.remove(&table);
+            self.tables_per_session[lane] = self.tables_per_session[lane].saturating_sub(1);
+        }
+        lane
     }
 }
 
@@ -272,17 +309,31 @@ impl Drop for Pool {
     }
 }
 
+/// A writer session: a connection, and whether its server takes `LOAD DATA LOCAL INFILE`.
+struct Session {
+    conn: mysql_async::Conn,
+    load_data: bool,
+}
+
 /// A session set up as the applier's own: raw bytes, no foreign-key checks (a snapshot's tables
 /// fill in any order), and the same SQL mode.
-async fn connect(config: &ConnectionConfig) -> Result<mysql_async::Conn, TaskError> {
+async fn connect(config: &ConnectionConfig) -> Result<Session, TaskError> {
+    let context = "setting up a snapshot writer session";
     let mut conn = mysql::connect(config, "target").await?;
     conn.query_drop(
         "SET NAMES binary, SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION', \
          SESSION foreign_key_checks = 0",
     )
     .await
-    .map_err(|e| classify_mysql("setting up a snapshot writer session", &e))?;
-    Ok(conn)
+    .map_err(|e| classify_mysql(context, &e))?;
+    let local_infile: Option<u8> = conn
+        .query_first("SELECT @@GLOBAL.local_infile")
+        .await
+        .map_err(|e| classify_mysql(context, &e))?;
+    Ok(Session {
+        conn,
+        load_data: local_infile == Some(1),
+    })
 }
 
 /// Why a chunk was not committed.
@@ -292,11 +343,7 @@ enum Stopped {
     Failed(TaskError),
 }
 
-async fn session(
-    mut conn: mysql_async::Conn,
-    mut queue: mpsc::Receiver<Numbered>,
-    shared: Arc<Shared>,
-) {
+async fn session(mut session: Session, mut queue: mpsc::Receiver<Queued>, shared: Arc<Shared>) {
     loop {
         let next = tokio::select! {
             biased;
@@ -304,10 +351,10 @@ async fn session(
             next = queue.recv() => next,
         };
         let Some(chunk) = next else { break };
-        match write_chunk(&mut conn, chunk, &shared).await {
+        match write_chunk(&mut session, chunk, &shared).await {
             Ok(()) => {}
             Err(stopped) => {
-                let _ = conn.query_drop("ROLLBACK").await;
+                let _ = session.conn.query_drop("ROLLBACK").await;
                 if let Stopped::Failed(err) = stopped {
                     shared.fail(err);
                 }
@@ -316,16 +363,13 @@ async fn session(
         }
     }
     drop(queue);
-    let _ = conn.disconnect().await;
+    let _ = session.conn.disconnect().await;
 }
 
-/// Writes one chunk's rows, waits for its turn, then commits them with the table's progress.
-async fn write_chunk(
-    conn: &mut mysql_async::Conn,
-    chunk: Numbered,
-    shared: &Shared,
-) -> Result<(), Stopped> {
-    let Numbered { seq, work, _budget } = chunk;
+/// Writes one chunk's rows and commits them with the table's progress.
+async fn write_chunk(session: &mut Session, chunk: Queued, shared: &Shared) -> Result<(), Stopped> {
+    let conn = &mut session.conn;
+    let Queued { work, _budget } = chunk;
     let Work {
         def,
         name,
@@ -334,6 +378,7 @@ async fn write_chunk(
         progress,
         copied_at,
         bytes: _,
+        table: _,
     } = work;
     let failed =
         |context: &str, e: mysql_async::Error| Stopped::Failed(classify_mysql(context, &e));
@@ -342,7 +387,24 @@ async fn write_chunk(
     conn.query_drop("START TRANSACTION")
         .await
         .map_err(|e| failed(&context, e))?;
+    let loaded = match session.load_data {
+        true => load_data::encode(&def, &rows),
+        false => None,
+    };
+    if let Some((sql, text)) = loaded {
+        rows = Vec::new();
+        let text = Bytes::from(text);
+        conn.set_infile_handler(async move {
+            Ok(futures::stream::once(async move { Ok(text) }).boxed())
+        });
+        conn.query_drop(sql)
+            .await
+            .map_err(|e| failed(&context, e))?;
+    }
     for size in sizes {
+        if rows.is_empty() {
+            break;
+        }
         if shared.stop.is_cancelled() {
             return Err(Stopped::Aborted);
         }
@@ -354,14 +416,8 @@ async fn write_chunk(
             .await
             .map_err(|e| failed(&context, e))?;
     }
-    let mut committed = shared.committed.subscribe();
-    tokio::select! {
-        turn = committed.wait_for(|&c| c + 1 >= seq) => {
-            if turn.is_err() {
-                return Err(Stopped::Aborted);
-            }
-        }
-        _ = shared.stop.cancelled() => return Err(Stopped::Aborted),
+    if shared.stop.is_cancelled() {
+        return Err(Stopped::Aborted);
     }
     position::write_progress(conn, &shared.job, &progress, &name, copied_at.as_ref())
         .await
@@ -369,7 +425,7 @@ async fn write_chunk(
     conn.query_drop("COMMIT")
         .await
         .map_err(|e| failed(&context, e))?;
-    shared.committed.send_replace(seq);
+    shared.committed.send_modify(|c| *c += 1);
     shared.stats.rows_applied.fetch_add(count, Relaxed);
     shared.stats.snapshot_rows_done.fetch_add(count, Relaxed);
     shared.stats.count_rows(&name, RowCount::Insert, count);
