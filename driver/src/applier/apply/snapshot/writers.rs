@@ -39,7 +39,7 @@ use super::load_data;
 use crate::applier::position;
 use crate::applier::statements;
 use crate::change::{ChunkProgress, TableDef, Value};
-use crate::error::{classify_mysql, TaskError};
+use crate::error::{classify_mysql, server_code, TaskError};
 use crate::mysql;
 use crate::stats::{RowCount, TaskStats};
 use bytes::Bytes;
@@ -54,7 +54,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// Target sessions writing chunks at once.
-pub(super) const SESSIONS: usize = 4;
+const SESSIONS: usize = 4;
+/// Server errors that refuse `LOAD DATA LOCAL INFILE` (MySQL 1148 and 3948, MariaDB 4166).
+const LOCAL_INFILE_REFUSED: [u16; 3] = [1148, 3948, 4166];
 /// Chunks waiting for each session (the budget bounds their bytes).
 const QUEUE: usize = 4;
 /// Row data (bytes, by [`Value::size_hint`]) queued or being written at once.
@@ -368,7 +370,6 @@ async fn session(mut session: Session, mut queue: mpsc::Receiver<Queued>, shared
 
 /// Writes one chunk's rows and commits them with the table's progress.
 async fn write_chunk(session: &mut Session, chunk: Queued, shared: &Shared) -> Result<(), Stopped> {
-    let conn = &mut session.conn;
     let Queued { work, _budget } = chunk;
     let Work {
         def,
@@ -384,22 +385,30 @@ async fn write_chunk(session: &mut Session, chunk: Queued, shared: &Shared) -> R
         |context: &str, e: mysql_async::Error| Stopped::Failed(classify_mysql(context, &e));
     let context = format!("copying rows into {name}");
     let count = rows.len() as u64;
+    let conn = &mut session.conn;
     conn.query_drop("START TRANSACTION")
         .await
         .map_err(|e| failed(&context, e))?;
-    let loaded = match session.load_data {
-        true => load_data::encode(&def, &rows),
-        false => None,
+    let loaded = if session.load_data {
+        load_data::encode(&def, &rows)
+    } else {
+        None
     };
     if let Some((sql, text)) = loaded {
-        rows = Vec::new();
         let text = Bytes::from(text);
         conn.set_infile_handler(async move {
             Ok(futures::stream::once(async move { Ok(text) }).boxed())
         });
-        conn.query_drop(sql)
-            .await
-            .map_err(|e| failed(&context, e))?;
+        match conn.query_drop(sql).await {
+            Ok(()) => rows = Vec::new(),
+            // Refused (by the server, a proxy, the user's grants): nothing was written; this
+            // session writes REPLACE statements from now on.
+            Err(e) if server_code(&e).is_some_and(|c| LOCAL_INFILE_REFUSED.contains(&c)) => {
+                tracing::warn!(error = %e, "LOAD DATA LOCAL INFILE refused; writing REPLACE statements");
+                session.load_data = false;
+            }
+            Err(e) => return Err(failed(&context, e)),
+        }
     }
     for size in sizes {
         if rows.is_empty() {
