@@ -60,7 +60,7 @@ const LOCAL_INFILE_REFUSED: [u16; 3] = [1148, 3948, 4166];
 /// Chunks waiting for each session (the budget bounds their bytes).
 const QUEUE: usize = 4;
 /// Row data (bytes, by [`Value::size_hint`]) queued or being written at once.
-const BUDGET_BYTES: usize = 96 << 20;
+const BUDGET_BYTES: usize = 64 << 20;
 /// The budget is counted in KiB (a semaphore's permits are a `u32`).
 const BUDGET_KIB: u32 = (BUDGET_BYTES >> 10) as u32;
 
