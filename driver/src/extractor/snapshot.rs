@@ -10,7 +10,7 @@
 //!    `DropTableIfExists` and `SkipCreateDbTable`).
 //! 3. Each table is read by keyset pagination on its key (`ChunkSize` rows, and at most
 //!    `DumpEntryLimit` bytes, per chunk); a table without a key is read in one streaming pass
-//!    ([`table_read`]). Up to [`TABLES_AT_ONCE`] keyed tables are read at once, one query of
+//!    (`table_read`). Up to `TABLES_AT_ONCE` keyed tables are read at once, one query of
 //!    each in turn, so the stream interleaves their chunks and the applier writes them on
 //!    several sessions at once; each table's chunks still come in key order. A `Where` filter is
 //!    applied to the rows read ([`super::row_filter`]), as in the binlog.
