@@ -3,7 +3,9 @@
 #
 #   scripts/bench.sh [--tables N] [--rows N] [--backlog-txns N] [--insert-txns N]
 #                    [--rates N[,N...]] [--rate-seconds N] [--threads N] [--timeout S]
-#                    [--durable] [--keep] [--no-doc] [--doc PATH]
+#                    [--durable] [--keep] [--no-doc] [--doc PATH] [--only snapshot]
+#
+# --only snapshot: steps 1-4 only, printing the snapshot table (docs/benchmarks.md untouched).
 #
 # In one run it:
 #   1. installs what is missing (apt-get: mariadb-server mariadb-client nats-server sysbench
@@ -61,8 +63,9 @@ DURABLE=0
 KEEP=0
 DOC=$ROOT/docs/benchmarks.md
 WRITE_DOC=1
+ONLY=
 
-usage() { sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
     case "$1" in
     --tables) TABLES=$2; shift 2 ;;
@@ -77,6 +80,7 @@ while [ $# -gt 0 ]; do
     --keep) KEEP=1; shift ;;
     --no-doc) WRITE_DOC=0; shift ;;
     --doc) DOC=$2; shift 2 ;;
+    --only) ONLY=$2; shift 2 ;;
     -h|--help) usage ;;
     *) echo "bench: unknown argument $1" >&2; usage ;;
     esac
@@ -84,6 +88,7 @@ done
 for n in "$TABLES" "$ROWS" "$BACKLOG_TXNS" "$INSERT_TXNS" "$RATE_SECONDS" "$THREADS" "$TIMEOUT"; do
     [[ $n =~ ^[0-9]+$ ]] || { echo "bench: not a number: $n" >&2; exit 2; }
 done
+[ -z "$ONLY" ] || [ "$ONLY" = snapshot ] || { echo "bench: --only wants snapshot, got $ONLY" >&2; exit 2; }
 [[ $RATES =~ ^[0-9]+(,[0-9]+)*$ ]] || { echo "bench: --rates wants N[,N...], got $RATES" >&2; exit 2; }
 
 log() { echo "bench: $*" >&2; }
@@ -441,6 +446,12 @@ dtle_stop
 verify "dtle snapshot" "$SAVED_SUMS"
 WALL=$(calc "$T1 - $T0")
 record snapshot "dtle snapshot" "$WALL" rows "$(calc "$SNAPSHOT_ROWS / $WALL" 0)" - "$CPU" "$(calc "$S1 - $S0")" "$RSS"
+if [ "$ONLY" = snapshot ]; then
+    echo "| contender | wall s | rows/s | contender CPU s | servers CPU s | peak RSS MB | dtle/peer speed |"
+    awk -F'\t' '$2 ~ /^dtle/ { d = $5 } { r[NR] = $0 } END { for (i = 1; i <= NR; i++) { split(r[i], f, "\t");
+        printf "| %s | %s | %s | %s | %s | %s | %.2fx |\n", f[2], f[3], f[5], f[7], f[8], f[9], d / f[5] } }' "$RESULTS"
+    exit 0
+fi
 
 # ---------------------------------------------------------------------------------------------
 # Backlog from the saved point

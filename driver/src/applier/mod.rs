@@ -3,8 +3,8 @@
 //!
 //! # Algorithm
 //! The applier answers syncs with what the target holds ([`position::read`]) and then applies the
-//! epoch's items in order: table definitions are remembered; snapshot chunks are written with
-//! REPLACE and the table's progress, one target transaction per chunk; consecutive source
+//! epoch's items in order: table definitions are remembered; snapshot chunks are written with the
+//! table's progress, one target transaction per chunk, on several sessions; consecutive source
 //! transactions are grouped into one target transaction holding their rows (consecutive inserts
 //! into one table as multi-row statements, statements sent hundreds per round trip), their GTID
 //! rows and the position after the last of them (see `apply::group`). A frame is acknowledged
@@ -184,5 +184,5 @@ async fn connect(
         foreign_key_checks: spec.dest.apply.foreign_key_checks,
         gtid_retention: spec.dest.apply.gtid_executed_retention,
     };
-    Ok(Applier::new(exec, settings, stats.clone()))
+    Ok(Applier::new(exec, settings, stats.clone()).with_snapshot_writers(spec, stats.clone()))
 }

@@ -9,8 +9,11 @@
 //! 2. Schemas and tables are created on the target from `SHOW CREATE` (renamed; honouring
 //!    `DropTableIfExists` and `SkipCreateDbTable`).
 //! 3. Each table is read by keyset pagination on its key (`ChunkSize` rows, and at most
-//!    `DumpEntryLimit` bytes, per chunk); a table without a key is read in one streaming pass.
-//!    A `Where` filter is applied to the rows read ([`super::row_filter`]), as in the binlog.
+//!    `DumpEntryLimit` bytes, per chunk); a table without a key is read in one streaming pass
+//!    (`table_read`). Up to `TABLES_AT_ONCE` keyed tables are read at once, one query of
+//!    each in turn, so the stream interleaves their chunks and the applier writes them on
+//!    several sessions at once; each table's chunks still come in key order. A `Where` filter is
+//!    applied to the rows read ([`super::row_filter`]), as in the binlog.
 //! 4. `SnapshotEnd`; the binlog then follows from the snapshot's position.
 //!
 //! # After the extractor restarts
@@ -20,26 +23,31 @@
 //! positions; the applier skips, table by table, the transactions its copy already holds.
 //!
 //! # What is committed when
-//! The applier commits each chunk together with the table's progress (last key, rows). If the
+//! The applier commits each chunk together with the table's progress (last key, rows), each
+//! table's chunks in order (tables apart from each other in any order). If the
 //! transport restarts while this extractor still holds the snapshot open, the copy resumes after
 //! the last committed key of each table. A new snapshot (the extractor restarted) cannot continue
 //! an old one: tables the old one had touched are truncated on the target and copied again.
 //! Rows are written with REPLACE, so a chunk applied twice leaves one copy.
 
+mod table_read;
+
 use super::ddl::{self, DdlAction};
 use super::definition;
-use super::row_filter::RowFilter;
-use super::schema::{ColumnKind, TableSchema};
-use super::values::from_snapshot;
+use super::schema::TableSchema;
 use super::{ExtractCtx, Stop};
-use crate::change::{ChunkProgress, Ddl, Item, SourcePosition, Value};
+use crate::change::{Ddl, Item, SourcePosition, Value};
 use crate::error::{classify_mysql, DefiniteCause, TaskError};
-use crate::mysql::{self, params::to_param, quote, Flavor};
+use crate::mysql::{self, quote, Flavor};
 use crate::transport::protocol::TableProgress;
-use futures::StreamExt;
 use jobs::{GtidSet, NameMatch};
 use mysql_async::prelude::Queryable;
 use std::sync::atomic::Ordering::Relaxed;
+use table_read::TableRead;
+
+/// Keyed tables read at once, a chunk of each in turn: the applier writes different tables'
+/// chunks on different sessions at once (see `applier::apply::snapshot`).
+const TABLES_AT_ONCE: usize = 4;
 
 /// Times a snapshot is opened again because a schema change raced it, before giving up.
 const RACE_ATTEMPTS: u32 = 10;
@@ -247,6 +255,7 @@ impl SnapshotSession {
             self.create_schemas(ctx).await?;
         }
         let tables = self.tables.clone();
+        let mut reading: Vec<TableRead> = Vec::new();
         for to_copy in &tables {
             let (table, route) = (&to_copy.table, &to_copy.route);
             let name = table.qualified();
@@ -265,9 +274,16 @@ impl SnapshotSession {
                 prepare_target(ctx, to_copy, touched).await?;
             }
             let rows_before = done.map_or(0, |p| p.rows_done);
-            self.copy_table(ctx, table, route, resume_key, rows_before)
-                .await?;
+            let mut read = TableRead::start(ctx, table, route, resume_key, rows_before).await?;
+            if !read.keyed() {
+                // One streaming pass holds the connection: read alone.
+                while !read.step(&mut self.conn, ctx, self.id).await? {}
+                continue;
+            }
+            reading.push(read);
+            self.read_in_turn(ctx, &mut reading, TABLES_AT_ONCE).await?;
         }
+        self.read_in_turn(ctx, &mut reading, 1).await?;
         let mut binlog_from = self.position.clone();
         for table in kept {
             if let (Some(from), Some(at)) = (&binlog_from.gtid_set, &table.copied_at) {
@@ -315,137 +331,38 @@ impl SnapshotSession {
         Ok(())
     }
 
+    /// Reads a chunk of each table of `reading` in turn, until fewer than `at_once` are left
+    /// unfinished.
+    async fn read_in_turn(
+        &mut self,
+        ctx: &mut ExtractCtx<'_>,
+        reading: &mut Vec<TableRead>,
+        at_once: usize,
+    ) -> Result<(), Stop> {
+        while !reading.is_empty() && reading.len() >= at_once {
+            let mut i = 0;
+            while i < reading.len() {
+                if reading[i].step(&mut self.conn, ctx, self.id).await? {
+                    reading.remove(i);
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn copy_table(
         &mut self,
         ctx: &mut ExtractCtx<'_>,
         table: &TableSchema,
         route: &super::routing::Route,
-        mut last_key: Option<Vec<Value>>,
-        mut rows_done: u64,
+        last_key: Option<Vec<Value>>,
+        rows_done: u64,
     ) -> Result<(), Stop> {
-        let def_id = ctx.next_table_id();
-        let def = table.table_def(def_id, route);
-        ctx.announce(def_id);
-        ctx.sender.send(&Item::Table(def), ctx.cancel).await?;
-        let copied = table.copied_columns(route);
-        let select_list: Vec<String> = table
-            .columns
-            .iter()
-            .map(|c| match c.kind {
-                ColumnKind::Enum | ColumnKind::Set => format!("{} + 0", quote::ident(&c.name)),
-                // UUID/INET6/INET4 print as text; their binary form is what the binlog carries.
-                ColumnKind::FixedBinary(n) => {
-                    format!("CAST({} AS BINARY({n}))", quote::ident(&c.name))
-                }
-                _ => quote::ident(&c.name),
-            })
-            .collect();
-        let from = quote::table(&table.schema, &table.name);
-        // The Where filter is evaluated here, not by the server, exactly as the binlog phase
-        // evaluates it: both phases agree on every row.
-        let filter = RowFilter::for_table(route, table)?;
-        let chunk_rows = ctx.spec.src.extract.chunk_size;
-        let byte_limit = ctx.spec.src.extract.dump_entry_limit as usize;
-        let name = table.qualified();
-        let keyed = !table.key.is_empty();
-        loop {
-            let (sql, params) = if keyed {
-                let order: Vec<String> = table
-                    .key
-                    .iter()
-                    .map(|&k| quote::ident(&table.columns[k].name))
-                    .collect();
-                let (after, params) = match &last_key {
-                    Some(values) => keyset_condition(table, values),
-                    None => ("TRUE".to_owned(), Vec::new()),
-                };
-                (
-                    format!(
-                        "SELECT {} FROM {from} WHERE {after} ORDER BY {} LIMIT {chunk_rows}",
-                        select_list.join(", "),
-                        order.join(", ")
-                    ),
-                    params,
-                )
-            } else {
-                (
-                    format!("SELECT {} FROM {from}", select_list.join(", ")),
-                    Vec::new(),
-                )
-            };
-            let mut result = self
-                .conn
-                .exec_iter(sql, mysql_async::Params::Positional(params))
-                .await
-                .map_err(|e| Stop::Failed(classify_mysql(format!("reading {name}"), &e)))?;
-            let mut stream = result
-                .stream::<mysql_async::Row>()
-                .await
-                .map_err(|e| Stop::Failed(classify_mysql(format!("reading {name}"), &e)))?;
-            let mut rows: Vec<Vec<Value>> = Vec::new();
-            let mut bytes = 0usize;
-            let mut read_this_query = 0u64;
-            if let Some(stream) = stream.as_mut() {
-                while let Some(row) = stream.next().await {
-                    let row = row
-                        .map_err(|e| Stop::Failed(classify_mysql(format!("reading {name}"), &e)))?;
-                    let mut raw = row.unwrap();
-                    let mut values = Vec::with_capacity(table.columns.len());
-                    for (i, column) in table.columns.iter().enumerate() {
-                        let value = std::mem::replace(&mut raw[i], mysql_async::Value::NULL);
-                        values.push(from_snapshot(column, value).map_err(|e| {
-                            Stop::Failed(TaskError::definite(
-                                format!("reading {name}"),
-                                DefiniteCause::CorruptStream(e.to_string()),
-                            ))
-                        })?);
-                    }
-                    if keyed {
-                        last_key = Some(table.key.iter().map(|&k| values[k].clone()).collect());
-                    }
-                    read_this_query += 1;
-                    if filter.as_ref().is_some_and(|f| !f.matches(&values)) {
-                        continue;
-                    }
-                    let out: Vec<Value> = copied.iter().map(|&i| values[i].clone()).collect();
-                    bytes += out.iter().map(Value::size_hint).sum::<usize>();
-                    rows.push(out);
-                    // Bounded memory: a chunk also ends at DumpEntryLimit bytes, and a keyless
-                    // table (one pass) is sent every ChunkSize rows.
-                    if bytes >= byte_limit || (!keyed && rows.len() as u64 >= chunk_rows) {
-                        rows_done += rows.len() as u64;
-                        let chunk = Chunk {
-                            table: def_id,
-                            rows: std::mem::take(&mut rows),
-                            last_key: last_key.clone(),
-                            rows_done,
-                            table_done: false,
-                        };
-                        // The result set is still being read: the stream holds the connection,
-                        // so sending waits for the window while the server's rows queue up.
-                        chunk.send(ctx, &name, self.id).await?;
-                        bytes = 0;
-                    }
-                }
-            }
-            drop(stream);
-            drop(result);
-            let finished = !keyed || read_this_query < chunk_rows;
-            rows_done += rows.len() as u64;
-            Chunk {
-                table: def_id,
-                rows,
-                last_key: last_key.clone(),
-                rows_done,
-                table_done: finished,
-            }
-            .send(ctx, &name, self.id)
-            .await?;
-            if finished {
-                tracing::info!(table = %name, rows = rows_done, "table copied");
-                return Ok(());
-            }
-        }
+        let mut read = TableRead::start(ctx, table, route, last_key, rows_done).await?;
+        while !read.step(&mut self.conn, ctx, self.id).await? {}
+        Ok(())
     }
 }
 
@@ -559,80 +476,6 @@ async fn definitions(
         out.push(definition::show_create(conn, schema, name).await?);
     }
     Ok(out)
-}
-
-/// Rows of one table read so far, and how far the table has come with them.
-struct Chunk {
-    table: u32,
-    rows: Vec<Vec<Value>>,
-    last_key: Option<Vec<Value>>,
-    rows_done: u64,
-    table_done: bool,
-}
-
-impl Chunk {
-    async fn send(
-        self,
-        ctx: &mut ExtractCtx<'_>,
-        name: &str,
-        snapshot_id: u64,
-    ) -> Result<(), Stop> {
-        let count = self.rows.len() as u64;
-        ctx.sender
-            .send(
-                &Item::SnapshotChunk {
-                    table: self.table,
-                    rows: self.rows,
-                    progress: ChunkProgress {
-                        snapshot_id,
-                        source_table: name.to_owned(),
-                        last_key: self.last_key,
-                        rows_done: self.rows_done,
-                        table_done: self.table_done,
-                    },
-                },
-                ctx.cancel,
-            )
-            .await?;
-        ctx.stats.rows_read.fetch_add(count, Relaxed);
-        ctx.stats.snapshot_rows_done.fetch_add(count, Relaxed);
-        Ok(())
-    }
-}
-
-/// `(k1 > ?) OR (k1 = ? AND k2 > ?) ...`: rows after `last` in key order, with each text key
-/// compared in its column's own collation (the session sends bytes as binary).
-fn keyset_condition(table: &TableSchema, last: &[Value]) -> (String, Vec<mysql_async::Value>) {
-    let mut terms = Vec::new();
-    let mut params = Vec::new();
-    let placeholder = |i: usize| -> String {
-        let column = &table.columns[table.key[i]];
-        match &column.collation {
-            Some((charset, collation)) => {
-                format!("CONVERT(? USING {charset}) COLLATE {collation}")
-            }
-            None => "?".to_owned(),
-        }
-    };
-    for i in 0..table.key.len() {
-        let mut parts = Vec::new();
-        for (j, value) in last.iter().enumerate().take(i) {
-            parts.push(format!(
-                "{} = {}",
-                quote::ident(&table.columns[table.key[j]].name),
-                placeholder(j)
-            ));
-            params.push(to_param(value));
-        }
-        parts.push(format!(
-            "{} > {}",
-            quote::ident(&table.columns[table.key[i]].name),
-            placeholder(i)
-        ));
-        params.push(to_param(&last[i]));
-        terms.push(format!("({})", parts.join(" AND ")));
-    }
-    (terms.join(" OR "), params)
 }
 
 fn add_if_not_exists(statement: &str, object: &str) -> String {

@@ -15,9 +15,10 @@
 //!   commits. A duplicate GTID row means the transaction was applied before: roll back, go on.
 //!
 //! # Snapshot
-//! `SnapshotBegin` records the snapshot's position; each chunk is one target transaction of
-//! REPLACEs with the table's progress; `SnapshotEnd` records the binlog position and loads the
-//! per-table catch-up.
+//! `SnapshotBegin` records the snapshot's position; each chunk is one target transaction with
+//! the table's progress, written by one of several sessions (every chunk of a table on the same
+//! one, see `snapshot::writers`); `SnapshotEnd` waits for them all, records the binlog position
+//! and loads the per-table catch-up.
 //!
 //! # Tables brought in by a schema change
 //! `TableCopy` inside a source transaction announces chunks copied at a later position P (a
@@ -152,6 +153,8 @@ pub(super) struct Applier<E> {
     catch_up: CatchUp,
     /// Transactions committed since the last compaction of `gtid_executed`.
     since_compaction: u64,
+    /// Sessions writing the snapshot's chunks in parallel (see [`snapshot`]).
+    writers: Option<snapshot::writers::Pool>,
 }
 
 impl<E: Executor> Applier<E> {
@@ -175,6 +178,7 @@ impl<E: Executor> Applier<E> {
             warned_missing: HashSet::new(),
             catch_up: CatchUp::default(),
             since_compaction: 0,
+            writers: None,
         }
     }
 
@@ -198,6 +202,9 @@ impl<E: Executor> Applier<E> {
         self.drop_fold();
         self.txn = None;
         self.copy = None;
+        if let Some(writers) = self.writers.as_mut() {
+            writers.abort().await;
+        }
         // Also ends a snapshot chunk's transaction, which `txn` does not track.
         let _ = self.exec.run("ROLLBACK").await;
     }
