@@ -41,13 +41,12 @@
 mod fold;
 mod group;
 mod snapshot;
+mod tables;
 
 use super::catch_up::CatchUp;
 use super::executor::{Executor, Phase};
 use super::statements;
-use crate::change::{
-    Ddl, Gtid, Item, RowChange, RowKind, SourcePosition, TableDef, TxnMeta, Value,
-};
+use crate::change::{Ddl, Gtid, Item, RowChange, RowKind, SourcePosition, TxnMeta, Value};
 use crate::error::{codes, TaskError};
 use crate::mysql::literal;
 use crate::stats::{RowCount, TaskStats};
@@ -57,6 +56,7 @@ use jobs::GtidSet;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tables::{resolve, Resolved, Table};
 
 /// Parameters per statement the protocol allows, less a margin.
 const MAX_PARAMS: usize = 60_000;
@@ -87,34 +87,6 @@ struct OpenTxn {
     /// Already applied: ignore its items.
     skip: bool,
     rows: u64,
-}
-
-/// A stream table and, once resolved against the target, how to write it.
-struct Table {
-    def: TableDef,
-    /// `schema.table`, as stats and the catch-up name it (made once, not per row).
-    name: Arc<str>,
-    resolved: Option<Arc<Resolved>>,
-}
-
-/// How rows of a table are written: statements are built from `def` (written columns only, and
-/// the key that finds a row), and each row is cut down to those columns by `project`.
-#[derive(Debug)]
-struct Resolved {
-    def: TableDef,
-    /// Index in the stream's row of each written column; `None` when every column is written.
-    project: Option<Vec<usize>>,
-    /// Its changes in a group are folded into their net effect per row (see [`fold`]).
-    fold: bool,
-}
-
-impl Resolved {
-    fn row(&self, row: Vec<Value>) -> Vec<Value> {
-        match &self.project {
-            None => row,
-            Some(columns) => columns.iter().map(|&i| row[i].clone()).collect(),
-        }
-    }
 }
 
 /// Consecutive inserts into one table, not yet written.
@@ -605,48 +577,6 @@ fn undefined(id: u32) -> TaskError {
     TaskError::Transient(format!(
         "rows of table {id}, which was never defined in this epoch"
     ))
-}
-
-/// The written columns and row-finding key of `def` on a target table described by `target`.
-fn resolve(def: TableDef, target: super::executor::TargetTable) -> Resolved {
-    let written: Vec<usize> = (0..def.columns.len())
-        .filter(|&i| !target.generated.contains(&def.columns[i].name))
-        .collect();
-    let position_of = |name: &str| written.iter().position(|&i| def.columns[i].name == name);
-    let stream_key: Option<Vec<usize>> = def
-        .key
-        .iter()
-        .map(|&k| written.iter().position(|&i| i == k))
-        .collect();
-    let key = match stream_key {
-        Some(key) if !key.is_empty() => key,
-        _ => target
-            .unique_keys
-            .iter()
-            .find_map(|cols| {
-                cols.iter()
-                    .map(|c| position_of(c))
-                    .collect::<Option<Vec<_>>>()
-            })
-            .unwrap_or_default(),
-    };
-    let project = (written.len() != def.columns.len()).then(|| written.clone());
-    let columns: Vec<_> = written.iter().map(|&i| def.columns[i].clone()).collect();
-    let key_names: Vec<String> = key.iter().map(|&k| columns[k].name.clone()).collect();
-    let fold = !key.is_empty()
-        && !target.ordered
-        && target.unique_indexes == 1
-        && target.unique_keys.first() == Some(&key_names)
-        && key_names.iter().all(|k| target.integer_columns.contains(k));
-    Resolved {
-        def: TableDef {
-            columns,
-            key,
-            ..def
-        },
-        project,
-        fold,
-    }
 }
 
 #[cfg(test)]
