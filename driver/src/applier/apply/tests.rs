@@ -3,7 +3,7 @@
 use super::*;
 use crate::applier::executor::ExecError;
 use crate::applier::executor::{Stored, TargetTable};
-use crate::change::{ChunkProgress, ColumnDef};
+use crate::change::{ChunkProgress, ColumnDef, TableDef};
 use jobs::MariaDbGtid;
 use std::sync::atomic::Ordering::Relaxed;
 
