@@ -26,7 +26,8 @@
 #      with slave_parallel_mode=optimistic) or dtle (job with "Gtid" = the saved point, no
 #      snapshot) applies the backlog; checked by checksums after each;
 #   6. lag: with the dtle job still following, an open-loop sysbench oltp_write_only --rate=N
-#      for each rate in --rates while a heartbeat row on the source is updated every 100 ms;
+#      for each rate in --rates (max: closed loop, as fast as the source takes the writes of
+#      --threads clients) while a heartbeat row on the source is updated every 100 ms;
 #      the target is sampled every 100 ms for the heartbeat's age (NOW(6) - ts), p50/p99/max;
 #   7. prints a table (contender, rows/s, CPU, peak RSS, dtle/peer ratios) and writes it with the
 #      exact commands, machine, settings and sizes into docs/benchmarks.md (between the markers
@@ -89,7 +90,7 @@ for n in "$TABLES" "$ROWS" "$BACKLOG_TXNS" "$INSERT_TXNS" "$RATE_SECONDS" "$THRE
     [[ $n =~ ^[0-9]+$ ]] || { echo "bench: not a number: $n" >&2; exit 2; }
 done
 [ -z "$ONLY" ] || [ "$ONLY" = snapshot ] || { echo "bench: --only wants snapshot, got $ONLY" >&2; exit 2; }
-[[ $RATES =~ ^[0-9]+(,[0-9]+)*$ ]] || { echo "bench: --rates wants N[,N...], got $RATES" >&2; exit 2; }
+[[ $RATES =~ ^([0-9]+|max)(,([0-9]+|max))*$ ]] || { echo "bench: --rates wants N[,N...] (N a number or max), got $RATES" >&2; exit 2; }
 
 log() { echo "bench: $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -561,7 +562,9 @@ SAMPLE_SQL="SELECT UNIX_TIMESTAMP(NOW(6)), UNIX_TIMESTAMP(ts), TIMESTAMPDIFF(MIC
 note_cmd "heartbeat on the source, one session: every 100 ms $HB_SQL"
 note_cmd "lag sample on the target, one session: every 20 ms $SAMPLE_SQL   -- lag of a heartbeat = when the target first showed it - its ts"
 for RATE in ${RATES//,/ }; do
-    log "lag: sysbench oltp_write_only --rate=$RATE --threads=$THREADS --time=$RATE_SECONDS while dtle follows"
+    # max: closed loop, the source's own top speed (sysbench stops when an open loop outruns it)
+    RATE_ARG=(); [ "$RATE" = max ] || RATE_ARG=(--rate="$RATE")
+    log "lag: sysbench oltp_write_only ${RATE_ARG[*]:-(closed loop)} --threads=$THREADS --time=$RATE_SECONDS while dtle follows"
     # heartbeat writer and lag sampler, each one client session fed by a loop, in their own groups
     setsid bash -c "while :; do echo '$HB_SQL'; sleep 0.1; done | $MARIADB --no-defaults -h127.0.0.1 -P$SRC_PORT -u$USER_NAME -p$USER_PASSWORD -N -B" \
         >/dev/null 2>"$W/heartbeat.err" &
@@ -570,9 +573,9 @@ for RATE in ${RATES//,/ }; do
     setsid bash -c "while :; do echo '$SAMPLE_SQL'; sleep 0.02; done | $MARIADB --no-defaults --unbuffered -h127.0.0.1 -P$DST_PORT -u$USER_NAME -p$USER_PASSWORD -N -B" \
         >"$W/lag-$RATE.samples" 2>"$W/sampler.err" &
     SAMPLER=$!; PIDS+=("$SAMPLER")
-    note_cmd "sysbench oltp_write_only ... --threads=$THREADS --rate=$RATE --time=$RATE_SECONDS run"
+    note_cmd "sysbench oltp_write_only ... --threads=$THREADS ${RATE_ARG[*]} --time=$RATE_SECONDS run"
     S0=$(servers_cpu); L0=$(dtle_cpu); LOAD_T0=$(now)
-    "${SB[@]}" --threads="$THREADS" --rate="$RATE" --time="$RATE_SECONDS" --report-interval=0 oltp_write_only run \
+    "${SB[@]}" --threads="$THREADS" "${RATE_ARG[@]}" --time="$RATE_SECONDS" --report-interval=0 oltp_write_only run \
         >"$W/lag-$RATE.log" 2>&1 || { tail "$W/lag-$RATE.log" >&2; die "sysbench --rate=$RATE failed"; }
     LOAD_END=$SECONDS; LOAD_T1=$(now)
     dtle_alive "$D"
@@ -662,6 +665,7 @@ if [ "$WRITE_DOC" = 1 ]; then
 $TABLE
 
 Lag while dtle follows an open-loop \`sysbench oltp_write_only --rate=N --threads=$THREADS\` for $RATE_SECONDS s
+(\`max\`: closed loop, the source taking the writes as fast as it can)
 (a heartbeat row on the source gets \`ts = NOW(6)\` every 100 ms; the target is read every 20 ms,
 and each heartbeat's lag is the time the target first showed it minus its ts, so a figure is high by
 0-20 ms plus one query; heartbeats of the load's first 2 s are left out):
