@@ -21,35 +21,8 @@ use driver::mysql::literal;
 use std::hint::black_box;
 use std::time::Duration;
 
-/// A small deterministic generator (xorshift64*), so every run measures the same rows.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// sysbench's `c`/`pad` text: `groups` groups of 11 digits joined by `-`.
-    fn digit_groups(&mut self, groups: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity(groups * 12);
-        for g in 0..groups {
-            if g > 0 {
-                out.push(b'-');
-            }
-            for _ in 0..11 {
-                out.push(b'0' + self.below(10) as u8);
-            }
-        }
-        out
-    }
-}
+mod common;
+use common::Rng;
 
 /// A target table (key: its first column) and a generator of its rows.
 struct Table {

@@ -25,41 +25,14 @@ use mysql_async::Value as My;
 use std::hint::black_box;
 use std::time::Duration;
 
+mod common;
+use common::Rng;
+
 /// Row changes per transaction, and transactions per stream.
 const ROWS_PER_TXN: usize = 100;
 const TXNS: usize = 10;
 /// The sender's frame: NATS's default max payload (1 MiB) less the header and its margin.
 const MAX_CHUNK: usize = (1 << 20) - FRAME_HEADER_LEN - 64;
-
-/// A small deterministic generator (xorshift64*), so every run measures the same stream.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// sysbench's `c`/`pad` text: `groups` groups of 11 digits joined by `-`.
-    fn digit_groups(&mut self, groups: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity(groups * 12);
-        for g in 0..groups {
-            if g > 0 {
-                out.push(b'-');
-            }
-            for _ in 0..11 {
-                out.push(b'0' + self.below(10) as u8);
-            }
-        }
-        out
-    }
-}
 
 fn column(name: &str, kind: ColumnKind, unsigned: bool, nullable: bool) -> ColumnSchema {
     ColumnSchema {

@@ -19,25 +19,33 @@ use std::io::Write;
 
 /// Appends `value` as a literal.
 pub fn push(buf: &mut Vec<u8>, value: &Value) {
+    match value {
+        Value::Null => buf.extend_from_slice(b"NULL"),
+        Value::Decimal(text) => push_bytes(buf, text.as_bytes()),
+        Value::Bytes(bytes) => push_bytes(buf, bytes),
+        Value::Int(_) | Value::UInt(_) | Value::Float(_) | Value::Double(_) => {
+            push_plain(buf, value);
+        }
+        _ => {
+            buf.push(b'\'');
+            push_plain(buf, value);
+            buf.push(b'\'');
+        }
+    }
+}
+
+/// Appends a number or a temporal value as its plain text (what a literal quotes, and what a
+/// `LOAD DATA` field holds); false, appending nothing, for NULL, bytes and DECIMAL, whose text
+/// each form escapes its own way.
+pub fn push_plain(buf: &mut Vec<u8>, value: &Value) -> bool {
     // Writing into a Vec cannot fail.
     let _ = match value {
-        Value::Null => {
-            buf.extend_from_slice(b"NULL");
-            Ok(())
-        }
+        Value::Null | Value::Decimal(_) | Value::Bytes(_) => return false,
         Value::Int(n) => write!(buf, "{n}"),
         Value::UInt(n) => write!(buf, "{n}"),
         Value::Float(f) => push_double(buf, f64::from(*f)),
         Value::Double(d) => push_double(buf, *d),
-        Value::Decimal(text) => {
-            push_bytes(buf, text.as_bytes());
-            Ok(())
-        }
-        Value::Bytes(bytes) => {
-            push_bytes(buf, bytes);
-            Ok(())
-        }
-        Value::Date { year, month, day } => write!(buf, "'{year:04}-{month:02}-{day:02}'"),
+        Value::Date { year, month, day } => write!(buf, "{year:04}-{month:02}-{day:02}"),
         Value::Time {
             negative,
             hours,
@@ -46,7 +54,7 @@ pub fn push(buf: &mut Vec<u8>, value: &Value) {
             micros,
         } => write!(
             buf,
-            "'{}{hours:02}:{minutes:02}:{seconds:02}.{micros:06}'",
+            "{}{hours:02}:{minutes:02}:{seconds:02}.{micros:06}",
             if *negative { "-" } else { "" }
         ),
         Value::DateTime {
@@ -59,20 +67,21 @@ pub fn push(buf: &mut Vec<u8>, value: &Value) {
             micros,
         } => write!(
             buf,
-            "'{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}.{micros:06}'"
+            "{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}.{micros:06}"
         ),
         Value::Timestamp { secs: 0, micros: 0 } => {
-            buf.extend_from_slice(b"'0000-00-00 00:00:00'");
+            buf.extend_from_slice(b"0000-00-00 00:00:00");
             Ok(())
         }
         Value::Timestamp { secs, micros } => {
             let (year, month, day, hour, minute, second) = civil_from_epoch(*secs);
             write!(
                 buf,
-                "'{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}.{micros:06}'"
+                "{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}.{micros:06}"
             )
         }
     };
+    true
 }
 
 /// What each byte is escaped as inside a quoted literal (0: itself).

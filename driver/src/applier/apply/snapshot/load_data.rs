@@ -25,11 +25,9 @@
 //! A column whose values are of different kinds (never from a snapshot, whose values follow the
 //! column's type) makes [`encode`] give up: the chunk is then written with REPLACE statements.
 
-use crate::change::civil::civil_from_epoch;
 use crate::change::{TableDef, Value};
-use crate::mysql::quote;
+use crate::mysql::{literal, quote};
 use std::fmt::Write as _;
-use std::io::Write as _;
 
 /// How a column's values are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,60 +114,14 @@ fn statement(def: &TableDef, reads: &[Read]) -> String {
 
 /// Appends one value's field.
 fn field(out: &mut Vec<u8>, value: &Value) {
-    // Writing into a Vec cannot fail.
-    let _ = match value {
-        Value::Null => {
-            out.extend_from_slice(b"\\N");
-            Ok(())
+    match value {
+        Value::Null => out.extend_from_slice(b"\\N"),
+        Value::Decimal(text) => escaped(out, text.as_bytes()),
+        Value::Bytes(bytes) => escaped(out, bytes),
+        other => {
+            literal::push_plain(out, other);
         }
-        Value::Int(n) => write!(out, "{n}"),
-        Value::UInt(n) => write!(out, "{n}"),
-        Value::Float(f) => write!(out, "{:e}", f64::from(*f)),
-        Value::Double(d) => write!(out, "{d:e}"),
-        Value::Decimal(text) => {
-            escaped(out, text.as_bytes());
-            Ok(())
-        }
-        Value::Bytes(bytes) => {
-            escaped(out, bytes);
-            Ok(())
-        }
-        Value::Date { year, month, day } => write!(out, "{year:04}-{month:02}-{day:02}"),
-        Value::Time {
-            negative,
-            hours,
-            minutes,
-            seconds,
-            micros,
-        } => write!(
-            out,
-            "{}{hours:02}:{minutes:02}:{seconds:02}.{micros:06}",
-            if *negative { "-" } else { "" }
-        ),
-        Value::DateTime {
-            year,
-            month,
-            day,
-            hour,
-            minute,
-            second,
-            micros,
-        } => write!(
-            out,
-            "{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}.{micros:06}"
-        ),
-        Value::Timestamp { secs: 0, micros: 0 } => {
-            out.extend_from_slice(b"0000-00-00 00:00:00");
-            Ok(())
-        }
-        Value::Timestamp { secs, micros } => {
-            let (year, month, day, hour, minute, second) = civil_from_epoch(*secs);
-            write!(
-                out,
-                "{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}.{micros:06}"
-            )
-        }
-    };
+    }
 }
 
 /// Appends `bytes` with the field terminator, the line terminator, NUL and the escape escaped.
