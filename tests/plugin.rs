@@ -7,6 +7,11 @@ use driver::plugin::proto::base::{
     base_plugin_client::BasePluginClient, ConfigSchemaRequest, NomadConfig, NomadDriverConfig,
     PluginInfoRequest, PluginType, SetConfigRequest,
 };
+use driver::plugin::proto::drivers::{
+    driver_capabilities::{FsIsolation, MountConfigs},
+    driver_client::DriverClient,
+    CapabilitiesRequest, FingerprintRequest, TaskConfigSchemaRequest,
+};
 use driver::plugin::proto::go_plugin::{grpc_controller_client::GrpcControllerClient, Empty};
 use driver::plugin::proto::hclspec::spec::Block;
 use rmpv::Value;
@@ -214,6 +219,60 @@ async fn serves_health_and_the_base_plugin() {
         .await
         .expect_err("an unknown API version");
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
+}
+
+#[tokio::test]
+async fn describes_the_task_driver_and_runs_no_task_yet() {
+    let mut plugin = Plugin::spawn(MAGIC_COOKIE_VALUE);
+    plugin.drain_stderr();
+    let mut driver = DriverClient::new(connect(&plugin.handshake()).await);
+
+    let schema = driver
+        .task_config_schema(TaskConfigSchemaRequest {})
+        .await
+        .expect("TaskConfigSchema")
+        .into_inner();
+    let Some(Block::Object(root)) = schema.spec.and_then(|s| s.block) else {
+        panic!("the task config schema is not an Object");
+    };
+    for name in [
+        "SrcConnectionConfig",
+        "DestConnectionConfig",
+        "ConnectionConfig",
+    ] {
+        assert!(
+            matches!(&root.attributes[name].block, Some(Block::BlockValue(b)) if b.name == name),
+            "{name}"
+        );
+    }
+    assert!(matches!(
+        &root.attributes["ReplicateDoDb"].block,
+        Some(Block::BlockList(_))
+    ));
+    for (name, hcl_type) in [("Gtid", "string"), ("ChunkSize", "number")] {
+        assert!(
+            matches!(&root.attributes[name].block, Some(Block::Attr(a)) if a.r#type == hcl_type),
+            "{name}"
+        );
+    }
+
+    let capabilities = driver
+        .capabilities(CapabilitiesRequest {})
+        .await
+        .expect("Capabilities")
+        .into_inner()
+        .capabilities
+        .expect("capabilities are set");
+    assert!(!capabilities.send_signals && !capabilities.exec);
+    assert_eq!(capabilities.fs_isolation, FsIsolation::None as i32);
+    assert_eq!(capabilities.mount_configs, MountConfigs::NoMounts as i32);
+
+    let err = driver
+        .fingerprint(FingerprintRequest {})
+        .await
+        .expect_err("Fingerprint is not served yet");
+    assert_eq!(err.code(), tonic::Code::Unimplemented);
+    assert!(err.message().contains("Fingerprint"), "{}", err.message());
 }
 
 #[tokio::test]

@@ -51,15 +51,65 @@ pub fn string_default(text: &str) -> Spec {
     with_default("string", &hcl_string_literal(text))
 }
 
-/// An object of named specs: the root of a config schema.
+/// Zero or one nested block (`Name { ... }` in HCL, an object in JSON) read with `nested`; absent
+/// is nil.
+pub fn block(nested: Spec) -> Spec {
+    Spec {
+        block: Some(S::BlockValue(Box::new(hclspec::Block {
+            name: String::new(),
+            required: false,
+            nested: Some(Box::new(nested)),
+        }))),
+    }
+}
+
+/// Any number of nested blocks (an array of objects in JSON), each read with `nested`.
+pub fn block_list(nested: Spec) -> Spec {
+    Spec {
+        block: Some(S::BlockList(Box::new(hclspec::BlockList {
+            name: String::new(),
+            min_items: 0,
+            max_items: 0,
+            nested: Some(Box::new(nested)),
+        }))),
+    }
+}
+
+/// An object of named specs: the root of a config schema. Each member's attribute or block name
+/// is set to its key (the client would use the key for an empty name; spelling it out leaves
+/// nothing to that rule).
 pub fn object<'a>(members: impl IntoIterator<Item = (&'a str, Spec)>) -> Spec {
     Spec {
         block: Some(S::Object(hclspec::Object {
             attributes: members
                 .into_iter()
-                .map(|(name, spec)| (name.to_owned(), spec))
+                .map(|(name, mut spec)| {
+                    name_member(&mut spec, name);
+                    (name.to_owned(), spec)
+                })
                 .collect(),
         })),
+    }
+}
+
+fn name_member(spec: &mut Spec, name: &str) {
+    let slot = match &mut spec.block {
+        Some(S::Attr(a)) => &mut a.name,
+        Some(S::BlockValue(b)) => &mut b.name,
+        Some(S::BlockList(b)) => &mut b.name,
+        Some(S::BlockSet(b)) => &mut b.name,
+        Some(S::BlockMap(b)) => &mut b.name,
+        Some(S::BlockAttrs(b)) => &mut b.name,
+        Some(S::Default(d)) => {
+            if let Some(primary) = d.primary.as_deref_mut() {
+                name_member(primary, name);
+            }
+            return;
+        }
+        _ => return,
+    };
+    if slot.is_empty() {
+        name.clone_into(slot);
     }
 }
 
@@ -110,5 +160,36 @@ mod tests {
         assert!(matches!(primary, Some(S::Attr(a)) if a.r#type == "string" && !a.required));
         let literal = d.default.and_then(|p| p.block);
         assert!(matches!(literal, Some(S::Literal(l)) if l.value == "\"x\""));
+    }
+
+    #[test]
+    fn object_members_are_named_by_their_keys() {
+        let spec = object([
+            ("a", attr("string")),
+            ("d", string_default("x")),
+            ("b", block(object([("Host", required("string"))]))),
+            ("l", block_list(object([]))),
+        ]);
+        let Some(S::Object(o)) = spec.block else {
+            panic!("not an Object");
+        };
+        assert!(matches!(&o.attributes["a"].block, Some(S::Attr(a)) if a.name == "a"));
+        let Some(S::Default(d)) = &o.attributes["d"].block else {
+            panic!("not a Default");
+        };
+        let primary = d.primary.as_ref().and_then(|p| p.block.as_ref());
+        assert!(matches!(primary, Some(S::Attr(a)) if a.name == "d"));
+        let Some(S::BlockValue(b)) = &o.attributes["b"].block else {
+            panic!("not a Block");
+        };
+        assert_eq!(b.name, "b");
+        let inner = b.nested.as_ref().and_then(|n| n.block.as_ref());
+        let Some(S::Object(inner)) = inner else {
+            panic!("the block holds no Object");
+        };
+        assert!(
+            matches!(&inner.attributes["Host"].block, Some(S::Attr(a)) if a.name == "Host" && a.required)
+        );
+        assert!(matches!(&o.attributes["l"].block, Some(S::BlockList(b)) if b.name == "l"));
     }
 }

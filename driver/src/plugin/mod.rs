@@ -24,9 +24,12 @@
 //! - `hashicorp.nomad.plugins.base.proto.BasePlugin` ([`base`]): PluginInfo (driver `dtle`, API
 //!   v0.1.0), ConfigSchema ([`config::schema`]), SetConfig (go-cty msgpack, [`cty`]).
 //!
-//! Not served yet: the `Driver` service (generated in [`proto::drivers`], no implementation; a
-//! client dispensing the driver gets Unimplemented for every call), `plugin.GRPCStdio` (the client
-//! logs a warning without it) and `plugin.GRPCBroker` (unused by Nomad drivers).
+//! - `hashicorp.nomad.plugins.drivers.proto.Driver` ([`task_driver`]): TaskConfigSchema
+//!   ([`task_schema`]) and Capabilities only; every task call (Fingerprint included) answers
+//!   Unimplemented with its name, so a Nomad client does not yet place tasks on this driver.
+//!
+//! Not served: `plugin.GRPCStdio` (the client logs a warning without it) and `plugin.GRPCBroker`
+//! (unused by Nomad drivers).
 
 pub mod base;
 pub mod config;
@@ -35,11 +38,14 @@ pub mod cty;
 pub mod handshake;
 pub mod hclspec;
 pub mod proto;
+pub mod task_driver;
+pub mod task_schema;
 
 use base::{BaseService, PluginState};
 use controller::ControllerService;
 use handshake::HandshakeError;
 use proto::base::base_plugin_server::BasePluginServer;
+use proto::drivers::driver_server::DriverServer;
 use proto::go_plugin::grpc_controller_server::GrpcControllerServer;
 use std::io::Write;
 use std::process::ExitCode;
@@ -116,6 +122,7 @@ async fn serve(listener: tokio::net::TcpListener) -> Result<(), PluginError> {
             shutdown_tx,
         )))
         .add_service(BasePluginServer::new(BaseService::new(state)))
+        .add_service(DriverServer::new(task_driver::DriverService))
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(listener),
             shutdown_requested(shutdown_rx.clone()),
