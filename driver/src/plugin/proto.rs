@@ -39,3 +39,48 @@ pub use hashicorp::nomad::plugins::base::proto as base;
 pub use hashicorp::nomad::plugins::drivers::proto as drivers;
 pub use hashicorp::nomad::plugins::shared::hclspec;
 pub use hashicorp::nomad::plugins::shared::structs;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+
+    /// The odd names keep Nomad's numbers: ClientMaxPort is field 1, ClientMinPort 2.
+    #[test]
+    fn nomad_driver_config_numbers() {
+        let max = base::NomadDriverConfig {
+            client_max_port: 5,
+            client_min_port: 0,
+        };
+        assert_eq!(max.encode_to_vec(), [0x08, 5]);
+        let min = base::NomadDriverConfig {
+            client_max_port: 0,
+            client_min_port: 7,
+        };
+        assert_eq!(min.encode_to_vec(), [0x10, 7]);
+    }
+
+    /// Spec's `Attr` member is field 3 (length-delimited: tag byte 0x1a), `block_value` 4.
+    #[test]
+    fn spec_member_numbers() {
+        let attr = hclspec::Spec {
+            block: Some(hclspec::spec::Block::Attr(hclspec::Attr::default())),
+        };
+        assert_eq!(attr.encode_to_vec(), [0x1a, 0]);
+        let block = hclspec::Spec {
+            block: Some(hclspec::spec::Block::BlockValue(Box::default())),
+        };
+        assert_eq!(block.encode_to_vec(), [0x22, 0]);
+    }
+
+    /// PluginType DRIVER is 2; the handle's driver_state is field 4.
+    #[test]
+    fn plugin_type_and_handle_numbers() {
+        assert_eq!(base::PluginType::Driver as i32, 2);
+        let handle = drivers::TaskHandle {
+            driver_state: vec![9],
+            ..Default::default()
+        };
+        assert_eq!(handle.encode_to_vec(), [0x22, 1, 9]);
+    }
+}
