@@ -1,8 +1,9 @@
 //! `dtle`: the one dtle-rs executable.
 //!
 //! Each subcommand is a thin edge over the library crates: `jobs` (the job model), `driver` (the
-//! Src and Dest tasks) and `gateway` (the HTTP API). Errors are reported here, once, with anyhow;
-//! the libraries return typed errors.
+//! Src and Dest tasks, and plugin mode for Nomad) and `gateway` (the HTTP API). Errors are
+//! reported here, once, with anyhow; the libraries return typed errors. Started by a Nomad client
+//! (its magic cookie in the environment), `dtle` serves the plugin protocol instead of a command.
 
 mod cmd;
 
@@ -41,6 +42,10 @@ fn main() -> ExitCode {
     // peaked at 112 MiB instead of 178). Set before any thread starts; a user's value wins.
     if std::env::var_os("MYSQL_ASYNC_BUFFER_SIZE_CAP").is_none() {
         std::env::set_var("MYSQL_ASYNC_BUFFER_SIZE_CAP", "262144");
+    }
+    // Started by a Nomad client as a task-driver plugin: no arguments, the cookie in the env.
+    if std::env::var_os(driver::plugin::handshake::MAGIC_COOKIE_KEY).is_some() {
+        return cmd::plugin::run();
     }
     let cli = Cli::parse();
     let default_level = match &cli.command {

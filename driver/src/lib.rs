@@ -9,13 +9,15 @@
 //! - [`transport`]: frames over NATS, flow control, the sync protocol;
 //! - [`mysql`]: connecting, quoting, parameters; [`retry`]: backoff for what may heal;
 //!   [`error`]: definite vs transient;
-//! - [`stats`]: the counters the API shows.
+//! - [`stats`]: the counters the API shows;
+//! - [`plugin`]: plugin mode, Nomad's task-driver protocol over gRPC (adapts it to the task API).
 
 pub mod applier;
 pub mod change;
 pub mod error;
 pub mod extractor;
 pub mod mysql;
+pub mod plugin;
 pub mod retry;
 pub mod stats;
 pub mod task;

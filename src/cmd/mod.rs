@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod job;
+pub mod plugin;
 pub mod task;
 
 /// Resolves at Ctrl-C or SIGTERM: how a foreground `dtle` is asked to stop.
