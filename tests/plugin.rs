@@ -172,7 +172,7 @@ async fn serves_health_and_the_base_plugin() {
     let Some(Block::Literal(literal)) = nats.default.and_then(|d| d.block) else {
         panic!("nats_url's default is not a Literal");
     };
-    assert_eq!(literal.value, "\"nats://127.0.0.1:4222\"");
+    assert_eq!(literal.value, "\"nats://127.0.0.1:8193\"");
     for name in ["data_dir", "api_addr"] {
         assert!(
             matches!(&root.attributes[name].block, Some(Block::Attr(a)) if a.r#type == "string"),

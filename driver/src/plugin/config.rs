@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 /// The NATS server tasks use when the block does not name one.
-pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
+pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:8193";
 
 const WHAT: &str = "plugin config (SetConfig msgpack_config)";
 
