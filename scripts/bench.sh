@@ -2,7 +2,7 @@
 # Side-by-side benchmark: dtle against real peers, on the same private servers and settings.
 #
 #   scripts/bench.sh [--tables N] [--rows N] [--backlog-txns N] [--insert-txns N]
-#                    [--rates N[,N...]] [--rate-seconds N] [--threads N] [--timeout S]
+#                    [--rates N|max[,...]] [--rate-seconds N] [--threads N] [--timeout S]
 #                    [--durable] [--keep] [--no-doc] [--doc PATH] [--only snapshot]
 #
 # --only snapshot: steps 1-4 only, printing the snapshot table (docs/benchmarks.md untouched).
