@@ -389,12 +389,19 @@ impl<E: Executor> Applier<E> {
     /// The error to report for a failed statement; remembers whose transaction it was.
     fn failure(&mut self, failed: Failed) -> TaskError {
         let Failed { note, error } = failed;
-        let owner = self
+        // The statement's own transaction; for a folded statement, which holds rows of many, the
+        // open one or else the group's first (the replay one at a time then finds the culprit).
+        let txns = self
             .group
             .as_ref()
-            .and_then(|g| g.txns.get(note.txn))
+            .map(|g| g.txns.as_slice())
+            .unwrap_or_default();
+        let owner = txns
+            .get(note.txn)
             .map(|t| t.gtid)
-            .unwrap_or_else(|| self.txn.as_ref().and_then(|t| t.gtid));
+            .or_else(|| self.txn.as_ref().map(|t| t.gtid))
+            .or_else(|| txns.first().map(|t| t.gtid))
+            .flatten();
         self.failed_gtid = owner;
         match note.check {
             Check::Inserted(table) if error.code == Some(codes::DUP_ENTRY) => TaskError::definite(
