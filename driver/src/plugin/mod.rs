@@ -40,6 +40,8 @@ pub mod hclspec;
 pub mod proto;
 pub mod task_driver;
 pub mod task_schema;
+pub mod task_spec;
+pub mod usage;
 
 use base::{BaseService, PluginState};
 use controller::ControllerService;
