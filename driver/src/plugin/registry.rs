@@ -1,0 +1,218 @@
+//! The plugin's tasks: task id to the running task (a tokio task running
+//! [`crate::task::run`]), in this process's memory only.
+//!
+//! What is committed when:
+//! - [`Registry::start`] inserts the task and spawns it at once, so a StartTask that answered
+//!   has a task in the registry; a second start with a live id is refused;
+//! - the task's [`Completion`] is set exactly once, when `task::run` returns (or panics), and
+//!   never changes after; WaitTask, StopTask and InspectTask read it through a watch channel;
+//! - [`Registry::remove`] is the only way out (DestroyTask): a task that exited stays visible
+//!   (InspectTask EXITED, WaitTask answers at once) until it is destroyed.
+//!
+//! Nothing is persisted: after the process dies the client's RecoverTask re-creates each task
+//! from its handle's `driver_state` ([`super::task_spec`]).
+
+use crate::error::TaskError;
+use crate::retry::RetryPolicy;
+use crate::stats::TaskStats;
+use crate::task::TaskContext;
+use jobs::{JobSpec, Role};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+use tokio::sync::{broadcast, watch};
+use tokio_util::sync::CancellationToken;
+
+/// How a task ended, as WaitTask reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completion {
+    /// 0 stopped or finished cleanly, 1 gave up on a transient error, 2 a definite error.
+    pub exit_code: i32,
+    /// The error's text; empty on success.
+    pub err: String,
+    /// When it ended.
+    pub at: SystemTime,
+}
+
+impl Completion {
+    fn of(result: &Result<(), TaskError>) -> Self {
+        let (exit_code, err) = match result {
+            Ok(()) => (0, String::new()),
+            Err(e) if e.is_transient() => (1, e.to_string()),
+            Err(e) => (2, e.to_string()),
+        };
+        Completion {
+            exit_code,
+            err,
+            at: SystemTime::now(),
+        }
+    }
+}
+
+/// One task of the registry.
+#[derive(Debug, Clone)]
+pub struct RunningTask {
+    pub id: String,
+    /// The Nomad task name (`Src`/`Dest` as the user wrote it).
+    pub name: String,
+    pub alloc_id: String,
+    pub role: Role,
+    pub cancel: CancellationToken,
+    pub stats: Arc<TaskStats>,
+    pub started_at: SystemTime,
+    /// `None` while running.
+    pub completion: watch::Receiver<Option<Completion>>,
+}
+
+impl RunningTask {
+    /// The completion, if the task has ended.
+    pub fn completed(&self) -> Option<Completion> {
+        self.completion.borrow().clone()
+    }
+
+    /// Waits until the task has ended.
+    pub async fn wait(&self) -> Completion {
+        let mut rx = self.completion.clone();
+        let result = rx.wait_for(Option::is_some).await.map(|c| c.clone());
+        match result {
+            Ok(Some(c)) => c,
+            // The sender is dropped only after sending.
+            _ => Completion {
+                exit_code: 2,
+                err: "the task vanished without an exit result".into(),
+                at: SystemTime::now(),
+            },
+        }
+    }
+
+    /// Waits up to `timeout` for the end; `None` when it has not come.
+    pub async fn wait_timeout(&self, timeout: Duration) -> Option<Completion> {
+        tokio::time::timeout(timeout, self.wait()).await.ok()
+    }
+}
+
+/// A task's life event, for TaskEvents.
+#[derive(Debug, Clone)]
+pub struct TaskEvent {
+    pub task_id: String,
+    pub alloc_id: String,
+    pub task_name: String,
+    pub at: SystemTime,
+    pub message: String,
+}
+
+/// What to start.
+pub struct StartRequest {
+    pub id: String,
+    pub name: String,
+    pub alloc_id: String,
+    pub role: Role,
+    pub spec: JobSpec,
+    pub nats_url: String,
+}
+
+/// The task table.
+#[derive(Debug)]
+pub struct Registry {
+    tasks: Mutex<HashMap<String, RunningTask>>,
+    events: broadcast::Sender<TaskEvent>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry {
+            tasks: Mutex::default(),
+            events: broadcast::channel(256).0,
+        }
+    }
+}
+
+impl Registry {
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<String, RunningTask>> {
+        self.tasks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The task with this id.
+    pub fn get(&self, id: &str) -> Option<RunningTask> {
+        self.table().get(id).cloned()
+    }
+
+    /// Subscribes to task events from now on.
+    pub fn events(&self) -> broadcast::Receiver<TaskEvent> {
+        self.events.subscribe()
+    }
+
+    fn emit(&self, task: &RunningTask, message: String) {
+        let _ = self.events.send(TaskEvent {
+            task_id: task.id.clone(),
+            alloc_id: task.alloc_id.clone(),
+            task_name: task.name.clone(),
+            at: SystemTime::now(),
+            message,
+        });
+    }
+
+    /// Inserts and spawns the task. Returns `false` (and starts nothing) when the id is taken.
+    pub fn start(self: &Arc<Self>, request: StartRequest) -> bool {
+        let StartRequest {
+            id,
+            name,
+            alloc_id,
+            role,
+            spec,
+            nats_url,
+        } = request;
+        let (done_tx, done_rx) = watch::channel(None);
+        let task = RunningTask {
+            id: id.clone(),
+            name,
+            alloc_id,
+            role,
+            cancel: CancellationToken::new(),
+            stats: Arc::new(TaskStats::default()),
+            started_at: SystemTime::now(),
+            completion: done_rx,
+        };
+        {
+            let mut table = self.table();
+            if table.contains_key(&id) {
+                return false;
+            }
+            table.insert(id.clone(), task.clone());
+        }
+        self.emit(
+            &task,
+            format!("dtle {role} task started (job {})", spec.name),
+        );
+        let ctx = TaskContext {
+            nats_url,
+            cancel: task.cancel.clone(),
+            stats: task.stats.clone(),
+            retry: RetryPolicy::default(),
+        };
+        let registry = Arc::clone(self);
+        tokio::spawn(async move {
+            let inner = tokio::spawn(async move { crate::task::run(&spec, role, ctx).await });
+            let completion = match inner.await {
+                Ok(result) => Completion::of(&result),
+                Err(join) => Completion {
+                    exit_code: 2,
+                    err: format!("the task panicked: {join}"),
+                    at: SystemTime::now(),
+                },
+            };
+            let message = match completion.exit_code {
+                0 => format!("dtle {role} task stopped"),
+                _ => format!("dtle {role} task failed: {}", completion.err),
+            };
+            registry.emit(&task, message);
+            let _ = done_tx.send(Some(completion));
+        });
+        true
+    }
+
+    /// Removes a task from the table (it must have ended, or be cancelled by the caller).
+    pub fn remove(&self, id: &str) -> Option<RunningTask> {
+        self.table().remove(id)
+    }
+}
