@@ -416,6 +416,25 @@ fn task_config(job: &str, role: &str, schema: &str) -> TaskConfig {
     }
 }
 
+/// dtle's later shape, one config for the whole job, given to both tasks alike.
+fn whole_job_config(job: &str, role: &str, schema: &str) -> TaskConfig {
+    let mut task = task_config(job, role, schema);
+    task.msgpack_driver_config = cty_task(vec![
+        ("SrcConnectionConfig", cty_server(support::SRC_PORT)),
+        ("DestConnectionConfig", cty_server(support::DST_PORT)),
+        (
+            "ReplicateDoDb",
+            Value::Array(vec![Value::Map(vec![
+                (Value::from("TableSchema"), Value::from(schema)),
+                (Value::from("Tables"), Value::Array(vec![])),
+            ])]),
+        ),
+        ("DestType", Value::from("mysql")),
+        ("ChunkSize", Value::from(2)),
+    ]);
+    task
+}
+
 /// A configured plugin and its Driver client.
 async fn configured_plugin() -> (Plugin, DriverClient<Channel>) {
     let mut plugin = Plugin::spawn(MAGIC_COOKIE_VALUE);
@@ -706,4 +725,32 @@ async fn recovers_tasks_from_driver_state_after_kill_9() {
         assert_eq!(state_of(&mut driver, id).await, TaskState::Running);
     }
     stop_wait_destroy(&mut driver, [&ids[1], &ids[0]]).await;
+}
+
+#[tokio::test]
+async fn runs_a_job_whose_tasks_share_one_whole_job_config() {
+    let (schema, job) = ("e2e_plugin_shared", "e2e_plugin_shared");
+    support::reset(schema, job).await;
+    support::exec(
+        support::SRC_PORT,
+        &format!(
+            "CREATE TABLE `{schema}`.t (id INT PRIMARY KEY, v VARCHAR(20));\n\
+             INSERT INTO `{schema}`.t VALUES (1, 'a'), (2, 'b'), (3, 'c')"
+        ),
+    )
+    .await;
+    let (_plugin, mut driver) = configured_plugin().await;
+    let dest = start(&mut driver, whole_job_config(job, "dest", schema)).await;
+    let src = start(&mut driver, whole_job_config(job, "SRC", schema)).await;
+    support::exec(
+        support::SRC_PORT,
+        &format!("UPDATE `{schema}`.t SET v = 'changed' WHERE id = 2"),
+    )
+    .await;
+    support::converge(schema, "t", "id", Duration::from_secs(90)).await;
+    let ids = [
+        src.config.expect("echoed").id,
+        dest.config.expect("echoed").id,
+    ];
+    stop_wait_destroy(&mut driver, [&ids[0], &ids[1]]).await;
 }
