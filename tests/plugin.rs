@@ -15,8 +15,9 @@ use driver::plugin::proto::drivers::{
     driver_client::DriverClient,
     fingerprint_response::HealthState,
     CapabilitiesRequest, DestroyTaskRequest, FingerprintRequest, InspectTaskRequest,
-    RecoverTaskRequest, StartTaskRequest, StopTaskRequest, TaskConfig, TaskConfigSchemaRequest,
-    TaskEventsRequest, TaskHandle, TaskState, TaskStatsRequest, WaitTaskRequest, WaitTaskResponse,
+    RecoverTaskRequest, SignalTaskRequest, StartTaskRequest, StopTaskRequest, TaskConfig,
+    TaskConfigSchemaRequest, TaskEventsRequest, TaskHandle, TaskState, TaskStatsRequest,
+    WaitTaskRequest, WaitTaskResponse,
 };
 use driver::plugin::proto::go_plugin::{grpc_controller_client::GrpcControllerClient, Empty};
 use driver::plugin::proto::hclspec::spec::Block;
@@ -270,7 +271,7 @@ async fn describes_the_task_driver_and_fingerprints_healthy() {
         .into_inner()
         .capabilities
         .expect("capabilities are set");
-    assert!(!capabilities.send_signals && !capabilities.exec);
+    assert!(capabilities.send_signals && !capabilities.exec);
     assert_eq!(capabilities.fs_isolation, FsIsolation::None as i32);
     assert_eq!(capabilities.mount_configs, MountConfigs::NoMounts as i32);
 
@@ -752,5 +753,76 @@ async fn runs_a_job_whose_tasks_share_one_whole_job_config() {
         src.config.expect("echoed").id,
         dest.config.expect("echoed").id,
     ];
+    stop_wait_destroy(&mut driver, [&ids[0], &ids[1]]).await;
+}
+
+async fn signal(driver: &mut DriverClient<Channel>, id: &str, signal: &str) {
+    driver
+        .signal_task(SignalTaskRequest {
+            task_id: id.into(),
+            signal: signal.into(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("SignalTask {signal}: {e}"));
+}
+
+async fn target_rows(schema: &str) -> u64 {
+    use mysql_async::prelude::Queryable;
+    let mut dst = support::connect(support::DST_PORT).await;
+    dst.query_first(format!("SELECT COUNT(*) FROM `{schema}`.t"))
+        .await
+        .expect("counting")
+        .expect("a row")
+}
+
+#[tokio::test]
+async fn sigstop_pauses_and_sigcont_resumes_a_task() {
+    let (schema, job) = ("e2e_plugin_pause", "e2e_plugin_pause");
+    support::reset(schema, job).await;
+    support::exec(
+        support::SRC_PORT,
+        &format!(
+            "CREATE TABLE `{schema}`.t (id INT PRIMARY KEY, v VARCHAR(20));\n\
+             INSERT INTO `{schema}`.t VALUES (1, 'a')"
+        ),
+    )
+    .await;
+    let (_plugin, mut driver) = configured_plugin().await;
+    let dest = start(&mut driver, task_config(job, "Dest", schema)).await;
+    let src = start(&mut driver, task_config(job, "Src", schema)).await;
+    let ids = [
+        src.config.expect("echoed").id,
+        dest.config.expect("echoed").id,
+    ];
+    support::converge(schema, "t", "id", Duration::from_secs(90)).await;
+
+    let err = driver
+        .signal_task(SignalTaskRequest {
+            task_id: ids[0].clone(),
+            signal: "SIGHUP".into(),
+        })
+        .await
+        .expect_err("not a pause or resume");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+
+    signal(&mut driver, &ids[0], "SIGSTOP").await;
+    let waiting = wait_in_background(&driver, &ids[0]);
+    support::exec(
+        support::SRC_PORT,
+        &format!("INSERT INTO `{schema}`.t VALUES (2, 'while paused')"),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(target_rows(schema).await, 1, "replicated while paused");
+    assert_eq!(state_of(&mut driver, &ids[0]).await, TaskState::Running);
+    assert!(
+        !waiting.is_finished(),
+        "WaitTask answered for a paused task"
+    );
+    waiting.abort();
+
+    signal(&mut driver, &ids[0], "SIGCONT").await;
+    support::converge(schema, "t", "id", Duration::from_secs(90)).await;
+    assert!(support::gtids_recorded_once(job).await > 0);
     stop_wait_destroy(&mut driver, [&ids[0], &ids[1]]).await;
 }

@@ -29,8 +29,8 @@
 //!   task runs is built from its own config, [`task_spec`]), WaitTask, StopTask, DestroyTask,
 //!   InspectTask, RecoverTask (from `driver_state` alone), the TaskStats and TaskEvents streams
 //!   ([`streams`], [`usage`]); tasks run in this process, in the [`registry`], through the same
-//!   task API (`crate::task::run`) as the embedded orchestrator. SignalTask (pause/resume) answers
-//!   Unimplemented, and exec and networks are not declared.
+//!   task API (`crate::task::run`) as the embedded orchestrator; SignalTask pauses (SIGSTOP) and
+//!   resumes (SIGCONT) a task. Exec and networks are not declared.
 //!
 //! Not served: `plugin.GRPCStdio` (the client logs a warning without it) and `plugin.GRPCBroker`
 //! (unused by Nomad drivers).

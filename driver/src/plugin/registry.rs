@@ -6,6 +6,9 @@
 //!   has a task in the registry; a second start with a live id is refused;
 //! - the task's [`Completion`] is set exactly once, when `task::run` returns (or panics), and
 //!   never changes after; WaitTask, StopTask and InspectTask read it through a watch channel;
+//! - a pause ([`Registry::set_paused`]) stops the running `task::run` but not the task: it stays
+//!   in the table, RUNNING to Nomad, with no completion, and a resume runs it again (from the
+//!   target's position, like any restart);
 //! - [`Registry::remove`] is the only way out (DestroyTask): a task that exited stays visible
 //!   (InspectTask EXITED, WaitTask answers at once) until it is destroyed.
 //!
@@ -62,6 +65,10 @@ pub struct RunningTask {
     pub started_at: SystemTime,
     /// `None` while running.
     pub completion: watch::Receiver<Option<Completion>>,
+    /// Whether the task is paused (SignalTask).
+    pub control: Arc<watch::Sender<bool>>,
+    /// The token of the current run (a child of `cancel`), cancelled to pause.
+    current: Arc<Mutex<CancellationToken>>,
 }
 
 impl RunningTask {
@@ -172,6 +179,8 @@ impl Registry {
             stats: Arc::new(TaskStats::default()),
             started_at: SystemTime::now(),
             completion: done_rx,
+            control: Arc::new(watch::channel(false).0),
+            current: Arc::default(),
         };
         {
             let mut table = self.table();
@@ -184,23 +193,9 @@ impl Registry {
             &task,
             format!("dtle {role} task started (job {})", spec.name),
         );
-        let ctx = TaskContext {
-            nats_url,
-            cancel: task.cancel.clone(),
-            stats: task.stats.clone(),
-            retry: RetryPolicy::default(),
-        };
         let registry = Arc::clone(self);
         tokio::spawn(async move {
-            let inner = tokio::spawn(async move { crate::task::run(&spec, role, ctx).await });
-            let completion = match inner.await {
-                Ok(result) => Completion::of(&result),
-                Err(join) => Completion {
-                    exit_code: 2,
-                    err: format!("the task panicked: {join}"),
-                    at: SystemTime::now(),
-                },
-            };
+            let completion = registry.run_until_done(&task, spec, nats_url).await;
             let message = match completion.exit_code {
                 0 => format!("dtle {role} task stopped"),
                 _ => format!("dtle {role} task failed: {}", completion.err),
@@ -209,6 +204,71 @@ impl Registry {
             let _ = done_tx.send(Some(completion));
         });
         true
+    }
+
+    /// Runs the task, again after each resume, until it is stopped or ends on its own.
+    async fn run_until_done(
+        &self,
+        task: &RunningTask,
+        spec: JobSpec,
+        nats_url: String,
+    ) -> Completion {
+        let mut control = task.control.subscribe();
+        loop {
+            tokio::select! {
+                _ = control.wait_for(|paused| !paused) => {}
+                () = task.cancel.cancelled() => {}
+            }
+            if task.cancel.is_cancelled() {
+                return Completion::of(&Ok(()));
+            }
+            let run = task.cancel.child_token();
+            *task.current.lock().unwrap_or_else(|p| p.into_inner()) = run.clone();
+            let ctx = TaskContext {
+                nats_url: nats_url.clone(),
+                cancel: run,
+                stats: task.stats.clone(),
+                retry: RetryPolicy::default(),
+            };
+            let (spec, role) = (spec.clone(), task.role);
+            let inner = tokio::spawn(async move { crate::task::run(&spec, role, ctx).await });
+            let result = inner.await;
+            if task.cancel.is_cancelled() {
+                return Completion::of(&Ok(()));
+            }
+            if *task.control.borrow() {
+                continue; // paused while running: wait for the resume
+            }
+            return match result {
+                Ok(result) => Completion::of(&result),
+                Err(join) => Completion {
+                    exit_code: 2,
+                    err: format!("the task panicked: {join}"),
+                    at: SystemTime::now(),
+                },
+            };
+        }
+    }
+
+    /// Pauses (the running task is stopped, the entry stays; WaitTask keeps waiting) or resumes
+    /// (the task runs again from the target's position). Returns whether anything changed.
+    pub fn set_paused(&self, task: &RunningTask, paused: bool) -> bool {
+        let changed = task.control.send_if_modified(|p| {
+            let changed = *p != paused;
+            *p = paused;
+            changed
+        });
+        if changed {
+            if paused {
+                task.current
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .cancel();
+            }
+            let what = if paused { "paused" } else { "resumed" };
+            self.emit(task, format!("dtle {} task {what}", task.role));
+        }
+        changed
     }
 
     /// Removes a task from the table (it must have ended, or be cancelled by the caller).

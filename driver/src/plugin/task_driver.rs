@@ -13,9 +13,12 @@
 //! - InspectTask, TaskStats and TaskEvents report; RecoverTask answers OK for a task still in the
 //!   registry and otherwise starts it again from `driver_state` (it resumes from the target's
 //!   position);
+//! - SignalTask: SIGSTOP pauses a task (its replication stops; it stays RUNNING to Nomad and
+//!   WaitTask keeps waiting), SIGCONT resumes it from the target's position; other signals are
+//!   InvalidArgument;
 //! - every call naming an unknown task id answers NotFound.
 //!
-//! SignalTask (pause/resume) and exec are not served.
+//! Exec and networks are not served.
 
 use super::base::PluginState;
 use super::config::DEFAULT_NATS_URL;
@@ -54,10 +57,10 @@ pub struct DriverService {
 
 /// What dtle tasks need from a Nomad client: no filesystem isolation or mounts (a task is a
 /// database client inside the plugin process), the host's or the group's network, no exec.
-/// `send_signals` stays false until SignalTask (pause/resume) is served.
+/// `send_signals`: SIGSTOP and SIGCONT pause and resume a task (SignalTask).
 pub fn capabilities() -> DriverCapabilities {
     DriverCapabilities {
-        send_signals: false,
+        send_signals: true,
         exec: false,
         fs_isolation: FsIsolation::None.into(),
         network_isolation_modes: vec![
@@ -85,6 +88,18 @@ impl DriverService {
         self.registry
             .get(id)
             .ok_or_else(|| Status::not_found(format!("no dtle task with id {id:?}")))
+    }
+}
+
+/// What a signal asks of a dtle task: `Some(true)` pause, `Some(false)` resume. dtle tasks are
+/// not processes; SIGSTOP/SIGCONT (with or without `SIG`, any case, or `pause`/`resume`) map to
+/// pausing and resuming the replication, anything else is refused.
+fn pause_signal(signal: &str) -> Option<bool> {
+    let name = signal.trim().to_ascii_uppercase();
+    match name.strip_prefix("SIG").unwrap_or(&name) {
+        "STOP" | "TSTP" | "PAUSE" => Some(true),
+        "CONT" | "RESUME" => Some(false),
+        _ => None,
     }
 }
 
@@ -324,10 +339,22 @@ impl Driver for DriverService {
         &self,
         request: Request<SignalTaskRequest>,
     ) -> Result<Response<SignalTaskResponse>, Status> {
-        self.task(&request.into_inner().task_id)?;
-        Err(Status::unimplemented(
-            "SignalTask is not implemented by this dtle plugin yet (pause/resume comes later)",
-        ))
+        let request = request.into_inner();
+        let task = self.task(&request.task_id)?;
+        let paused = pause_signal(&request.signal).ok_or_else(|| {
+            Status::invalid_argument(format!(
+                "signal {:?}: a dtle task takes SIGSTOP (pause) or SIGCONT (resume)",
+                request.signal
+            ))
+        })?;
+        if task.completed().is_some() {
+            return Err(Status::failed_precondition(format!(
+                "the dtle task {:?} has exited",
+                task.id
+            )));
+        }
+        self.registry.set_paused(&task, paused);
+        Ok(Response::new(SignalTaskResponse {}))
     }
 
     async fn exec_task(
@@ -366,5 +393,23 @@ impl Driver for DriverService {
         Err(Status::unimplemented(
             "the dtle driver creates no networks: it does not declare must_create_network",
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pause_signal;
+
+    #[test]
+    fn stop_and_cont_pause_and_resume() {
+        for s in ["SIGSTOP", "stop", "SIGTSTP", "pause"] {
+            assert_eq!(pause_signal(s), Some(true), "{s}");
+        }
+        for s in ["SIGCONT", "cont", "Resume"] {
+            assert_eq!(pause_signal(s), Some(false), "{s}");
+        }
+        for s in ["", "SIGKILL", "SIGINT", "SIGSTOPPED"] {
+            assert_eq!(pause_signal(s), None, "{s}");
+        }
     }
 }
