@@ -98,6 +98,18 @@ impl RunningTask {
     }
 }
 
+/// What a signal asks of a dtle task: `Some(true)` pause, `Some(false)` resume. dtle tasks are
+/// not processes; SIGSTOP/SIGCONT (with or without `SIG`, any case, or `pause`/`resume`) map to
+/// pausing and resuming the replication, anything else is refused.
+pub fn pause_signal(signal: &str) -> Option<bool> {
+    let name = signal.trim().to_ascii_uppercase();
+    match name.strip_prefix("SIG").unwrap_or(&name) {
+        "STOP" | "TSTP" | "PAUSE" => Some(true),
+        "CONT" | "RESUME" => Some(false),
+        _ => None,
+    }
+}
+
 /// A task's life event, for TaskEvents.
 #[derive(Debug, Clone)]
 pub struct TaskEvent {
@@ -274,5 +286,23 @@ impl Registry {
     /// Removes a task from the table (it must have ended, or be cancelled by the caller).
     pub fn remove(&self, id: &str) -> Option<RunningTask> {
         self.table().remove(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pause_signal;
+
+    #[test]
+    fn stop_and_cont_pause_and_resume() {
+        for s in ["SIGSTOP", "stop", "SIGTSTP", "pause"] {
+            assert_eq!(pause_signal(s), Some(true), "{s}");
+        }
+        for s in ["SIGCONT", "cont", "Resume"] {
+            assert_eq!(pause_signal(s), Some(false), "{s}");
+        }
+        for s in ["", "SIGKILL", "SIGINT", "SIGSTOPPED"] {
+            assert_eq!(pause_signal(s), None, "{s}");
+        }
     }
 }

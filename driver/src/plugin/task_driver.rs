@@ -36,7 +36,7 @@ use super::proto::drivers::{
     TaskStatsRequest, TaskStatsResponse, WaitTaskRequest, WaitTaskResponse,
 };
 use super::proto::drivers::{ExitResult, TaskHandle, TaskState, TaskStatus};
-use super::registry::{Completion, Registry, RunningTask, StartRequest};
+use super::registry::{pause_signal, Completion, Registry, RunningTask, StartRequest};
 use super::streams::{self, GrpcStream};
 use super::task_schema;
 use super::task_spec::{self, DriverState, TaskSpecError};
@@ -88,18 +88,6 @@ impl DriverService {
         self.registry
             .get(id)
             .ok_or_else(|| Status::not_found(format!("no dtle task with id {id:?}")))
-    }
-}
-
-/// What a signal asks of a dtle task: `Some(true)` pause, `Some(false)` resume. dtle tasks are
-/// not processes; SIGSTOP/SIGCONT (with or without `SIG`, any case, or `pause`/`resume`) map to
-/// pausing and resuming the replication, anything else is refused.
-fn pause_signal(signal: &str) -> Option<bool> {
-    let name = signal.trim().to_ascii_uppercase();
-    match name.strip_prefix("SIG").unwrap_or(&name) {
-        "STOP" | "TSTP" | "PAUSE" => Some(true),
-        "CONT" | "RESUME" => Some(false),
-        _ => None,
     }
 }
 
@@ -393,23 +381,5 @@ impl Driver for DriverService {
         Err(Status::unimplemented(
             "the dtle driver creates no networks: it does not declare must_create_network",
         ))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::pause_signal;
-
-    #[test]
-    fn stop_and_cont_pause_and_resume() {
-        for s in ["SIGSTOP", "stop", "SIGTSTP", "pause"] {
-            assert_eq!(pause_signal(s), Some(true), "{s}");
-        }
-        for s in ["SIGCONT", "cont", "Resume"] {
-            assert_eq!(pause_signal(s), Some(false), "{s}");
-        }
-        for s in ["", "SIGKILL", "SIGINT", "SIGSTOPPED"] {
-            assert_eq!(pause_signal(s), None, "{s}");
-        }
     }
 }
