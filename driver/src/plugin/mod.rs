@@ -25,8 +25,12 @@
 //!   v0.1.0), ConfigSchema ([`config::schema`]), SetConfig (go-cty msgpack, [`cty`]).
 //!
 //! - `hashicorp.nomad.plugins.drivers.proto.Driver` ([`task_driver`]): TaskConfigSchema
-//!   ([`task_schema`]) and Capabilities only; every task call (Fingerprint included) answers
-//!   Unimplemented with its name, so a Nomad client does not yet place tasks on this driver.
+//!   ([`task_schema`]), Capabilities, Fingerprint, and the task calls: StartTask (the job each
+//!   task runs is built from its own config, [`task_spec`]), WaitTask, StopTask, DestroyTask,
+//!   InspectTask, RecoverTask (from `driver_state` alone), the TaskStats and TaskEvents streams
+//!   ([`streams`], [`usage`]); tasks run in this process, in the [`registry`], through the same
+//!   task API (`crate::task::run`) as the embedded orchestrator; SignalTask pauses (SIGSTOP) and
+//!   resumes (SIGCONT) a task. Exec and networks are not declared.
 //!
 //! Not served: `plugin.GRPCStdio` (the client logs a warning without it) and `plugin.GRPCBroker`
 //! (unused by Nomad drivers).
@@ -38,8 +42,12 @@ pub mod cty;
 pub mod handshake;
 pub mod hclspec;
 pub mod proto;
+pub mod registry;
+pub mod streams;
 pub mod task_driver;
 pub mod task_schema;
+pub mod task_spec;
+pub mod usage;
 
 use base::{BaseService, PluginState};
 use controller::ControllerService;
@@ -47,6 +55,7 @@ use handshake::HandshakeError;
 use proto::base::base_plugin_server::BasePluginServer;
 use proto::drivers::driver_server::DriverServer;
 use proto::go_plugin::grpc_controller_server::GrpcControllerServer;
+use registry::Registry;
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -121,8 +130,11 @@ async fn serve(listener: tokio::net::TcpListener) -> Result<(), PluginError> {
         .add_service(GrpcControllerServer::new(ControllerService::new(
             shutdown_tx,
         )))
-        .add_service(BasePluginServer::new(BaseService::new(state)))
-        .add_service(DriverServer::new(task_driver::DriverService))
+        .add_service(BasePluginServer::new(BaseService::new(Arc::clone(&state))))
+        .add_service(DriverServer::new(task_driver::DriverService::new(
+            state,
+            Arc::new(Registry::default()),
+        )))
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(listener),
             shutdown_requested(shutdown_rx.clone()),

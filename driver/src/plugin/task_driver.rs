@@ -1,8 +1,27 @@
-//! The `Driver` service (`hashicorp.nomad.plugins.drivers.proto.Driver`): so far what describes
-//! the driver. TaskConfigSchema and Capabilities answer; every task call answers Unimplemented,
-//! naming itself, until it runs the task API for real (issue 12). In particular Fingerprint is
-//! Unimplemented, so a Nomad client does not yet consider the driver healthy and places no task.
+//! The `Driver` service (`hashicorp.nomad.plugins.drivers.proto.Driver`).
+//!
+//! TaskConfigSchema and Capabilities describe the driver; Fingerprint ([`streams`]) reports it
+//! healthy. The task calls run dtle tasks in this process through the [`Registry`]:
+//! - StartTask builds the task's job ([`task_spec`]), starts it and answers a RUNNING handle whose
+//!   `driver_state` holds everything RecoverTask needs; an invalid config is InvalidArgument with
+//!   the job model's message, a task id already running is AlreadyExists;
+//! - WaitTask answers when the task ends: exit code 0 (stopped, or finished), 1 (gave up on a
+//!   transient error), 2 (a definite error), with the error text;
+//! - StopTask cancels and waits up to its timeout (5 s when unset), then answers OK either way;
+//! - DestroyTask removes an ended task; a running one is FailedPrecondition unless `force`, which
+//!   stops it first;
+//! - InspectTask, TaskStats and TaskEvents report; RecoverTask answers OK for a task still in the
+//!   registry and otherwise starts it again from `driver_state` (it resumes from the target's
+//!   position);
+//! - SignalTask: SIGSTOP pauses a task (its replication stops; it stays RUNNING to Nomad and
+//!   WaitTask keeps waiting), SIGCONT resumes it from the target's position; other signals are
+//!   InvalidArgument;
+//! - every call naming an unknown task id answers NotFound.
+//!
+//! Exec and networks are not served.
 
+use super::base::PluginState;
+use super::config::DEFAULT_NATS_URL;
 use super::proto::drivers::{
     driver_capabilities::{FsIsolation, MountConfigs},
     driver_server::Driver,
@@ -16,20 +35,32 @@ use super::proto::drivers::{
     StopTaskResponse, TaskConfigSchemaRequest, TaskConfigSchemaResponse, TaskEventsRequest,
     TaskStatsRequest, TaskStatsResponse, WaitTaskRequest, WaitTaskResponse,
 };
+use super::proto::drivers::{ExitResult, TaskHandle, TaskState, TaskStatus};
+use super::registry::{pause_signal, Completion, Registry, RunningTask, StartRequest};
+use super::streams::{self, GrpcStream};
 use super::task_schema;
+use super::task_spec::{self, DriverState, TaskSpecError};
 use futures::stream::Empty;
+use std::sync::Arc;
+use std::time::Duration;
 use tonic::{Request, Response, Status, Streaming};
 
+/// StopTask's wait when the request has no timeout (Nomad's default kill_timeout).
+const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The Driver service.
-#[derive(Debug, Clone, Default)]
-pub struct DriverService;
+#[derive(Debug, Clone)]
+pub struct DriverService {
+    state: Arc<PluginState>,
+    registry: Arc<Registry>,
+}
 
 /// What dtle tasks need from a Nomad client: no filesystem isolation or mounts (a task is a
 /// database client inside the plugin process), the host's or the group's network, no exec.
-/// `send_signals` stays false until SignalTask (pause/resume) is served.
+/// `send_signals`: SIGSTOP and SIGCONT pause and resume a task (SignalTask).
 pub fn capabilities() -> DriverCapabilities {
     DriverCapabilities {
-        send_signals: false,
+        send_signals: true,
         exec: false,
         fs_isolation: FsIsolation::None.into(),
         network_isolation_modes: vec![
@@ -43,10 +74,33 @@ pub fn capabilities() -> DriverCapabilities {
     }
 }
 
-fn not_yet(call: &str) -> Status {
-    Status::unimplemented(format!(
-        "{call} is not implemented by this dtle plugin yet: it cannot run tasks"
-    ))
+impl DriverService {
+    /// The service over the plugin's settings (for the NATS URL) and a task registry.
+    pub fn new(state: Arc<PluginState>, registry: Arc<Registry>) -> Self {
+        DriverService { state, registry }
+    }
+
+    fn nats_url(&self) -> Option<String> {
+        self.state.settings().map(|s| s.config.nats_url)
+    }
+
+    fn task(&self, id: &str) -> Result<RunningTask, Status> {
+        self.registry
+            .get(id)
+            .ok_or_else(|| Status::not_found(format!("no dtle task with id {id:?}")))
+    }
+}
+
+fn invalid(err: TaskSpecError) -> Status {
+    Status::invalid_argument(err.to_string())
+}
+
+fn exit_result(c: &Completion) -> ExitResult {
+    ExitResult {
+        exit_code: c.exit_code,
+        signal: 0,
+        oom_killed: false,
+    }
 }
 
 #[tonic::async_trait]
@@ -69,80 +123,226 @@ impl Driver for DriverService {
         }))
     }
 
-    type FingerprintStream = Empty<Result<FingerprintResponse, Status>>;
+    type FingerprintStream = GrpcStream<FingerprintResponse>;
 
     async fn fingerprint(
         &self,
         _request: Request<FingerprintRequest>,
     ) -> Result<Response<Self::FingerprintStream>, Status> {
-        Err(not_yet("Fingerprint"))
+        Ok(Response::new(streams::fingerprint()))
     }
 
     async fn recover_task(
         &self,
-        _request: Request<RecoverTaskRequest>,
+        request: Request<RecoverTaskRequest>,
     ) -> Result<Response<RecoverTaskResponse>, Status> {
-        Err(not_yet("RecoverTask"))
+        let request = request.into_inner();
+        let handle = request
+            .handle
+            .ok_or_else(|| Status::invalid_argument("RecoverTask without a handle"))?;
+        let config = handle.config.unwrap_or_default();
+        let id = if request.task_id.is_empty() {
+            config.id.clone()
+        } else {
+            request.task_id
+        };
+        if id.is_empty() {
+            return Err(Status::invalid_argument(
+                "RecoverTask names no task: both task_id and handle.config.id are empty",
+            ));
+        }
+        if self.registry.get(&id).is_some() {
+            return Ok(Response::new(RecoverTaskResponse {}));
+        }
+        let state = DriverState::from_bytes(&handle.driver_state).map_err(invalid)?;
+        let spec = state.spec().map_err(invalid)?;
+        let nats_url = self.nats_url().unwrap_or_else(|| state.nats_url.clone());
+        tracing::info!(task = %id, role = %state.role, job = %spec.name, "recovering a task from its handle");
+        // Started concurrently by two recoveries: the second finds it and is fine.
+        self.registry.start(StartRequest {
+            id,
+            name: config.name,
+            alloc_id: config.alloc_id,
+            role: state.role,
+            spec,
+            nats_url,
+        });
+        Ok(Response::new(RecoverTaskResponse {}))
     }
 
     async fn start_task(
         &self,
-        _request: Request<StartTaskRequest>,
+        request: Request<StartTaskRequest>,
     ) -> Result<Response<StartTaskResponse>, Status> {
-        Err(not_yet("StartTask"))
+        let config = request
+            .into_inner()
+            .task
+            .ok_or_else(|| Status::invalid_argument("StartTask without a task config"))?;
+        if config.id.is_empty() {
+            return Err(Status::invalid_argument("StartTask with an empty task id"));
+        }
+        let nats_url = self
+            .nats_url()
+            .unwrap_or_else(|| DEFAULT_NATS_URL.to_owned());
+        let (state, spec) = task_spec::from_task(
+            &config.name,
+            &config.job_name,
+            &config.msgpack_driver_config,
+            &nats_url,
+        )
+        .map_err(invalid)?;
+        let started = self.registry.start(StartRequest {
+            id: config.id.clone(),
+            name: config.name.clone(),
+            alloc_id: config.alloc_id.clone(),
+            role: state.role,
+            spec,
+            nats_url,
+        });
+        if !started {
+            return Err(Status::already_exists(format!(
+                "a dtle task with id {:?} is already known",
+                config.id
+            )));
+        }
+        Ok(Response::new(StartTaskResponse {
+            result: 0,
+            driver_error_msg: String::new(),
+            handle: Some(TaskHandle {
+                version: 1,
+                config: Some(config),
+                state: TaskState::Running.into(),
+                driver_state: state.to_bytes(),
+            }),
+            network_override: None,
+        }))
     }
 
     async fn wait_task(
         &self,
-        _request: Request<WaitTaskRequest>,
+        request: Request<WaitTaskRequest>,
     ) -> Result<Response<WaitTaskResponse>, Status> {
-        Err(not_yet("WaitTask"))
+        let task = self.task(&request.into_inner().task_id)?;
+        let completion = task.wait().await;
+        Ok(Response::new(WaitTaskResponse {
+            result: Some(exit_result(&completion)),
+            err: completion.err,
+        }))
     }
 
     async fn stop_task(
         &self,
-        _request: Request<StopTaskRequest>,
+        request: Request<StopTaskRequest>,
     ) -> Result<Response<StopTaskResponse>, Status> {
-        Err(not_yet("StopTask"))
+        let request = request.into_inner();
+        let task = self.task(&request.task_id)?;
+        let timeout = request
+            .timeout
+            .and_then(|t| Duration::try_from(t).ok())
+            .filter(|t| !t.is_zero())
+            .unwrap_or(DEFAULT_STOP_TIMEOUT);
+        task.cancel.cancel();
+        if task.wait_timeout(timeout).await.is_none() {
+            tracing::warn!(task = %task.id, ?timeout, "the task has not stopped within the timeout");
+        }
+        Ok(Response::new(StopTaskResponse {}))
     }
 
     async fn destroy_task(
         &self,
-        _request: Request<DestroyTaskRequest>,
+        request: Request<DestroyTaskRequest>,
     ) -> Result<Response<DestroyTaskResponse>, Status> {
-        Err(not_yet("DestroyTask"))
+        let request = request.into_inner();
+        let task = self.task(&request.task_id)?;
+        if task.completed().is_none() {
+            if !request.force {
+                return Err(Status::failed_precondition(format!(
+                    "the dtle task {:?} is still running: stop it first, or destroy with force",
+                    task.id
+                )));
+            }
+            task.cancel.cancel();
+            if task.wait_timeout(DEFAULT_STOP_TIMEOUT).await.is_none() {
+                tracing::warn!(task = %task.id, "destroyed while still stopping");
+            }
+        }
+        self.registry.remove(&task.id);
+        Ok(Response::new(DestroyTaskResponse {}))
     }
 
     async fn inspect_task(
         &self,
-        _request: Request<InspectTaskRequest>,
+        request: Request<InspectTaskRequest>,
     ) -> Result<Response<InspectTaskResponse>, Status> {
-        Err(not_yet("InspectTask"))
+        let task = self.task(&request.into_inner().task_id)?;
+        let completion = task.completed();
+        let state = match completion {
+            None => TaskState::Running,
+            Some(_) => TaskState::Exited,
+        };
+        Ok(Response::new(InspectTaskResponse {
+            task: Some(TaskStatus {
+                id: task.id.clone(),
+                name: task.name.clone(),
+                state: state.into(),
+                started_at: Some(task.started_at.into()),
+                completed_at: completion.as_ref().map(|c| c.at.into()),
+                result: completion.as_ref().map(exit_result),
+            }),
+            driver: None,
+            network_override: None,
+        }))
     }
 
-    type TaskStatsStream = Empty<Result<TaskStatsResponse, Status>>;
+    type TaskStatsStream = GrpcStream<TaskStatsResponse>;
 
     async fn task_stats(
         &self,
-        _request: Request<TaskStatsRequest>,
+        request: Request<TaskStatsRequest>,
     ) -> Result<Response<Self::TaskStatsStream>, Status> {
-        Err(not_yet("TaskStats"))
+        let request = request.into_inner();
+        let task = self.task(&request.task_id)?;
+        let interval = request
+            .collection_interval
+            .and_then(|d| Duration::try_from(d).ok())
+            .filter(|d| !d.is_zero())
+            .unwrap_or(Duration::from_secs(1));
+        Ok(Response::new(streams::task_stats(
+            Arc::clone(&self.registry),
+            task.id,
+            interval,
+        )))
     }
 
-    type TaskEventsStream = Empty<Result<DriverTaskEvent, Status>>;
+    type TaskEventsStream = GrpcStream<DriverTaskEvent>;
 
     async fn task_events(
         &self,
         _request: Request<TaskEventsRequest>,
     ) -> Result<Response<Self::TaskEventsStream>, Status> {
-        Err(not_yet("TaskEvents"))
+        Ok(Response::new(streams::task_events(&self.registry)))
     }
 
     async fn signal_task(
         &self,
-        _request: Request<SignalTaskRequest>,
+        request: Request<SignalTaskRequest>,
     ) -> Result<Response<SignalTaskResponse>, Status> {
-        Err(not_yet("SignalTask"))
+        let request = request.into_inner();
+        let task = self.task(&request.task_id)?;
+        let paused = pause_signal(&request.signal).ok_or_else(|| {
+            Status::invalid_argument(format!(
+                "signal {:?}: a dtle task takes SIGSTOP (pause) or SIGCONT (resume)",
+                request.signal
+            ))
+        })?;
+        if task.completed().is_some() {
+            return Err(Status::failed_precondition(format!(
+                "the dtle task {:?} has exited",
+                task.id
+            )));
+        }
+        self.registry.set_paused(&task, paused);
+        Ok(Response::new(SignalTaskResponse {}))
     }
 
     async fn exec_task(
