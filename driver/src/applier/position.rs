@@ -269,12 +269,12 @@ pub fn push_write(
 }
 
 /// Appends the statement that records `gtids` as applied (a duplicate key means one of them was
-/// applied before); nothing when there are none.
+/// applied before); false, appending nothing, when there are none.
 pub fn push_record_gtids<'a>(
     buf: &mut Vec<u8>,
     job: &str,
     gtids: impl IntoIterator<Item = &'a Gtid>,
-) {
+) -> bool {
     let mut first = true;
     for gtid in gtids {
         buf.extend_from_slice(if first {
@@ -292,6 +292,7 @@ pub fn push_record_gtids<'a>(
     if !first {
         buf.push(b')');
     }
+    !first
 }
 
 fn text_value(text: &str) -> Value {

@@ -51,27 +51,6 @@ impl Sink for Text<'_> {
     }
 }
 
-/// `INSERT INTO t (cols) VALUES (?, ...), ...` for `rows` rows; `REPLACE` when `replace` (the
-/// snapshot's chunks, whose rows are bound with [`insert_params`]).
-pub fn insert(def: &TableDef, rows: usize, replace: bool) -> String {
-    let columns: Vec<String> = def.columns.iter().map(|c| quote::ident(&c.name)).collect();
-    let one = format!("({})", vec!["?"; columns.len()].join(", "));
-    format!(
-        "{} INTO {} ({}) VALUES {}",
-        if replace { "REPLACE" } else { "INSERT" },
-        quote::table(&def.schema, &def.name),
-        columns.join(", "),
-        vec![one; rows].join(", ")
-    )
-}
-
-/// Rows of an insert as parameters, their values moved.
-pub fn insert_params(rows: impl IntoIterator<Item = Vec<Value>>) -> Vec<mysql_async::Value> {
-    rows.into_iter()
-        .flat_map(|row| row.into_iter().map(into_param))
-        .collect()
-}
-
 /// `INSERT INTO t (cols) VALUES (...), ...` of `rows`; `REPLACE` when `replace`.
 pub fn insert_into(
     sink: &mut impl Sink,

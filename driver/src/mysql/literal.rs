@@ -123,6 +123,11 @@ fn push_double(buf: &mut Vec<u8>, d: f64) -> std::io::Result<()> {
     }
 }
 
+/// The size of the literals of `values` at most, separators left out.
+pub fn row_max_len(values: &[Value]) -> usize {
+    values.iter().map(max_len).sum()
+}
+
 /// The size of `value`'s literal at most (for sizing statements before writing them).
 pub fn max_len(value: &Value) -> usize {
     match value {

@@ -317,7 +317,11 @@ impl Sender {
 
     /// Frames published and not yet acknowledged.
     fn in_flight(&self) -> u64 {
-        let ack = *self.acks.borrow();
+        self.unacknowledged(*self.acks.borrow())
+    }
+
+    /// Frames published and not covered by `ack` (one of an older epoch covers none).
+    fn unacknowledged(&self, ack: Ack) -> u64 {
         let acked = if ack.epoch == self.epoch { ack.seq } else { 0 };
         self.seq.saturating_sub(acked)
     }
@@ -413,15 +417,8 @@ impl Sender {
         let started = Instant::now();
         loop {
             self.check_epoch()?;
-            let acked = {
-                let ack = *self.acks.borrow_and_update();
-                if ack.epoch == self.epoch {
-                    ack.seq
-                } else {
-                    0
-                }
-            };
-            let in_flight = self.seq.saturating_sub(acked);
+            let ack = *self.acks.borrow_and_update();
+            let in_flight = self.unacknowledged(ack);
             self.stats.set_backlog(in_flight, self.config.window);
             if in_flight < self.config.window {
                 self.stats.waited(Wait::Peer, started.elapsed());

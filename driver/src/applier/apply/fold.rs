@@ -143,6 +143,27 @@ fn key(columns: &[usize], row: &[Value]) -> Option<Key> {
         .collect()
 }
 
+/// `rows` cut into statements of at most [`ROWS_PER_STATEMENT`] rows and `limit` bytes of
+/// literals (a larger row alone).
+fn statements_of(rows: impl IntoIterator<Item = Vec<Value>>, limit: usize) -> Vec<Vec<Vec<Value>>> {
+    let mut statements = Vec::new();
+    let mut chunk = Vec::new();
+    let mut bytes = 0;
+    for row in rows {
+        let size = literal::row_max_len(&row);
+        if !chunk.is_empty() && (chunk.len() >= ROWS_PER_STATEMENT || bytes + size > limit) {
+            statements.push(std::mem::take(&mut chunk));
+            bytes = 0;
+        }
+        bytes += size;
+        chunk.push(row);
+    }
+    if !chunk.is_empty() {
+        statements.push(chunk);
+    }
+    statements
+}
+
 fn size(row: &[Value]) -> usize {
     row.iter().map(Value::size_hint).sum()
 }
@@ -188,7 +209,7 @@ impl<E: Executor> Applier<E> {
                 .map(|(k, _)| k.clone())
                 .collect();
             for keys in gone.chunks(ROWS_PER_STATEMENT) {
-                let check = Check::ChangedAll(name.clone(), keys.len() as u64);
+                let check = Check::Changed(name.clone(), keys.len() as u64);
                 self.push_statement(check, |text| {
                     statements::delete_keys_into(text, &table.def, keys)
                 })
@@ -199,18 +220,7 @@ impl<E: Executor> Applier<E> {
                 .filter_map(|(_, n)| Some((n.existed, n.now?)))
                 .partition(|(existed, _)| !existed);
             for (rows, upsert) in [(new, false), (kept, true)] {
-                let mut rows = rows.into_iter().map(|(_, row)| row).peekable();
-                while rows.peek().is_some() {
-                    let mut chunk = Vec::new();
-                    let mut bytes = 0;
-                    while let Some(row) = rows.next_if(|r| {
-                        chunk.is_empty()
-                            || (chunk.len() < ROWS_PER_STATEMENT
-                                && bytes + r.iter().map(literal::max_len).sum::<usize>() <= limit)
-                    }) {
-                        bytes += row.iter().map(literal::max_len).sum::<usize>();
-                        chunk.push(row);
-                    }
+                for chunk in statements_of(rows.into_iter().map(|(_, row)| row), limit) {
                     let check = if upsert {
                         Check::Nothing
                     } else {
@@ -304,6 +314,19 @@ mod tests {
             Some((false, None)),
             "inserted and deleted: nothing to write"
         );
+    }
+
+    #[test]
+    fn statements_are_cut_by_rows_and_by_bytes() {
+        let sizes = |rows: Vec<Vec<Value>>, limit| -> Vec<usize> {
+            statements_of(rows, limit).iter().map(Vec::len).collect()
+        };
+        let small: Vec<Vec<Value>> = (0..2500).map(|i| row(i, 0)).collect();
+        assert_eq!(sizes(small, usize::MAX), [1000, 1000, 500]);
+        let wide = |n: usize| vec![Value::Bytes(vec![b'x'; n])];
+        // Each literal at most 2 x 40 + 2 bytes: two fit in 170, and a row over the limit goes alone.
+        let rows = vec![wide(40), wide(40), wide(40), wide(500), wide(1)];
+        assert_eq!(sizes(rows, 170), [2, 1, 1, 1]);
     }
 
     #[test]

@@ -46,10 +46,9 @@ const MAX_GROUP_AGE: Duration = Duration::from_millis(100);
 pub(super) enum Check {
     /// Nothing (transaction brackets, the position).
     Nothing,
-    /// An UPDATE or DELETE of a row of this table: changing nothing means the target differs.
-    Changed(Arc<str>),
-    /// A DELETE of this many rows of this table: changing fewer means the target differs.
-    ChangedAll(Arc<str>, u64),
+    /// An UPDATE or DELETE of this many rows of this table: changing fewer means the target
+    /// differs.
+    Changed(Arc<str>, u64),
     /// An INSERT into this table: a duplicate key means the target differs.
     Inserted(Arc<str>),
     /// The GTID rows: a duplicate key means a transaction was applied before.
@@ -72,18 +71,68 @@ struct Committed {
     rows: u64,
 }
 
+/// Statements not yet sent, and what each must be checked for.
+#[derive(Debug)]
+struct Pending {
+    sql: Vec<u8>,
+    notes: Vec<Note>,
+    /// Text sent or batched since the group opened.
+    written: usize,
+}
+
+impl Pending {
+    /// Appends the statement `write` writes, of source transaction `txn`; false, appending
+    /// nothing, when `write` writes none.
+    fn push(&mut self, txn: usize, check: Check, write: impl FnOnce(&mut Vec<u8>) -> bool) -> bool {
+        let before = self.sql.len();
+        if before > 0 {
+            self.sql.push(b';');
+        }
+        if !write(&mut self.sql) {
+            self.sql.truncate(before);
+            return false;
+        }
+        self.written += self.sql.len() - before;
+        self.notes.push(Note { txn, check });
+        true
+    }
+}
+
 /// The open target transaction.
 #[derive(Debug)]
 pub(super) struct Group {
-    batch: Vec<u8>,
-    notes: Vec<Note>,
+    pending: Pending,
     txns: Vec<Committed>,
     position: Option<SourcePosition>,
     opened: Instant,
-    /// Text sent or batched in this group.
-    text: usize,
     /// The last batch deletes old GTID rows.
     compacts: bool,
+}
+
+impl Group {
+    fn open() -> Self {
+        let mut pending = Pending {
+            sql: Vec::with_capacity(SEND_BYTES + (SEND_BYTES >> 2)),
+            notes: Vec::new(),
+            written: 0,
+        };
+        pending.push(0, Check::Nothing, |sql| {
+            sql.extend_from_slice(b"START TRANSACTION");
+            true
+        });
+        Group {
+            pending,
+            txns: Vec::new(),
+            position: None,
+            opened: Instant::now(),
+            compacts: false,
+        }
+    }
+
+    /// Committed transactions with a GTID, each a row of `dtle.gtid_executed`.
+    fn recorded(&self) -> u64 {
+        self.txns.iter().filter(|t| t.gtid.is_some()).count() as u64
+    }
 }
 
 /// A failed statement and what it was.
@@ -93,25 +142,9 @@ struct Failed {
 }
 
 impl<E: Executor> Applier<E> {
-    /// Opens a group (the target transaction) unless one is open.
-    pub(super) fn open_group(&mut self) {
-        if self.group.is_none() {
-            let mut group = Group {
-                batch: Vec::with_capacity(SEND_BYTES + (SEND_BYTES >> 2)),
-                notes: Vec::new(),
-                txns: Vec::new(),
-                position: None,
-                opened: Instant::now(),
-                text: 0,
-                compacts: false,
-            };
-            group.batch.extend_from_slice(b"START TRANSACTION");
-            group.notes.push(Note {
-                txn: 0,
-                check: Check::Nothing,
-            });
-            self.group = Some(group);
-        }
+    /// The open group (the target transaction), opened if none is.
+    pub(super) fn open_group(&mut self) -> &mut Group {
+        self.group.get_or_insert_with(Group::open)
     }
 
     /// Appends a statement written by `write` to the open group's batch, and sends the batch
@@ -124,19 +157,14 @@ impl<E: Executor> Applier<E> {
         check: Check,
         write: impl FnOnce(&mut statements::Text<'_>),
     ) -> Result<(), TaskError> {
-        self.open_group();
-        let Some(group) = self.group.as_mut() else {
-            return Ok(());
-        };
-        let before = group.batch.len();
-        separate(&mut group.batch);
-        write(&mut statements::Text(&mut group.batch));
-        group.text += group.batch.len() - before;
-        group.notes.push(Note {
-            txn: group.txns.len(),
-            check,
+        let limit = SEND_BYTES.min(self.exec.max_text());
+        let group = self.open_group();
+        let txn = group.txns.len();
+        group.pending.push(txn, check, |sql| {
+            write(&mut statements::Text(sql));
+            true
         });
-        if group.batch.len() >= SEND_BYTES.min(self.exec.max_text()) {
+        if group.pending.sql.len() >= limit {
             self.send().await?;
         }
         Ok(())
@@ -154,7 +182,7 @@ impl<E: Executor> Applier<E> {
     ) -> Result<(), TaskError> {
         self.open_group();
         self.send().await?;
-        let txn = self.group.as_ref().map_or(0, |g| g.txns.len());
+        let txn = self.open_group().txns.len();
         let waiting = Instant::now();
         let result = self
             .exec
@@ -185,14 +213,14 @@ impl<E: Executor> Applier<E> {
         let Some(group) = self.group.as_mut() else {
             return Ok(());
         };
-        if group.notes.is_empty() {
+        if group.pending.notes.is_empty() {
             return Ok(());
         }
-        let notes = std::mem::take(&mut group.notes);
+        let notes = std::mem::take(&mut group.pending.notes);
         let waiting = Instant::now();
-        let result = self.exec.pipeline(&group.batch, notes.len()).await;
+        let result = self.exec.pipeline(&group.pending.sql, notes.len()).await;
         self.stats.waited(Wait::Target, waiting.elapsed());
-        group.batch.clear();
+        group.pending.sql.clear();
         match result {
             Ok(changed) => {
                 for (note, changed) in notes.iter().zip(changed) {
@@ -222,10 +250,7 @@ impl<E: Executor> Applier<E> {
         rows: u64,
         position: SourcePosition,
     ) -> Result<(), TaskError> {
-        self.open_group();
-        let Some(group) = self.group.as_mut() else {
-            return Ok(());
-        };
+        let group = self.open_group();
         group.txns.push(Committed {
             gtid,
             timestamp,
@@ -233,16 +258,14 @@ impl<E: Executor> Applier<E> {
         });
         group.position = Some(position);
         let due = group.txns.len() >= MAX_GROUP_TXNS
-            || group.text >= MAX_GROUP_BYTES
+            || group.pending.written >= MAX_GROUP_BYTES
             || group.opened.elapsed() >= MAX_GROUP_AGE;
         if self.alone > 0 {
             self.alone -= 1;
-            return self.close_group().await;
+        } else if !due {
+            return Ok(());
         }
-        if due {
-            self.close_group().await?;
-        }
-        Ok(())
+        self.close_group().await
     }
 
     /// Commits the open group: its GTID rows, the position after its last transaction, and
@@ -257,58 +280,31 @@ impl<E: Executor> Applier<E> {
             return Ok(());
         };
         let txn = group.txns.len().saturating_sub(1);
+        let job = &self.settings.job;
         let gtids = group.txns.iter().filter_map(|t| t.gtid.as_ref());
-        if gtids.clone().next().is_some() {
-            separate(&mut group.batch);
-            position::push_record_gtids(&mut group.batch, &self.settings.job, gtids);
-            group.notes.push(Note {
-                txn,
-                check: Check::Gtids,
-            });
-        }
+        group.pending.push(txn, Check::Gtids, |sql| {
+            position::push_record_gtids(sql, job, gtids)
+        });
         if let Some(position) = &group.position {
-            separate(&mut group.batch);
-            position::push_write(
-                &mut group.batch,
-                &self.settings.job,
-                Phase::Binlog.as_str(),
-                None,
-                position,
-            );
-            group.notes.push(Note {
-                txn,
-                check: Check::Nothing,
+            group.pending.push(txn, Check::Nothing, |sql| {
+                position::push_write(sql, job, Phase::Binlog.as_str(), None, position);
+                true
             });
         }
-        let recorded = group.txns.iter().filter(|t| t.gtid.is_some()).count() as u64;
-        let last_gtid = group.txns.iter().rev().find_map(|t| t.gtid);
         // A tenth of the retention, at most 1,000 rows at a time: each delete stays small and
         // rides in the group's last round trip.
-        let due =
-            self.since_compaction + recorded >= (self.settings.gtid_retention / 10).clamp(1, 1000);
+        let due = self.since_compaction + group.recorded()
+            >= (self.settings.gtid_retention / 10).clamp(1, 1000);
+        let last_gtid = group.txns.iter().rev().find_map(|t| t.gtid);
         if let (Some(gtid), true) = (last_gtid, due) {
-            let mark = group.batch.len();
-            separate(&mut group.batch);
-            if position::push_compact_gtids(
-                &mut group.batch,
-                &self.settings.job,
-                &gtid,
-                self.settings.gtid_retention,
-            ) {
-                group.compacts = true;
-                group.notes.push(Note {
-                    txn,
-                    check: Check::Nothing,
-                });
-            } else {
-                group.batch.truncate(mark);
-            }
+            let keep = self.settings.gtid_retention;
+            group.compacts = group.pending.push(txn, Check::Nothing, |sql| {
+                position::push_compact_gtids(sql, job, &gtid, keep)
+            });
         }
-        separate(&mut group.batch);
-        group.batch.extend_from_slice(b"COMMIT");
-        group.notes.push(Note {
-            txn,
-            check: Check::Nothing,
+        group.pending.push(txn, Check::Nothing, |sql| {
+            sql.extend_from_slice(b"COMMIT");
+            true
         });
         if let Err(failed) = self.send_batch().await {
             let alone = self.group.as_ref().is_some_and(|g| g.txns.len() == 1);
@@ -332,7 +328,7 @@ impl<E: Executor> Applier<E> {
 
     /// Bookkeeping after a group committed.
     async fn committed(&mut self, group: Group) -> Result<(), TaskError> {
-        let Some(position) = group.position else {
+        let Some(position) = &group.position else {
             return Ok(());
         };
         self.pending_ddl = None;
@@ -341,7 +337,7 @@ impl<E: Executor> Applier<E> {
         self.since_compaction = if group.compacts {
             0
         } else {
-            self.since_compaction + group.txns.iter().filter(|t| t.gtid.is_some()).count() as u64
+            self.since_compaction + group.recorded()
         };
         self.last_position_write = Instant::now();
         let rows: u64 = group.txns.iter().map(|t| t.rows).sum();
@@ -355,7 +351,7 @@ impl<E: Executor> Applier<E> {
         self.stats.target_commits.fetch_add(1, Relaxed);
         // A job started from a GTID has no snapshot to say so.
         self.stats.set_stage("Applying the binlog");
-        self.stats.set_position(&position);
+        self.stats.set_position(position);
         Ok(())
     }
 
@@ -372,8 +368,7 @@ impl<E: Executor> Applier<E> {
 
     fn checked(&mut self, check: &Check, changed: u64) {
         let missing = match check {
-            Check::Changed(table) => (changed == 0).then_some(table),
-            Check::ChangedAll(table, expected) => (changed < *expected).then_some(table),
+            Check::Changed(table, expected) => (changed < *expected).then_some(table),
             _ => None,
         };
         if let Some(table) = missing {
@@ -413,12 +408,5 @@ impl<E: Executor> Applier<E> {
             ),
             _ => error.error,
         }
-    }
-}
-
-/// Ends the statement before, if there is one in the batch.
-fn separate(batch: &mut Vec<u8>) {
-    if !batch.is_empty() {
-        batch.push(b';');
     }
 }

@@ -328,7 +328,7 @@ impl<E: Executor> Applier<E> {
             let image = match &kind {
                 RowKind::Insert(row)
                 | RowKind::Update { after: row, .. }
-                | RowKind::Delete(row) => row.iter().map(literal::max_len).sum::<usize>(),
+                | RowKind::Delete(row) => literal::row_max_len(row),
             };
             if image <= max_text {
                 match self.fold(&resolved, &name, kind).await? {
@@ -341,7 +341,7 @@ impl<E: Executor> Applier<E> {
         }
         match kind {
             RowKind::Insert(row) => {
-                let size = row.iter().map(literal::max_len).sum::<usize>() + row.len() * 2 + 4;
+                let size = literal::row_max_len(&row) + row.len() * 2 + 4;
                 let same = self
                     .batch
                     .as_ref()
@@ -375,8 +375,8 @@ impl<E: Executor> Applier<E> {
             }
             RowKind::Update { before, after } => {
                 self.flush_batch().await?;
-                let size: usize = before.iter().chain(&after).map(literal::max_len).sum();
-                let check = Check::Changed(name.clone());
+                let size = literal::row_max_len(&before) + literal::row_max_len(&after);
+                let check = Check::Changed(name.clone(), 1);
                 if size > max_text {
                     let mut statement = statements::Prepared::default();
                     statements::update_into(&mut statement, &resolved.def, before, after);
@@ -390,8 +390,8 @@ impl<E: Executor> Applier<E> {
             }
             RowKind::Delete(before) => {
                 self.flush_batch().await?;
-                let size: usize = before.iter().map(literal::max_len).sum();
-                let check = Check::Changed(name.clone());
+                let size = literal::row_max_len(&before);
+                let check = Check::Changed(name.clone(), 1);
                 if size > max_text {
                     let mut statement = statements::Prepared::default();
                     statements::delete_into(&mut statement, &resolved.def, before);

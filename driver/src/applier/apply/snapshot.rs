@@ -120,11 +120,15 @@ impl<E: Executor> Applier<E> {
         }
         self.sql("START TRANSACTION").await?;
         for size in sizes {
-            let sql = statements::insert(&resolved.def, size, true);
             // Each statement's rows are moved into its parameters, so none is held twice.
-            let params = statements::insert_params(rows.drain(..size));
+            let mut statement = statements::Prepared::default();
+            statements::insert_into(&mut statement, &resolved.def, rows.drain(..size), true);
             self.exec
-                .exec(sql, params, &format!("copying rows into {name}"))
+                .exec(
+                    statement.sql,
+                    statement.params,
+                    &format!("copying rows into {name}"),
+                )
                 .await?;
         }
         self.exec

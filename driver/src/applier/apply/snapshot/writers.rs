@@ -418,10 +418,10 @@ async fn write_chunk(session: &mut Session, chunk: Queued, shared: &Shared) -> R
             return Err(Stopped::Aborted);
         }
         let size = size.min(rows.len());
-        let sql = statements::insert(&def, size, true);
         // Each statement's rows are moved into its parameters, so none is held twice.
-        let params = statements::insert_params(rows.drain(..size));
-        conn.exec_drop(sql, params)
+        let mut statement = statements::Prepared::default();
+        statements::insert_into(&mut statement, &def, rows.drain(..size), true);
+        conn.exec_drop(statement.sql, statement.params)
             .await
             .map_err(|e| failed(&context, e))?;
     }
