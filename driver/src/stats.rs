@@ -21,7 +21,7 @@
 //! of staying 0.
 
 use crate::change::SourcePosition;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
@@ -138,7 +138,7 @@ impl Lag {
 }
 
 /// Rows of one table, by kind of change.
-#[derive(Debug, Default, Clone, Serialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TableCounters {
     /// Rows copied or inserted.
     pub inserts: u64,
@@ -162,7 +162,7 @@ pub enum RowCount {
 }
 
 /// A copy of the counters at one moment.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct StatsSnapshot {
     /// Rows read from the source.
     pub rows_read: u64,
