@@ -1,12 +1,15 @@
 //! BasePlugin: the service every Nomad plugin serves first. PluginInfo says what this plugin is,
 //! ConfigSchema how to read its agent-level block, SetConfig hands over that block (and, on the
-//! long-lived instance only, the client's own settings).
+//! long-lived instance only, the client's own settings; only then is the stats API bound).
 
+use super::api::ApiServer;
 use super::config::{schema, PluginConfig};
 use super::proto::base::{
     base_plugin_server::BasePlugin, ConfigSchemaRequest, ConfigSchemaResponse, PluginInfoRequest,
     PluginInfoResponse, PluginType, SetConfigRequest, SetConfigResponse,
 };
+use super::registry::Registry;
+use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::sync::{Arc, RwLock};
 use tonic::{Request, Response, Status};
@@ -24,6 +27,9 @@ pub struct Settings {
     /// The client's loopback port range for plugin subsystems; absent on the agent's validation
     /// launch, which sends no nomad_config.
     pub client_ports: Option<RangeInclusive<u32>>,
+    /// Where the stats API ([`super::api`]) listens: `api_addr`, once the long-lived instance
+    /// bound it.
+    pub api_serving: Option<SocketAddr>,
 }
 
 /// State shared by the plugin's services. Nothing is bound or started before SetConfig.
@@ -53,11 +59,18 @@ impl PluginState {
 #[derive(Debug, Clone)]
 pub struct BaseService {
     state: Arc<PluginState>,
+    registry: Arc<Registry>,
+    api: Arc<ApiServer>,
 }
 
 impl BaseService {
-    pub fn new(state: Arc<PluginState>) -> Self {
-        BaseService { state }
+    /// The service over the shared settings; SetConfig starts the stats API over `registry`.
+    pub fn new(state: Arc<PluginState>, registry: Arc<Registry>) -> Self {
+        BaseService {
+            state,
+            registry,
+            api: Arc::default(),
+        }
     }
 }
 
@@ -102,10 +115,20 @@ impl BasePlugin for BaseService {
         }
         let config = PluginConfig::from_msgpack(&request.msgpack_config)
             .map_err(|err| Status::invalid_argument(err.to_string()))?;
+        let long_lived = request.nomad_config.is_some();
         let client_ports = request
             .nomad_config
             .and_then(|nomad| nomad.driver)
             .map(|driver| driver.client_min_port..=driver.client_max_port);
+        let api_serving = match config.api_addr {
+            Some(addr) if long_lived => {
+                self.api
+                    .ensure(addr, Arc::clone(&self.registry))
+                    .map_err(|err| Status::failed_precondition(err.to_string()))?;
+                Some(addr)
+            }
+            _ => None,
+        };
         tracing::info!(
             nats_url = %config.nats_url,
             data_dir = ?config.data_dir,
@@ -116,6 +139,7 @@ impl BasePlugin for BaseService {
         self.state.set(Settings {
             config,
             client_ports,
+            api_serving,
         });
         Ok(Response::new(SetConfigResponse {}))
     }

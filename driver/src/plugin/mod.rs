@@ -30,17 +30,22 @@
 //!   InspectTask, RecoverTask (from `driver_state` alone), the TaskStats and TaskEvents streams
 //!   ([`streams`], [`usage`]); tasks run in this process, in the [`registry`], through the same
 //!   task API (`crate::task::run`) as the embedded orchestrator; SignalTask pauses (SIGSTOP) and
-//!   resumes (SIGCONT) a task. Exec and networks are not declared.
+//!   resumes (SIGCONT) a task, a pause kept in `data_dir` across plugin restarts
+//!   ([`pause_marks`]). Exec and networks are not declared.
+//! - With `api_addr` in its config, the long-lived instance serves the tasks' replication stats
+//!   over HTTP for `dtle agent` ([`api`]), and publishes the address in its fingerprint.
 //!
 //! Not served: `plugin.GRPCStdio` (the client logs a warning without it) and `plugin.GRPCBroker`
 //! (unused by Nomad drivers).
 
+pub mod api;
 pub mod base;
 pub mod config;
 pub mod controller;
 pub mod cty;
 pub mod handshake;
 pub mod hclspec;
+pub mod pause_marks;
 pub mod proto;
 pub mod registry;
 pub mod streams;
@@ -124,16 +129,19 @@ async fn serve(listener: tokio::net::TcpListener) -> Result<(), PluginError> {
         .set_service_status("plugin", tonic_health::ServingStatus::Serving)
         .await;
     let state = Arc::new(PluginState::default());
+    let registry = Arc::new(Registry::default());
 
     let server = tonic::transport::Server::builder()
         .add_service(health_service)
         .add_service(GrpcControllerServer::new(ControllerService::new(
             shutdown_tx,
         )))
-        .add_service(BasePluginServer::new(BaseService::new(Arc::clone(&state))))
+        .add_service(BasePluginServer::new(BaseService::new(
+            Arc::clone(&state),
+            Arc::clone(&registry),
+        )))
         .add_service(DriverServer::new(task_driver::DriverService::new(
-            state,
-            Arc::new(Registry::default()),
+            state, registry,
         )))
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(listener),

@@ -12,8 +12,9 @@
 //! - [`Registry::remove`] is the only way out (DestroyTask): a task that exited stays visible
 //!   (InspectTask EXITED, WaitTask answers at once) until it is destroyed.
 //!
-//! Nothing is persisted: after the process dies the client's RecoverTask re-creates each task
-//! from its handle's `driver_state` ([`super::task_spec`]).
+//! The table lives in this process's memory only: after the process dies the client's
+//! RecoverTask re-creates each task from its handle's `driver_state` ([`super::task_spec`]), and
+//! paused if [`super::pause_marks`] says so.
 
 use crate::error::TaskError;
 use crate::retry::RetryPolicy;
@@ -128,6 +129,8 @@ pub struct StartRequest {
     pub role: Role,
     pub spec: JobSpec,
     pub nats_url: String,
+    /// Start paused (a task recovered after it was paused): it waits for a resume.
+    pub paused: bool,
 }
 
 /// The task table.
@@ -156,6 +159,15 @@ impl Registry {
         self.table().get(id).cloned()
     }
 
+    /// The tasks of one allocation.
+    pub fn by_alloc(&self, alloc_id: &str) -> Vec<RunningTask> {
+        self.table()
+            .values()
+            .filter(|task| task.alloc_id == alloc_id)
+            .cloned()
+            .collect()
+    }
+
     /// Subscribes to task events from now on.
     pub fn events(&self) -> broadcast::Receiver<TaskEvent> {
         self.events.subscribe()
@@ -180,6 +192,7 @@ impl Registry {
             role,
             spec,
             nats_url,
+            paused,
         } = request;
         let (done_tx, done_rx) = watch::channel(None);
         let task = RunningTask {
@@ -191,7 +204,7 @@ impl Registry {
             stats: Arc::new(TaskStats::default()),
             started_at: SystemTime::now(),
             completion: done_rx,
-            control: Arc::new(watch::channel(false).0),
+            control: Arc::new(watch::channel(paused).0),
             current: Arc::default(),
         };
         {

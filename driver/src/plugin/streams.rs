@@ -7,6 +7,8 @@
 //! - TaskEvents: every task start, stop and failure from the moment the stream opened; stays
 //!   open while the plugin runs (events lost by a slow reader are skipped, not fatal).
 
+use super::api::API_ADDR_ATTRIBUTE;
+use super::base::PluginState;
 use super::proto::drivers::{
     fingerprint_response::HealthState, DriverTaskEvent, FingerprintResponse, TaskStats,
     TaskStatsResponse,
@@ -15,6 +17,8 @@ use super::proto::structs::{attribute::Value as AttrValue, Attribute};
 use super::registry::Registry;
 use super::usage;
 use futures::Stream;
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -27,34 +31,46 @@ pub type GrpcStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 /// How often Fingerprint repeats itself (dtle's Go driver: 30 s).
 pub const FINGERPRINT_EVERY: Duration = Duration::from_secs(30);
 
-/// The fingerprint: healthy, with `driver.dtle` and `driver.dtle.version`.
-pub fn fingerprint_message() -> FingerprintResponse {
+/// The fingerprint: healthy, with `driver.dtle`, `driver.dtle.version` and, when the plugin serves
+/// its stats API, [`API_ADDR_ATTRIBUTE`].
+pub fn fingerprint_message(api_addr: Option<SocketAddr>) -> FingerprintResponse {
     let attr = |value| Attribute {
         value: Some(value),
         unit: String::new(),
     };
+    let mut attributes: HashMap<String, Attribute> = [
+        ("driver.dtle".to_owned(), attr(AttrValue::BoolVal(true))),
+        (
+            "driver.dtle.version".to_owned(),
+            attr(AttrValue::StringVal(env!("CARGO_PKG_VERSION").to_owned())),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    if let Some(addr) = api_addr {
+        attributes.insert(
+            API_ADDR_ATTRIBUTE.to_owned(),
+            attr(AttrValue::StringVal(addr.to_string())),
+        );
+    }
     FingerprintResponse {
-        attributes: [
-            ("driver.dtle".to_owned(), attr(AttrValue::BoolVal(true))),
-            (
-                "driver.dtle.version".to_owned(),
-                attr(AttrValue::StringVal(env!("CARGO_PKG_VERSION").to_owned())),
-            ),
-        ]
-        .into_iter()
-        .collect(),
+        attributes,
         health: HealthState::Healthy.into(),
         health_description: "dtle runs Src and Dest tasks in this plugin".to_owned(),
     }
 }
 
-/// The Fingerprint stream.
-pub fn fingerprint() -> GrpcStream<FingerprintResponse> {
-    Box::pin(futures::stream::unfold(true, |first| async move {
-        if !first {
-            tokio::time::sleep(FINGERPRINT_EVERY).await;
+/// The Fingerprint stream; each message reads the settings afresh.
+pub fn fingerprint(state: Arc<PluginState>) -> GrpcStream<FingerprintResponse> {
+    Box::pin(futures::stream::unfold(true, move |first| {
+        let state = Arc::clone(&state);
+        async move {
+            if !first {
+                tokio::time::sleep(FINGERPRINT_EVERY).await;
+            }
+            let api_addr = state.settings().and_then(|s| s.api_serving);
+            Some((Ok(fingerprint_message(api_addr)), false))
         }
-        Some((Ok(fingerprint_message()), false))
     }))
 }
 

@@ -22,6 +22,7 @@
 
 use super::base::PluginState;
 use super::config::DEFAULT_NATS_URL;
+use super::pause_marks::PauseMarks;
 use super::proto::drivers::{
     driver_capabilities::{FsIsolation, MountConfigs},
     driver_server::Driver,
@@ -84,6 +85,12 @@ impl DriverService {
         self.state.settings().map(|s| s.config.nats_url)
     }
 
+    /// Where pauses are kept across plugin restarts, when the config names a `data_dir`.
+    fn pause_marks(&self) -> Option<PauseMarks> {
+        let settings = self.state.settings()?;
+        Some(PauseMarks::new(settings.config.data_dir.as_deref()?))
+    }
+
     fn task(&self, id: &str) -> Result<RunningTask, Status> {
         self.registry
             .get(id)
@@ -129,7 +136,7 @@ impl Driver for DriverService {
         &self,
         _request: Request<FingerprintRequest>,
     ) -> Result<Response<Self::FingerprintStream>, Status> {
-        Ok(Response::new(streams::fingerprint()))
+        Ok(Response::new(streams::fingerprint(Arc::clone(&self.state))))
     }
 
     async fn recover_task(
@@ -157,7 +164,8 @@ impl Driver for DriverService {
         let state = DriverState::from_bytes(&handle.driver_state).map_err(invalid)?;
         let spec = state.spec().map_err(invalid)?;
         let nats_url = self.nats_url().unwrap_or_else(|| state.nats_url.clone());
-        tracing::info!(task = %id, role = %state.role, job = %spec.name, "recovering a task from its handle");
+        let paused = self.pause_marks().is_some_and(|marks| marks.is_paused(&id));
+        tracing::info!(task = %id, role = %state.role, job = %spec.name, paused, "recovering a task from its handle");
         // Started concurrently by two recoveries: the second finds it and is fine.
         self.registry.start(StartRequest {
             id,
@@ -166,6 +174,7 @@ impl Driver for DriverService {
             role: state.role,
             spec,
             nats_url,
+            paused,
         });
         Ok(Response::new(RecoverTaskResponse {}))
     }
@@ -198,12 +207,19 @@ impl Driver for DriverService {
             role: state.role,
             spec,
             nats_url,
+            paused: false,
         });
         if !started {
             return Err(Status::already_exists(format!(
                 "a dtle task with id {:?} is already known",
                 config.id
             )));
+        }
+        if let Some(marks) = self.pause_marks() {
+            // A new task is not paused, whatever an earlier task of that id left behind.
+            if let Err(err) = marks.forget(&config.id) {
+                tracing::warn!(task = %config.id, %err, "cannot clear a stale pause mark");
+            }
         }
         Ok(Response::new(StartTaskResponse {
             result: 0,
@@ -267,6 +283,11 @@ impl Driver for DriverService {
             }
         }
         self.registry.remove(&task.id);
+        if let Some(marks) = self.pause_marks() {
+            if let Err(err) = marks.forget(&task.id) {
+                tracing::warn!(task = %task.id, %err, "cannot remove the destroyed task's pause mark");
+            }
+        }
         Ok(Response::new(DestroyTaskResponse {}))
     }
 
@@ -341,7 +362,23 @@ impl Driver for DriverService {
                 task.id
             )));
         }
+        // The mark is written before a pause takes effect and removed after a resume did, so a
+        // crash in between leaves the task paused rather than running against the user's wish.
+        let marks = self.pause_marks();
+        if let (Some(marks), true) = (&marks, paused) {
+            marks.set(&task.id, true).map_err(|err| {
+                Status::internal(format!(
+                    "cannot keep the pause of {:?} in the plugin's data_dir: {err}",
+                    task.id
+                ))
+            })?;
+        }
         self.registry.set_paused(&task, paused);
+        if let (Some(marks), false) = (&marks, paused) {
+            if let Err(err) = marks.set(&task.id, false) {
+                tracing::warn!(task = %task.id, %err, "resumed, but the pause mark stays: a recovery after a crash would start the task paused");
+            }
+        }
         Ok(Response::new(SignalTaskResponse {}))
     }
 
