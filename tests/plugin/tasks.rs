@@ -29,16 +29,16 @@ async fn runs_src_and_dest_through_start_wait_stop_destroy() {
         .expect("TaskEvents")
         .into_inner();
 
-    // A Dest without a target is refused with the job model's words.
-    let mut bad = task_config(job, "Dest", schema);
+    // A Src without a source is refused with the job model's words.
+    let mut bad = task_config(job, "Src", schema);
     bad.msgpack_driver_config = cty_task(vec![("DestType", Value::from("mysql"))]);
     let err = driver
         .start_task(StartTaskRequest { task: Some(bad) })
         .await
-        .expect_err("no target");
+        .expect_err("no source");
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
     assert!(
-        err.message().contains("Dest task needs"),
+        err.message().contains("Src task needs"),
         "{}",
         err.message()
     );
@@ -207,4 +207,45 @@ async fn sigstop_pauses_and_sigcont_resumes_a_task() {
     support::converge(schema, "t", "id", Duration::from_secs(90)).await;
     assert!(support::gtids_recorded_once(job).await > 0);
     stop_wait_destroy(&mut driver, [&ids[0], &ids[1]]).await;
+}
+
+/// dtle 4's sample job: the Src task has the whole job, the Dest task only `DestType`.
+#[tokio::test]
+async fn a_dest_with_dest_type_alone_runs_the_job_its_src_hands_over() {
+    let (schema, job) = ("e2e_plugin_handoff", "e2e_plugin_handoff");
+    support::reset(schema, job).await;
+    support::exec(
+        support::SRC_PORT,
+        &format!(
+            "CREATE TABLE `{schema}`.t (id INT PRIMARY KEY, v VARCHAR(20));\n\
+             INSERT INTO `{schema}`.t VALUES (1, 'a'), (2, 'b')"
+        ),
+    )
+    .await;
+    let (_plugin, mut driver) = configured_plugin().await;
+    let mut dest = task_config(job, "dest", schema);
+    dest.msgpack_driver_config = cty_task(vec![("DestType", Value::from("mysql"))]);
+    let dest = start(&mut driver, dest).await;
+    let dest_id = dest.config.expect("echoed").id;
+    // The Dest waits, running, until a Src answers.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(state_of(&mut driver, &dest_id).await, TaskState::Running);
+
+    let src = start(&mut driver, whole_job_config(job, "src", schema)).await;
+    let src_id = src.config.expect("echoed").id;
+    support::exec(
+        support::SRC_PORT,
+        &format!("INSERT INTO `{schema}`.t VALUES (3, 'after start')"),
+    )
+    .await;
+    support::converge(schema, "t", "id", Duration::from_secs(90)).await;
+    support::in_binlog_phase(job, Duration::from_secs(60)).await;
+    support::exec(
+        support::SRC_PORT,
+        &format!("UPDATE `{schema}`.t SET v = 'in the binlog' WHERE id = 1"),
+    )
+    .await;
+    support::converge(schema, "t", "id", Duration::from_secs(90)).await;
+    assert!(support::gtids_recorded_once(job).await > 0);
+    stop_wait_destroy(&mut driver, [&src_id, &dest_id]).await;
 }

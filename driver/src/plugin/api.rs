@@ -156,6 +156,7 @@ fn error(status: StatusCode, message: &str) -> warp::reply::Response {
 mod tests {
     use super::*;
     use crate::plugin::registry::StartRequest;
+    use crate::plugin::task_spec::TaskJob;
 
     #[tokio::test]
     async fn unknown_allocations_and_paths_are_json_404s() {
@@ -181,7 +182,8 @@ mod tests {
             name: "Src".into(),
             alloc_id: "alloc-1".into(),
             role: jobs::Role::Src,
-            spec,
+            job: TaskJob::Spec(Box::new(spec)),
+            hand_over: None,
             nats_url: "nats://127.0.0.1:1".into(),
             paused: true,
         });

@@ -45,6 +45,7 @@ pub mod controller;
 pub mod cty;
 pub mod handshake;
 pub mod hclspec;
+pub mod job_handoff;
 pub mod pause_marks;
 pub mod proto;
 pub mod registry;

@@ -16,11 +16,13 @@
 //! RecoverTask re-creates each task from its handle's `driver_state` ([`super::task_spec`]), and
 //! paused if [`super::pause_marks`] says so.
 
+use super::job_handoff;
+use super::task_spec::TaskJob;
 use crate::error::TaskError;
 use crate::retry::RetryPolicy;
 use crate::stats::TaskStats;
 use crate::task::TaskContext;
-use jobs::{JobSpec, Role};
+use jobs::Role;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -127,7 +129,9 @@ pub struct StartRequest {
     pub name: String,
     pub alloc_id: String,
     pub role: Role,
-    pub spec: JobSpec,
+    pub job: TaskJob,
+    /// The job a Src hands over to a Dest that asks for it ([`super::job_handoff`]).
+    pub hand_over: Option<serde_json::Value>,
     pub nats_url: String,
     /// Start paused (a task recovered after it was paused): it waits for a resume.
     pub paused: bool,
@@ -190,7 +194,8 @@ impl Registry {
             name,
             alloc_id,
             role,
-            spec,
+            job,
+            hand_over,
             nats_url,
             paused,
         } = request;
@@ -214,13 +219,23 @@ impl Registry {
             }
             table.insert(id.clone(), task.clone());
         }
-        self.emit(
-            &task,
-            format!("dtle {role} task started (job {})", spec.name),
-        );
+        let job_name = match &job {
+            TaskJob::Spec(spec) => spec.name.clone(),
+            TaskJob::FromSrc { job_name } => job_name.clone(),
+        };
+        self.emit(&task, format!("dtle {role} task started (job {job_name})"));
+        if let Some(whole) = hand_over {
+            tokio::spawn(job_handoff::serve(
+                nats_url.clone(),
+                job_name,
+                whole,
+                task.stats.clone(),
+                task.cancel.child_token(),
+            ));
+        }
         let registry = Arc::clone(self);
         tokio::spawn(async move {
-            let completion = registry.run_until_done(&task, spec, nats_url).await;
+            let completion = registry.run_until_done(&task, job, nats_url).await;
             let message = match completion.exit_code {
                 0 => format!("dtle {role} task stopped"),
                 _ => format!("dtle {role} task failed: {}", completion.err),
@@ -235,9 +250,31 @@ impl Registry {
     async fn run_until_done(
         &self,
         task: &RunningTask,
-        spec: JobSpec,
+        job: TaskJob,
         nats_url: String,
     ) -> Completion {
+        let spec = match job {
+            TaskJob::Spec(spec) => *spec,
+            TaskJob::FromSrc { job_name } => {
+                let fetched =
+                    job_handoff::fetch(&nats_url, &job_name, task.stats.clone(), &task.cancel)
+                        .await;
+                match fetched {
+                    Ok(Some(spec)) => {
+                        self.emit(
+                            task,
+                            format!(
+                                "dtle {} task got job {job_name} from its Src task",
+                                task.role
+                            ),
+                        );
+                        spec
+                    }
+                    Ok(None) => return Completion::of(&Ok(())),
+                    Err(err) => return Completion::of(&Err(err)),
+                }
+            }
+        };
         let mut control = task.control.subscribe();
         loop {
             tokio::select! {

@@ -162,17 +162,18 @@ impl Driver for DriverService {
             return Ok(Response::new(RecoverTaskResponse {}));
         }
         let state = DriverState::from_bytes(&handle.driver_state).map_err(invalid)?;
-        let spec = state.spec().map_err(invalid)?;
+        let job = state.task_job().map_err(invalid)?;
         let nats_url = self.nats_url().unwrap_or_else(|| state.nats_url.clone());
         let paused = self.pause_marks().is_some_and(|marks| marks.is_paused(&id));
-        tracing::info!(task = %id, role = %state.role, job = %spec.name, paused, "recovering a task from its handle");
+        tracing::info!(task = %id, role = %state.role, paused, "recovering a task from its handle");
         // Started concurrently by two recoveries: the second finds it and is fine.
         self.registry.start(StartRequest {
             id,
             name: config.name,
             alloc_id: config.alloc_id,
             role: state.role,
-            spec,
+            job,
+            hand_over: state.handed_over_job().cloned(),
             nats_url,
             paused,
         });
@@ -193,7 +194,7 @@ impl Driver for DriverService {
         let nats_url = self
             .nats_url()
             .unwrap_or_else(|| DEFAULT_NATS_URL.to_owned());
-        let (state, spec) = task_spec::from_task(
+        let (state, job) = task_spec::from_task(
             &config.name,
             &config.job_name,
             &config.msgpack_driver_config,
@@ -205,7 +206,8 @@ impl Driver for DriverService {
             name: config.name.clone(),
             alloc_id: config.alloc_id.clone(),
             role: state.role,
-            spec,
+            job,
+            hand_over: state.handed_over_job().cloned(),
             nats_url,
             paused: false,
         });

@@ -16,8 +16,9 @@
 //!   role's config, and the other role's config is only `ConnectionConfig` holding a copy of that
 //!   same server: a stand-in the running role never opens (the Src opens only the source, the Dest
 //!   only the target), present only because the job model requires both;
-//! - a Dest task whose config names no target (dtle 4's `DestType` alone) is refused with the job
-//!   model's message: dtle-rs sends no connection from Src to Dest at run time.
+//! - a Dest task whose config names no server at all (dtle 4's sample job gives it `DestType`
+//!   alone) runs the job its Src task hands over at run time ([`super::job_handoff`]); the Src
+//!   hands over its job when its config is the whole job (both servers).
 //!
 //! Fields of the other role that only it uses (`ReplicateDoDb` on a Dest-only config, say) are
 //! simply absent from the job this task runs, which is harmless: a role reads only its own.
@@ -57,6 +58,18 @@ pub struct DriverState {
     pub role: Role,
     /// The NATS URL the task was started with (used when no SetConfig came since).
     pub nats_url: String,
+    /// A Dest task that gets its job from its Src: `job` holds only the job's `Name`.
+    #[serde(default)]
+    pub job_from_src: bool,
+}
+
+/// Where a task's job comes from.
+#[derive(Debug, Clone)]
+pub enum TaskJob {
+    /// From the task's own config.
+    Spec(Box<JobSpec>),
+    /// From the Src task of job `job_name`, at run time ([`super::job_handoff`]).
+    FromSrc { job_name: String },
 }
 
 impl DriverState {
@@ -80,6 +93,39 @@ impl DriverState {
     pub fn spec(&self) -> Result<JobSpec, TaskSpecError> {
         Ok(jobs::from_json_value(&self.job)?.spec)
     }
+
+    /// The job the task runs, or where it will come from.
+    ///
+    /// # Errors
+    /// The job model's message when the job is no longer valid.
+    pub fn task_job(&self) -> Result<TaskJob, TaskSpecError> {
+        if self.job_from_src {
+            let job_name = self.job["Name"].as_str().unwrap_or_default().to_owned();
+            return Ok(TaskJob::FromSrc { job_name });
+        }
+        Ok(TaskJob::Spec(Box::new(self.spec()?)))
+    }
+
+    /// The job a Src task hands over to a Dest that asks: its whole job, when its config named
+    /// both servers.
+    pub fn handed_over_job(&self) -> Option<&Value> {
+        let config = self.job["Tasks"][0]["Config"].as_object()?;
+        let whole = self.role == Role::Src
+            && config.contains_key("SrcConnectionConfig")
+            && config.contains_key("DestConnectionConfig");
+        whole.then_some(&self.job)
+    }
+}
+
+/// Whether a task config names any server.
+fn names_a_server(config: &Map<String, Value>) -> bool {
+    [
+        "ConnectionConfig",
+        "SrcConnectionConfig",
+        "DestConnectionConfig",
+    ]
+    .iter()
+    .any(|key| config.contains_key(*key))
 }
 
 /// The role a task name means: `Src` or `Dest`, any case.
@@ -191,7 +237,8 @@ pub fn job_json(job_name: &str, role: Role, config: Map<String, Value>) -> Value
     })
 }
 
-/// Everything StartTask needs from a task: the state to keep and the parsed job.
+/// Everything StartTask needs from a task: the state to keep and the parsed job (or that it
+/// comes from the Src).
 ///
 /// # Errors
 /// A bad name, undecodable bytes, or the job model's message for an invalid job.
@@ -200,21 +247,37 @@ pub fn from_task(
     job_name: &str,
     msgpack_config: &[u8],
     nats_url: &str,
-) -> Result<(DriverState, JobSpec), TaskSpecError> {
+) -> Result<(DriverState, TaskJob), TaskSpecError> {
     let role = role_of(name)?;
     let config = config_json(msgpack_config)?;
+    let job_from_src = role == Role::Dest && !names_a_server(&config);
+    let job = if job_from_src {
+        serde_json::json!({ "Name": job_name })
+    } else {
+        job_json(job_name, role, config)
+    };
     let state = DriverState {
-        job: job_json(job_name, role, config),
+        job,
         role,
         nats_url: nats_url.to_owned(),
+        job_from_src,
     };
-    let spec = state.spec()?;
-    Ok((state, spec))
+    let job = state.task_job()?;
+    Ok((state, job))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn spec_of(job: TaskJob) -> JobSpec {
+        match job {
+            TaskJob::Spec(spec) => *spec,
+            TaskJob::FromSrc { job_name } => {
+                panic!("expected a job, got one from job {job_name}'s Src")
+            }
+        }
+    }
 
     fn server(port: i64) -> Mp {
         Mp::Map(vec![
@@ -240,12 +303,15 @@ mod tests {
             ("ChunkSize", Mp::from(500)),
             ("Gtid", Mp::Nil),
         ]);
-        let (state, spec) = from_task("src", "j1", &src, "nats://x").expect("a Src task");
+        let (state, job) = from_task("src", "j1", &src, "nats://x").expect("a Src task");
+        let spec = spec_of(job);
+        assert_eq!(state.handed_over_job(), None, "one server is no whole job");
         assert_eq!(state.role, Role::Src);
         assert_eq!(spec.src.connection.port, 3307);
         assert_eq!(spec.src.extract.chunk_size, 500);
         let dest = bytes(vec![("ConnectionConfig", server(3308))]);
-        let (_, spec) = from_task("Dest", "j1", &dest, "nats://x").expect("a Dest task");
+        let (_, job) = from_task("Dest", "j1", &dest, "nats://x").expect("a Dest task");
+        let spec = spec_of(job);
         assert_eq!(spec.dest.connection.port, 3308);
         let again = DriverState::from_bytes(&state.to_bytes()).expect("round trip");
         assert_eq!(again, state);
@@ -258,7 +324,13 @@ mod tests {
             ("DestConnectionConfig", server(3308)),
         ]);
         for name in ["Src", "DEST"] {
-            let (_, spec) = from_task(name, "j2", &both, "n").expect("either role");
+            let (state, job) = from_task(name, "j2", &both, "n").expect("either role");
+            assert_eq!(
+                state.handed_over_job().is_some(),
+                name == "Src",
+                "the Src hands its whole job over"
+            );
+            let spec = spec_of(job);
             assert_eq!(
                 (spec.src.connection.port, spec.dest.connection.port),
                 (3307, 3308)
@@ -267,10 +339,24 @@ mod tests {
     }
 
     #[test]
+    fn a_dest_without_a_server_waits_for_its_src_also_after_recovery() {
+        let only_type = bytes(vec![("DestType", "mysql".into())]);
+        for config in [only_type, bytes(vec![])] {
+            let (state, job) = from_task("dest", "j4", &config, "n").expect("a waiting Dest");
+            assert!(matches!(&job, TaskJob::FromSrc { job_name } if job_name == "j4"));
+            assert_eq!(state.handed_over_job(), None);
+            let again = DriverState::from_bytes(&state.to_bytes()).expect("round trip");
+            assert!(
+                matches!(again.task_job(), Ok(TaskJob::FromSrc { job_name }) if job_name == "j4")
+            );
+        }
+    }
+
+    #[test]
     fn refusals_name_the_problem() {
         let only_type = bytes(vec![("DestType", "mysql".into())]);
-        let err = from_task("Dest", "j3", &only_type, "n").expect_err("no target");
-        assert!(err.to_string().contains("Dest task needs"), "{err}");
+        let err = from_task("Src", "j3", &only_type, "n").expect_err("no source");
+        assert!(err.to_string().contains("Src"), "{err}");
         let err = from_task("Other", "j3", &only_type, "n").expect_err("bad name");
         assert!(matches!(err, TaskSpecError::Role(_)), "{err}");
         let bad_port = bytes(vec![("ConnectionConfig", {

@@ -9,6 +9,8 @@
 //!   executed counts, position and lag: [`super::ledger`]).
 //! - `dtle.<job>.resync` (Dest → Src): the applier lost the thread (a gap, a stale epoch, its own
 //!   restart) and asks for a new sync.
+//! - `dtle.<job>.job` (request/reply, Dest → Src): on Nomad, a Dest task whose config names no
+//!   target asks its Src for the whole job (`crate::plugin::job_handoff`).
 //!
 //! # Why this is exact
 //! The applier owns the position: it commits every source transaction together with its GTID on
@@ -31,6 +33,8 @@ pub struct Subjects {
     pub ack: String,
     /// Resync requests.
     pub resync: String,
+    /// Requests for the job, from a Dest task started without its target.
+    pub job: String,
 }
 
 impl Subjects {
@@ -42,6 +46,7 @@ impl Subjects {
             data: format!("{base}.data"),
             ack: format!("{base}.ack"),
             resync: format!("{base}.resync"),
+            job: format!("{base}.job"),
         }
     }
 }
