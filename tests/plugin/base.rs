@@ -246,3 +246,33 @@ fn a_wrong_cookie_exits_one_with_a_sentence() {
         "stderr: {stderr:?}"
     );
 }
+
+/// go-plugin's client logs a stderr line at its own level only when the line is hclog JSON.
+#[tokio::test]
+async fn logs_are_hclog_json_lines_on_stderr() {
+    let mut plugin = Plugin::spawn(MAGIC_COOKIE_VALUE);
+    let _addr = plugin.handshake();
+    let stderr = plugin.stderr.take().expect("stderr is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let line = rx.recv_timeout(WAIT).expect("a log line once serving");
+    let entry: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+    assert_eq!(entry["@level"], "info", "{line}");
+    assert_eq!(entry["@message"], "dtle plugin serving", "{line}");
+    assert!(entry["@timestamp"].is_string(), "{line}");
+    assert!(
+        entry["addr"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("127.0.0.1:")),
+        "{line}"
+    );
+}
