@@ -1,9 +1,9 @@
 //! Plugin mode: `dtle` started by a Nomad client (the magic cookie is in its environment).
 //!
 //! Logs go to stderr only, one JSON object per line in hclog's shape (`@level`, `@message`,
-//! `@timestamp`, then the fields): go-plugin's client reads that shape and logs each line at its
-//! own level in the Nomad client's log, where a plain text line would be logged at debug level
-//! and hidden. The protocol itself lives in `driver::plugin`. After the client restarts and
+//! `@timestamp` with exactly six fractional digits, then the fields): go-plugin's client reads
+//! that shape and logs each line at its own level in the Nomad client's log, where a plain text
+//! line (or a timestamp in another layout) would be logged verbatim at debug level and hidden. The protocol itself lives in `driver::plugin`. After the client restarts and
 //! reattaches, stderr may be a dead pipe: a log line that cannot be written is dropped.
 //! (tracing-subscriber would otherwise report the failed write with `eprintln!`, which panics on
 //! that very pipe.)
