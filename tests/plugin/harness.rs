@@ -113,13 +113,23 @@ pub(crate) async fn connect(addr: &str) -> Channel {
         .expect("connecting to the plugin")
 }
 
-/// A config block as go-cty msgpack encodes it: a map of every attribute, nil when unset.
+/// A config block as go-cty msgpack encodes it: a map of every attribute of the plugin's
+/// schema, nil when unset.
 pub(crate) fn cty_config(nats_url: Value, data_dir: Value, api_addr: Value) -> Vec<u8> {
-    let object = Value::Map(vec![
-        (Value::from("api_addr"), api_addr),
-        (Value::from("data_dir"), data_dir),
-        (Value::from("nats_url"), nats_url),
-    ]);
+    let object = Value::Map(
+        driver::plugin::config::attribute_names()
+            .into_iter()
+            .map(|name| {
+                let value = match name.as_str() {
+                    "nats_url" => nats_url.clone(),
+                    "data_dir" => data_dir.clone(),
+                    "api_addr" => api_addr.clone(),
+                    _ => Value::Nil,
+                };
+                (Value::from(name), value)
+            })
+            .collect(),
+    );
     let mut bytes = Vec::new();
     rmpv::encode::write_value(&mut bytes, &object).expect("encoding to a Vec");
     bytes

@@ -129,6 +129,9 @@ impl BasePlugin for BaseService {
             }
             _ => None,
         };
+        for note in &config.notes {
+            tracing::warn!("plugin config: {note}");
+        }
         tracing::info!(
             nats_url = %config.nats_url,
             data_dir = ?config.data_dir,
