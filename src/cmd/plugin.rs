@@ -16,21 +16,42 @@ use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
+use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// Sets up logging and serves Nomad's plugin protocol until the client shuts the plugin down.
+/// `DTLE_LOG` sets the log filter; without it, the plugin config's `log_level` does (info until
+/// SetConfig).
 pub fn run() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("DTLE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+    let from_env = tracing_subscriber::EnvFilter::try_from_env("DTLE_LOG").ok();
+    let pinned = from_env.is_some();
+    let (filter, reload) = tracing_subscriber::reload::Layer::new(
+        from_env.unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info")),
+    );
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(false)
+                .log_internal_errors(false)
+                .event_format(HclogJson),
         )
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .log_internal_errors(false)
-        .event_format(HclogJson)
         .init();
-    driver::plugin::run()
+    let set_log_level = move |level: &str| {
+        if pinned {
+            tracing::info!(
+                level,
+                "log_level in the plugin config ignored: DTLE_LOG is set"
+            );
+        } else if let Err(err) = reload.reload(tracing_subscriber::EnvFilter::new(level)) {
+            tracing::warn!(level, %err, "cannot apply log_level");
+        }
+    };
+    driver::plugin::run(driver::plugin::Hooks {
+        set_log_level: Some(std::sync::Arc::new(set_log_level)),
+    })
 }
 
 /// hclog's JSON line format, which go-plugin's client parses from a plugin's stderr.

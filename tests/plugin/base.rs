@@ -279,3 +279,57 @@ async fn logs_are_hclog_json_lines_on_stderr() {
         "{line}"
     );
 }
+
+/// The config's `log_level` applies from SetConfig on (hclog's names, any case).
+#[tokio::test]
+async fn log_level_from_the_config_applies() {
+    let mut plugin = Plugin::spawn(MAGIC_COOKIE_VALUE);
+    let channel = connect(&plugin.handshake()).await;
+    let stderr = plugin.stderr.take().expect("stderr is piped");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let configured_within = |rx: &std::sync::mpsc::Receiver<String>, wait: Duration| {
+        let deadline = std::time::Instant::now() + wait;
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match rx.recv_timeout(left) {
+                Ok(line) if line.contains("plugin configured") => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+        false
+    };
+    let mut base = BasePluginClient::new(channel);
+    for (level, logged) in [("ERROR", false), ("Info", true)] {
+        base.set_config(SetConfigRequest {
+            msgpack_config: cty_config_with(&[("log_level", Value::from(level))]),
+            nomad_config: None,
+            plugin_api_version: "v0.1.0".into(),
+        })
+        .await
+        .expect("SetConfig");
+        assert_eq!(
+            configured_within(&rx, Duration::from_secs(2)),
+            logged,
+            "log_level {level}"
+        );
+    }
+    let err = base
+        .set_config(SetConfigRequest {
+            msgpack_config: cty_config_with(&[("log_level", Value::from("loud"))]),
+            nomad_config: None,
+            plugin_api_version: "v0.1.0".into(),
+        })
+        .await
+        .expect_err("not a level");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(err.message().contains("log_level"), "{}", err.message());
+}

@@ -40,6 +40,7 @@ impl Plugin {
             .env("PLUGIN_MIN_PORT", "10000")
             .env("PLUGIN_MAX_PORT", "25000")
             .env("PLUGIN_PROTOCOL_VERSIONS", "2")
+            .env_remove("DTLE_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -116,16 +117,23 @@ pub(crate) async fn connect(addr: &str) -> Channel {
 /// A config block as go-cty msgpack encodes it: a map of every attribute of the plugin's
 /// schema, nil when unset.
 pub(crate) fn cty_config(nats_url: Value, data_dir: Value, api_addr: Value) -> Vec<u8> {
+    cty_config_with(&[
+        ("nats_url", nats_url),
+        ("data_dir", data_dir),
+        ("api_addr", api_addr),
+    ])
+}
+
+/// [`cty_config`] with any attributes set.
+pub(crate) fn cty_config_with(set: &[(&str, Value)]) -> Vec<u8> {
     let object = Value::Map(
         driver::plugin::config::attribute_names()
             .into_iter()
             .map(|name| {
-                let value = match name.as_str() {
-                    "nats_url" => nats_url.clone(),
-                    "data_dir" => data_dir.clone(),
-                    "api_addr" => api_addr.clone(),
-                    _ => Value::Nil,
-                };
+                let value = set
+                    .iter()
+                    .find(|(key, _)| *key == name)
+                    .map_or(Value::Nil, |(_, value)| value.clone());
                 (Value::from(name), value)
             })
             .collect(),

@@ -9,6 +9,7 @@ use super::proto::base::{
     PluginInfoResponse, PluginType, SetConfigRequest, SetConfigResponse,
 };
 use super::registry::Registry;
+use super::Hooks;
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::sync::{Arc, RwLock};
@@ -61,15 +62,17 @@ pub struct BaseService {
     state: Arc<PluginState>,
     registry: Arc<Registry>,
     api: Arc<ApiServer>,
+    hooks: Hooks,
 }
 
 impl BaseService {
     /// The service over the shared settings; SetConfig starts the stats API over `registry`.
-    pub fn new(state: Arc<PluginState>, registry: Arc<Registry>) -> Self {
+    pub fn new(state: Arc<PluginState>, registry: Arc<Registry>, hooks: Hooks) -> Self {
         BaseService {
             state,
             registry,
             api: Arc::default(),
+            hooks,
         }
     }
 }
@@ -129,6 +132,9 @@ impl BasePlugin for BaseService {
             }
             _ => None,
         };
+        if let (Some(level), Some(set)) = (&config.log_level, &self.hooks.set_log_level) {
+            set(level);
+        }
         for note in &config.notes {
             tracing::warn!("plugin config: {note}");
         }

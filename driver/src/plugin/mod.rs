@@ -85,9 +85,24 @@ pub enum PluginError {
     Serve(#[from] tonic::transport::Error),
 }
 
+/// What the binary adds to plugin mode: the parts that live outside the driver crate.
+#[derive(Clone, Default)]
+pub struct Hooks {
+    /// Applies the config's `log_level` (trace, debug, info, warn, error) to the process's logs.
+    pub set_log_level: Option<Arc<dyn Fn(&str) + Send + Sync>>,
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks")
+            .field("set_log_level", &self.set_log_level.is_some())
+            .finish()
+    }
+}
+
 /// Runs plugin mode to the end; the caller has set up logging to stderr.
-pub fn run() -> ExitCode {
-    match serve_plugin() {
+pub fn run(hooks: Hooks) -> ExitCode {
+    match serve_plugin(hooks) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             // Written directly, errors ignored: stderr may be a dead pipe.
@@ -97,7 +112,7 @@ pub fn run() -> ExitCode {
     }
 }
 
-fn serve_plugin() -> Result<(), PluginError> {
+fn serve_plugin(hooks: Hooks) -> Result<(), PluginError> {
     handshake::check_cookie(std::env::var_os(handshake::MAGIC_COOKIE_KEY).as_deref())?;
     let ports = handshake::port_range(
         std::env::var("PLUGIN_MIN_PORT").ok(),
@@ -117,11 +132,11 @@ fn serve_plugin() -> Result<(), PluginError> {
             tokio::net::TcpListener::from_std(listener).map_err(PluginError::Listener)?;
         handshake::announce(addr)?;
         tracing::info!(%addr, "dtle plugin serving");
-        serve(listener).await
+        serve(listener, hooks).await
     })
 }
 
-async fn serve(listener: tokio::net::TcpListener) -> Result<(), PluginError> {
+async fn serve(listener: tokio::net::TcpListener, hooks: Hooks) -> Result<(), PluginError> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     tokio::spawn(ignore_interrupts());
 
@@ -140,6 +155,7 @@ async fn serve(listener: tokio::net::TcpListener) -> Result<(), PluginError> {
         .add_service(BasePluginServer::new(BaseService::new(
             Arc::clone(&state),
             Arc::clone(&registry),
+            hooks,
         )))
         .add_service(DriverServer::new(task_driver::DriverService::new(
             state, registry,
