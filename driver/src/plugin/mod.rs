@@ -85,11 +85,14 @@ pub enum PluginError {
     Serve(#[from] tonic::transport::Error),
 }
 
+/// Applies a log level (trace, debug, info, warn, error) to the process's logs.
+pub type SetLogLevel = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// What the binary adds to plugin mode: the parts that live outside the driver crate.
 #[derive(Clone, Default)]
 pub struct Hooks {
-    /// Applies the config's `log_level` (trace, debug, info, warn, error) to the process's logs.
-    pub set_log_level: Option<Arc<dyn Fn(&str) + Send + Sync>>,
+    /// Applies the config's `log_level`.
+    pub set_log_level: Option<SetLogLevel>,
 }
 
 impl std::fmt::Debug for Hooks {
