@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -134,6 +135,8 @@ func startAgent(r *report, opts *options, round string) *agent {
 		return err
 	}())
 	r.check(name("launch 1 stops on go-plugin's Kill (Shutdown, exit status 0 within 2 s)"), first.stop())
+	r.check(name("launch 1 logs reach the client's logger with their levels (hclog JSON on stderr)"),
+		pluginLogLevels(opts.logFile, round+"-1"))
 
 	// The agent decodes its block with the schema before launch 2; a bad key never reaches it.
 	block := agentConfig(opts)
@@ -276,4 +279,44 @@ func watchFingerprint(r *report, name func(string) string, inst *instance) *fing
 		return nil
 	}())
 	return w
+}
+
+// pluginLogLevels reads what go-plugin's client logged of a launch's stderr. It parses each
+// line the plugin writes as hclog JSON and logs it at the line's own @level; any other line is
+// logged at DEBUG, where a client at its default level (INFO) drops it, warnings and errors
+// included. So the plugin's "serving" line must arrive at INFO, and no plain-text line that
+// names a level of its own may arrive at DEBUG.
+func pluginLogLevels(logFile, label string) error {
+	text, err := os.ReadFile(logFile)
+	if err != nil {
+		return err
+	}
+	prefix := " client." + label + ".dtle: "
+	var info, plain int
+	var example string
+	for _, line := range strings.Split(string(text), "\n") {
+		if !strings.Contains(line, prefix) {
+			continue
+		}
+		if strings.Contains(line, "[INFO]") && strings.Contains(line, "serving") {
+			info++
+		}
+		if strings.Contains(line, "[DEBUG]") {
+			message := line[strings.Index(line, prefix)+len(prefix):]
+			for _, level := range []string{" TRACE ", " DEBUG ", " INFO ", " WARN ", " ERROR "} {
+				if strings.Contains(message, level) {
+					plain++
+					example = message
+					break
+				}
+			}
+		}
+	}
+	if plain > 0 {
+		return errorf("%d plugin lines logged at DEBUG because they are not hclog JSON, e.g. %q", plain, example)
+	}
+	if info == 0 {
+		return errorf("no \"serving\" line from the plugin at INFO in %s", logFile)
+	}
+	return nil
 }
