@@ -147,3 +147,40 @@ func (i *instance) stop() error {
 	}
 	return nil
 }
+
+// reattach connects to a plugin that is still running, as a restarted Nomad client does with
+// the reattach config it persisted (address and pid): no new process, no handshake line.
+func reattach(opts *options, label string, rc *plugin.ReattachConfig) (*instance, error) {
+	logger := hclog.New(&hclog.LoggerOptions{
+		Name:   "client." + label,
+		Output: opts.log,
+		Level:  hclog.Debug,
+	})
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig: handshake,
+		Plugins: map[string]plugin.Plugin{
+			"base":   basePlugin{},
+			"driver": driverPlugin{},
+		},
+		Reattach:         rc,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		Logger:           logger,
+	})
+	rpc, err := client.Client()
+	if err != nil {
+		return nil, fmt.Errorf("reattaching to %v (pid %d): %w", rc.Addr, rc.Pid, err)
+	}
+	inst := &instance{label: label, client: client, rpc: rpc}
+	rawBase, err := rpc.Dispense("base")
+	if err != nil {
+		return nil, fmt.Errorf("dispensing base: %w", err)
+	}
+	rawDriver, err := rpc.Dispense("driver")
+	if err != nil {
+		return nil, fmt.Errorf("dispensing driver: %w", err)
+	}
+	inst.base = rawBase.(base.BasePluginClient)
+	d := rawDriver.(dispensed)
+	inst.driver, inst.conn = d.driver, d.conn
+	return inst, nil
+}

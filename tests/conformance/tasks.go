@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"dtleconf/proto/base"
 	"dtleconf/proto/drivers"
 )
 
@@ -270,6 +271,12 @@ func watchEvents(d drivers.DriverClient, r *report) (*eventLog, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	r.onExit(cancel)
 	stream, err := d.TaskEvents(ctx, &drivers.TaskEventsRequest{})
+	if err == nil {
+		// The call returns once the request is sent; the response headers come once the plugin
+		// has opened the stream. Events from before that are not for this subscriber (Nomad's
+		// own drivers drop them too), so the test waits for the headers before starting tasks.
+		_, err = stream.Header()
+	}
 	if err != nil {
 		cancel()
 		return nil, err
@@ -443,28 +450,92 @@ func (tb *testBed) expectRows(schema string, t, log int64) error {
 	return nil
 }
 
+// scenario is the state the phases share: the test bed, the two tasks (their handles as the
+// client persisted them) and the source's row bookkeeping.
+type scenario struct {
+	r         *report
+	opts      *options
+	tb        *testBed
+	src, dest *nomadTask
+	// The next row number to write, and how many rows t and log should hold.
+	next         int
+	tRows, nRows int64
+	// The TaskEvents stream of the instance in use.
+	events *eventLog
+}
+
+// write writes the next n rows (see testBed.rows).
+func (s *scenario) write(n int, phase string) {
+	from := s.next
+	s.next += n
+	s.tRows += int64(n)
+	s.nRows += int64(n)
+	s.r.must(fmt.Sprintf("rows %d-%d are written %s", from, s.next-1, phase),
+		s.tb.rows(s.opts.schema, from, s.next-1, phase))
+}
+
+func (s *scenario) tasks() []*nomadTask { return []*nomadTask{s.src, s.dest} }
+
+// converge waits for the target and checks exactly-once delivery: the source holds what the
+// bookkeeping says, the target the same rows (counts and checksums), no keyless row twice and
+// every source transaction recorded once in dtle's position table.
+func (s *scenario) converge(what string, since time.Time) bool {
+	schema := s.opts.schema
+	ok := s.r.check(what+": the target has every row (counts and CHECKSUM TABLE)",
+		s.tb.converge(schema, convergeTimeout, "t", "log"))
+	if !ok {
+		return false
+	}
+	s.r.note("the target caught up %v after %s", time.Since(since).Round(time.Millisecond), what)
+	return s.r.check(what+": exactly once (source and target hold the expected rows, none twice, each GTID once)", func() error {
+		if err := s.tb.expectRows(schema, s.tRows, s.nRows); err != nil {
+			return err
+		}
+		if err := s.tb.same(schema, "t", "log"); err != nil {
+			return err
+		}
+		if err := s.tb.noDuplicates(schema); err != nil {
+			return err
+		}
+		return s.tb.gtidsOnce(s.opts.job)
+	}())
+}
+
 // run is the whole conformance scenario.
 func run(r *report, opts *options) {
 	tb, err := openTestBed(opts)
 	r.must("the test bed answers (source and target MariaDB)", err)
+	s := &scenario{r: r, opts: opts, tb: tb, next: 1}
 	schema, job := opts.schema, opts.job
 	r.must("the schema and the job's position rows are reset", tb.reset(schema, job))
 	_, err = tb.src.Exec(fmt.Sprintf(
-		"CREATE DATABASE `%[1]s`; CREATE TABLE `%[1]s`.t (id INT PRIMARY KEY, v VARCHAR(40)); "+
-			"CREATE TABLE `%[1]s`.log (n INT NOT NULL, phase VARCHAR(20))", schema))
+		"CREATE DATABASE `%[1]s`; CREATE TABLE `%[1]s`.t (id INT PRIMARY KEY, v VARCHAR(64)); "+
+			"CREATE TABLE `%[1]s`.log (n INT NOT NULL, phase VARCHAR(64))", schema))
 	r.must("the source tables are created", err)
-	r.must("rows 1-10 are written before the tasks start", tb.rows(schema, 1, 10, "before"))
+	s.write(10, "before the tasks start")
 
 	a := startAgent(r, opts, "start")
-	d := a.driver
+	s.startTasks(a)
+	s.pauseAndResume(a)
+	live := s.reattachToLivePlugin(a)
+	b := s.crashAndRecover(live)
+	c := s.shutdownAndRecover(b)
+	s.stopTasks(c)
+	r.check("the schema and the job's position rows are cleaned up", tb.reset(schema, job))
+}
+
+// startTasks encodes the task configs and starts Dest and Src with StartTask.
+func (s *scenario) startTasks(a *agent) {
+	r, opts, d := s.r, s.opts, a.driver
+	var err error
+	s.src, err = newTask(opts, "Src", "Src")
+	r.must("the Src allocation is laid out", err)
+	s.dest, err = newTask(opts, "Dest", "Dest")
+	r.must("the Dest allocation is laid out", err)
+	src, dest := s.src, s.dest
 
 	events, err := watchEvents(d, r)
 	r.must("TaskEvents opens", err)
-
-	src, err := newTask(opts, "Src", "Src")
-	r.must("the Src allocation is laid out", err)
-	dest, err := newTask(opts, "Dest", "Dest")
-	r.must("the Dest allocation is laid out", err)
 
 	// The client decodes the job's task configs with the driver's schema.
 	r.must("the Src task config encodes (JSON, hcldec with the task environment, cty msgpack)",
@@ -509,7 +580,6 @@ func run(r *report, opts *options) {
 		return nil
 	}())
 
-	// StartTask: Dest, then Src.
 	started := time.Now()
 	for _, t := range []*nomadTask{dest, src} {
 		ctx, cancel := callCtx()
@@ -552,29 +622,33 @@ func run(r *report, opts *options) {
 		return nil
 	}())
 
-	r.must("rows 11-20 are written after the start", tb.rows(schema, 11, 20, "after start"))
-	r.must("replication through StartTask: the target has every row (counts and CHECKSUM TABLE)",
-		tb.converge(schema, convergeTimeout, "t", "log"))
-	r.note("the target caught up %v after StartTask", time.Since(started).Round(time.Millisecond))
-
-	for _, t := range []*nomadTask{src, dest} {
+	s.write(10, "after the start")
+	if !s.converge("replication through StartTask", started) {
+		panic(abort{"replication through StartTask"})
+	}
+	for _, t := range s.tasks() {
 		r.check("InspectTask "+t.name+": RUNNING, started, not completed", running(d, t))
 		r.check("WaitTask "+t.name+" is still pending while the task runs", stillWaiting(t))
 	}
 	r.check("TaskStats Src: two messages 1 s apart with id, timestamp and agg_resource_usage", statsCheck(d, src))
+	s.events = events
+}
 
-	// Pause and resume: nomad alloc signal -s SIGSTOP / SIGCONT.
-	mark, _ := events.await(src, 0, "started", time.Second)
+// pauseAndResume is `nomad alloc signal -s SIGSTOP` then `-s SIGCONT` on the Src task.
+func (s *scenario) pauseAndResume(a *agent) {
+	r, d, src := s.r, a.driver, s.src
+	mark, _ := s.events.await(src, 0, "started", time.Second)
 	r.must("SignalTask Src SIGSTOP", signal(d, src, "SIGSTOP"))
-	r.must("rows 21-25 are written while Src is paused", tb.rows(schema, 21, 25, "paused"))
+	before := s.tRows
+	s.write(5, "while Src is paused")
 	time.Sleep(pauseWindow)
 	r.check(fmt.Sprintf("paused: none of those rows reach the target within %v", pauseWindow), func() error {
-		n, err := count(tb.dst, schema, "t")
+		n, err := count(s.tb.dst, s.opts.schema, "t")
 		if err != nil {
 			return err
 		}
-		if n != 20 {
-			return errorf("the target has %d rows in t, not 20", n)
+		if n != before {
+			return errorf("the target has %d rows in t, not %d", n, before)
 		}
 		return nil
 	}())
@@ -585,22 +659,129 @@ func run(r *report, opts *options) {
 		return stillWaiting(src)
 	}())
 	r.check("TaskEvents reports the pause", func() error {
-		var err error
-		mark, err = events.await(src, mark, "paused", 10*time.Second)
+		_, err := s.events.await(src, mark, "paused", 10*time.Second)
 		return err
 	}())
+	resumed := time.Now()
 	r.must("SignalTask Src SIGCONT", signal(d, src, "SIGCONT"))
-	r.check("resumed: the rows written while paused arrive", tb.converge(schema, convergeTimeout, "t", "log"))
+	s.converge("resumed by SIGCONT", resumed)
 	r.check("SignalTask with a signal dtle does not take (SIGHUP) is refused, the task runs on", func() error {
 		if err := signal(d, src, "SIGHUP"); err == nil {
 			return errorf("SIGHUP was accepted")
 		}
 		return running(d, src)
 	}())
+}
 
-	// SIGKILL the plugin, as a crash or the OOM killer would.
-	pid := a.pid()
-	r.must("the plugin's pid is in go-plugin's reattach config", func() error {
+// recoverTasks is what the client's task runners do after a restart: RecoverTask with the handle
+// each persisted (no msgpack_driver_config, no task_id in the request), then WaitTask. `what`
+// says what the plugin should do with the first RecoverTask; a second must find the task running.
+func (s *scenario) recoverTasks(d drivers.DriverClient, label, what string) {
+	for _, t := range []*nomadTask{s.dest, s.src} {
+		h := proto.Clone(t.handle).(*drivers.TaskHandle)
+		h.Config.MsgpackDriverConfig = nil
+		for i, outcome := range []string{what, "again: finds it running"} {
+			ctx, cancel := callCtx()
+			_, err := d.RecoverTask(ctx, &drivers.RecoverTaskRequest{Handle: h})
+			cancel()
+			name := fmt.Sprintf("%s: RecoverTask %s from its persisted handle %s", label, t.name, outcome)
+			if i == 0 {
+				s.r.must(name, err)
+			} else {
+				s.r.check(name, err)
+			}
+		}
+		waitInBackground(d, t)
+	}
+	for _, t := range s.tasks() {
+		s.r.check(label+": InspectTask "+t.name+" RUNNING", running(d, t))
+	}
+}
+
+// lostWaits checks that the WaitTask calls pending on a connection that went away ended with a
+// transport error, as the client sees them when the plugin dies or it restarts itself.
+func (s *scenario) lostWaits(label string) {
+	for _, t := range s.tasks() {
+		s.r.check(label+": the pending WaitTask "+t.name+" ends with an error, not an exit result", func() error {
+			select {
+			case out := <-t.wait:
+				if out.err == nil {
+					return errorf("it answered %v", out.resp)
+				}
+				return nil
+			case <-time.After(10 * time.Second):
+				return errorf("still pending 10 s later")
+			}
+		}())
+	}
+}
+
+// reattachToLivePlugin is a client restart while the plugin lives on: the old client's
+// connection goes away, a new client reattaches with the persisted address and pid (no launch,
+// no SetConfig), fingerprints, and recovers the tasks, which must keep running untouched.
+func (s *scenario) reattachToLivePlugin(a *agent) *instance {
+	r := s.r
+	rc := a.client.ReattachConfig()
+	r.must("the reattach config names the plugin's address and pid", func() error {
+		if rc == nil || rc.Addr == nil || rc.Pid <= 0 {
+			return errorf("reattach config %+v", rc)
+		}
+		return nil
+	}())
+	startedAt := map[string]time.Time{}
+	for _, t := range s.tasks() {
+		if st, err := inspect(a.driver, t.config.GetId()); err == nil {
+			startedAt[t.name] = st.GetStartedAt().AsTime()
+		}
+	}
+	// The old client process is gone: its streams and its connection with it.
+	a.fingerprint.cancel()
+	a.conn.Close()
+	s.lostWaits("client restart")
+
+	live, err := reattach(s.opts, "reattach", rc)
+	r.must("a restarted client reattaches to the live plugin", err)
+	r.onExit(live.client.Kill)
+	ctx, cancel := callCtx()
+	_, err = live.base.PluginInfo(ctx, &base.PluginInfoRequest{})
+	cancel()
+	r.check("reattached: PluginInfo", err)
+	ctx, cancel = callCtx()
+	r.check("reattached: health SERVING", live.health(ctx))
+	cancel()
+	watch := watchFingerprint(r, func(n string) string { return "reattached: " + n }, live)
+	r.onExit(watch.cancel)
+	s.events, err = watchEvents(live.driver, r)
+	r.must("reattached: TaskEvents opens", err)
+
+	s.recoverTasks(live.driver, "reattached", "finds it running")
+	for _, t := range s.tasks() {
+		r.check("reattached: "+t.name+" was not restarted (same started_at)", func() error {
+			st, err := inspect(live.driver, t.config.GetId())
+			if err != nil {
+				return err
+			}
+			if got := st.GetStartedAt().AsTime(); !got.Equal(startedAt[t.name]) {
+				return errorf("started_at %v, before the client restart %v", got, startedAt[t.name])
+			}
+			return nil
+		}())
+	}
+	since := time.Now()
+	s.write(5, "after the client reattached")
+	s.converge("replication after the client reattached", since)
+	for _, t := range s.tasks() {
+		r.check("reattached: WaitTask "+t.name+" is pending", stillWaiting(t))
+	}
+	return live
+}
+
+// crashAndRecover SIGKILLs the plugin (a crash, the OOM killer), writes rows while nothing runs,
+// then starts the agent's sequence afresh and recovers both tasks from their handles alone.
+func (s *scenario) crashAndRecover(live *instance) *agent {
+	r := s.r
+	pid := live.pid()
+	r.must("the plugin's pid is in the reattach config", func() error {
 		if pid <= 0 {
 			return errorf("pid %d", pid)
 		}
@@ -609,7 +790,7 @@ func run(r *report, opts *options) {
 	r.must("kill -9 the plugin", syscall.Kill(pid, syscall.SIGKILL))
 	r.check("go-plugin sees the plugin exit", func() error {
 		deadline := time.Now().Add(10 * time.Second)
-		for !a.client.Exited() {
+		for !live.client.Exited() {
 			if time.Now().After(deadline) {
 				return errorf("still not exited after 10 s")
 			}
@@ -617,91 +798,74 @@ func run(r *report, opts *options) {
 		}
 		return nil
 	}())
-	for _, t := range []*nomadTask{src, dest} {
-		r.check("the pending WaitTask "+t.name+" ends with a transport error, not an exit result", func() error {
-			select {
-			case out := <-t.wait:
-				if out.err == nil {
-					return errorf("it answered %v", out.resp)
-				}
-				return nil
-			case <-time.After(10 * time.Second):
-				return errorf("still pending 10 s after the plugin died")
-			}
-		}())
-	}
-	a.fingerprint.cancel()
-	a.client.Kill()
-	r.must("rows 26-35 are written while no plugin runs", tb.rows(schema, 26, 35, "while down"))
+	s.lostWaits("SIGKILL")
+	live.client.Kill()
+	s.write(10, "while no plugin runs (after SIGKILL)")
 
-	// The client restarts: a fresh plugin, and RecoverTask from the handles it persisted (which
-	// lack msgpack_driver_config), with an empty task_id.
-	b := startAgent(r, opts, "restart")
-	d = b.driver
-	events, err = watchEvents(d, r)
-	r.must("restart: TaskEvents opens", err)
+	b := startAgent(r, s.opts, "restart after SIGKILL")
+	var err error
+	s.events, err = watchEvents(b.driver, r)
+	r.must("restart after SIGKILL: TaskEvents opens", err)
 	recovered := time.Now()
-	for _, t := range []*nomadTask{dest, src} {
-		h := proto.Clone(t.handle).(*drivers.TaskHandle)
-		h.Config.MsgpackDriverConfig = nil
-		for i, what := range []string{"re-creates it", "finds it running"} {
-			ctx, cancel := callCtx()
-			_, err := d.RecoverTask(ctx, &drivers.RecoverTaskRequest{Handle: h})
-			cancel()
-			check := r.must
-			if i > 0 {
-				check = func(name string, err error) { r.check(name, err) }
-			}
-			check(fmt.Sprintf("RecoverTask %s from a persisted handle (no config bytes, no task_id) %s", t.name, what), err)
-		}
-		waitInBackground(d, t)
-	}
+	s.recoverTasks(b.driver, "restart after SIGKILL", "re-creates it")
 	r.check("RecoverTask with a driver_state the plugin cannot read fails without harm", func() error {
 		ctx, cancel := callCtx()
 		defer cancel()
-		broken := proto.Clone(src.handle).(*drivers.TaskHandle)
+		broken := proto.Clone(s.src.handle).(*drivers.TaskHandle)
 		broken.Config.Id = broken.Config.AllocId + "/Src/" + randomHex(4)
 		broken.Config.MsgpackDriverConfig = nil
 		broken.DriverState = []byte("not a dtle driver state")
-		if _, err := d.RecoverTask(ctx, &drivers.RecoverTaskRequest{Handle: broken}); err == nil {
+		if _, err := b.driver.RecoverTask(ctx, &drivers.RecoverTaskRequest{Handle: broken}); err == nil {
 			return errorf("RecoverTask answered OK")
 		}
 		// The client then destroys the task (force) and starts it afresh; the plugin lives on.
-		_, err := d.DestroyTask(ctx, &drivers.DestroyTaskRequest{TaskId: broken.Config.Id, Force: true})
+		_, err := b.driver.DestroyTask(ctx, &drivers.DestroyTaskRequest{TaskId: broken.Config.Id, Force: true})
 		if err := isCode(err, codes.NotFound); err != nil {
 			return errorf("DestroyTask of the task that failed to recover: %v", err)
 		}
 		return b.health(ctx)
 	}())
-	for _, t := range []*nomadTask{src, dest} {
-		r.check("restart: InspectTask "+t.name+" RUNNING", running(d, t))
-	}
-	r.must("rows 36-45 are written after the recovery, and rows 1-5 updated, 6-7 deleted", func() error {
-		if err := tb.rows(schema, 36, 45, "after recovery"); err != nil {
-			return err
-		}
-		_, err := tb.src.Exec(fmt.Sprintf(
-			"UPDATE `%[1]s`.t SET v = 'updated' WHERE id <= 5; DELETE FROM `%[1]s`.t WHERE id IN (6, 7)", schema))
+	s.write(10, "after the recovery")
+	r.must("rows 1-5 are updated and 6-7 deleted on the source", func() error {
+		_, err := s.tb.src.Exec(fmt.Sprintf(
+			"UPDATE `%[1]s`.t SET v = 'updated' WHERE id <= 5; DELETE FROM `%[1]s`.t WHERE id IN (6, 7)", s.opts.schema))
 		return err
 	}())
-	if r.check("replication through RecoverTask after SIGKILL: the target has every row", tb.converge(schema, convergeTimeout, "t", "log")) {
-		r.note("the target caught up %v after RecoverTask", time.Since(recovered).Round(time.Millisecond))
+	s.tRows -= 2
+	s.converge("replication through RecoverTask after SIGKILL", recovered)
+	for _, t := range s.tasks() {
+		r.check("restart after SIGKILL: WaitTask "+t.name+" is pending while the recovered task runs", stillWaiting(t))
 	}
-	r.check("exactly once: 43 rows in t and 45 in log on both sides, same checksums", func() error {
-		if err := tb.expectRows(schema, 43, 45); err != nil {
-			return err
-		}
-		return tb.same(schema, "t", "log")
-	}())
-	r.check("exactly once: no row of the keyless table arrived twice", tb.noDuplicates(schema))
-	r.check("exactly once: dtle recorded every source transaction once on the target", tb.gtidsOnce(job))
-	for _, t := range []*nomadTask{src, dest} {
-		r.check("restart: WaitTask "+t.name+" is pending while the recovered task runs", stillWaiting(t))
-	}
-	r.check("restart: TaskStats Src", statsCheck(d, src))
+	r.check("restart after SIGKILL: TaskStats Src", statsCheck(b.driver, s.src))
+	return b
+}
 
-	// Stop, wait, destroy: what the client does when the job is stopped.
-	for _, t := range []*nomadTask{src, dest} {
+// shutdownAndRecover is a graceful client shutdown with the tasks running: go-plugin's Kill
+// (GRPCController/Shutdown) while streams and WaitTask calls are open; then the client starts
+// again and recovers the tasks.
+func (s *scenario) shutdownAndRecover(b *agent) *agent {
+	r := s.r
+	r.check("a client shutdown stops the plugin with its tasks running (Shutdown, exit status 0 within 2 s)", b.stop())
+	b.fingerprint.cancel()
+	s.lostWaits("client shutdown")
+	s.write(10, "while no plugin runs (after the client shutdown)")
+
+	c := startAgent(r, s.opts, "restart after shutdown")
+	var err error
+	s.events, err = watchEvents(c.driver, r)
+	r.must("restart after shutdown: TaskEvents opens", err)
+	recovered := time.Now()
+	s.recoverTasks(c.driver, "restart after shutdown", "re-creates it")
+	s.write(5, "after the second recovery")
+	s.converge("replication through RecoverTask after a client shutdown", recovered)
+	return c
+}
+
+// stopTasks is `nomad job stop`: StopTask, WaitTask answers, DestroyTask (force, as the task
+// runner always sends it); then unknown ids, and the plugin's own shutdown.
+func (s *scenario) stopTasks(c *agent) {
+	r, d := s.r, c.driver
+	for _, t := range s.tasks() {
 		ctx, cancel := callCtx()
 		_, err := d.StopTask(ctx, &drivers.StopTaskRequest{
 			TaskId:  t.config.GetId(),
@@ -735,7 +899,6 @@ func run(r *report, opts *options) {
 			}
 			return nil
 		}())
-		// The task runner destroys with force, always (clearDriverHandle).
 		ctx, cancel = callCtx()
 		_, err = d.DestroyTask(ctx, &drivers.DestroyTaskRequest{TaskId: t.config.GetId(), Force: true})
 		cancel()
@@ -744,20 +907,21 @@ func run(r *report, opts *options) {
 		r.check("InspectTask "+t.name+" after DestroyTask is NotFound", isCode(err, codes.NotFound))
 	}
 	r.check("TaskEvents reports both stops", func() error {
-		if _, err := events.await(src, 0, "stopped", 10*time.Second); err != nil {
+		if _, err := s.events.await(s.src, 0, "stopped", 10*time.Second); err != nil {
 			return err
 		}
-		_, err := events.await(dest, 0, "stopped", 10*time.Second)
+		_, err := s.events.await(s.dest, 0, "stopped", 10*time.Second)
 		return err
 	}())
 
 	unknown := uuid() + "/Src/" + randomHex(4)
 	ctx, cancel := callCtx()
-	_, err = d.WaitTask(ctx, &drivers.WaitTaskRequest{TaskId: unknown})
+	defer cancel()
+	_, err := d.WaitTask(ctx, &drivers.WaitTaskRequest{TaskId: unknown})
 	r.check("WaitTask of an unknown task id is NotFound", isCode(err, codes.NotFound))
 	_, err = d.StopTask(ctx, &drivers.StopTaskRequest{TaskId: unknown})
 	r.check("StopTask of an unknown task id is NotFound", isCode(err, codes.NotFound))
-	_, err = d.DestroyTask(ctx, &drivers.DestroyTaskRequest{TaskId: unknown})
+	_, err = d.DestroyTask(ctx, &drivers.DestroyTaskRequest{TaskId: unknown, Force: true})
 	r.check("DestroyTask of an unknown task id is NotFound", isCode(err, codes.NotFound))
 	_, err = d.InspectTask(ctx, &drivers.InspectTaskRequest{TaskId: unknown})
 	r.check("InspectTask of an unknown task id is NotFound", isCode(err, codes.NotFound))
@@ -770,18 +934,15 @@ func run(r *report, opts *options) {
 		}
 		return isCode(err, codes.NotFound)
 	}())
-	r.check("the plugin is healthy after the unknown ids", b.health(ctx))
-	cancel()
+	r.check("the plugin is healthy after the unknown ids", c.health(ctx))
 
-	r.check("restart: the Fingerprint stream is still open", func() error {
-		n, ended := b.fingerprint.state()
+	r.check("the Fingerprint stream is still open", func() error {
+		n, ended := c.fingerprint.state()
 		if ended != nil {
 			return errorf("it ended after %d messages: %v", n, ended)
 		}
-		r.note("%d fingerprints received on the restarted instance", n)
 		return nil
 	}())
-	b.fingerprint.cancel()
-	r.check("the long-lived instance stops on go-plugin's Kill (Shutdown, exit status 0 within 2 s)", b.stop())
-	r.check("the schema and the job's position rows are cleaned up", tb.reset(schema, job))
+	c.fingerprint.cancel()
+	r.check("the long-lived instance stops on go-plugin's Kill (Shutdown, exit status 0 within 2 s)", c.stop())
 }
