@@ -16,9 +16,12 @@
 //     log FIFOs as the client fills them), replicating a `conf_` schema from the source to the
 //     target through NATS, and checks WaitTask, InspectTask, TaskStats, TaskEvents and SignalTask
 //     (SIGSTOP pauses, SIGCONT resumes);
+//   - restarts the client while the plugin lives: a new go-plugin client reattaches with the
+//     persisted address and pid and recovers the tasks, which keep running untouched;
 //   - SIGKILLs the plugin, writes more rows, starts the agent's sequence again and recovers both
 //     tasks with RecoverTask from handles without their config bytes (as a restarted client
-//     reloads them), then checks that every row arrived exactly once;
+//     reloads them); then the same after a graceful client shutdown (go-plugin's Kill with the
+//     tasks running); after each step it checks that every row arrived exactly once;
 //   - stops, waits for and destroys the tasks, checks that unknown task ids are NotFound, and
 //     shuts the plugin down through go-plugin's Kill (GRPCController/Shutdown).
 //
