@@ -33,3 +33,5 @@ echo "== cargo clippy" >&2
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test" >&2
 cargo test --workspace --locked "$@"
+echo "== Nomad conformance" >&2
+scripts/conformance.sh

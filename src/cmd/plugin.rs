@@ -1,12 +1,12 @@
 //! Plugin mode: `dtle` started by a Nomad client (the magic cookie is in its environment).
 //!
-//! Logs go to stderr only, one JSON object per line in hclog's shape (`@level`, `@message`,
-//! `@timestamp` with exactly six fractional digits, then the fields): go-plugin's client reads
-//! that shape and logs each line at its own level in the Nomad client's log, where a plain text
-//! line (or a timestamp in another layout) would be logged verbatim at debug level and hidden. The protocol itself lives in `driver::plugin`. After the client restarts and
-//! reattaches, stderr may be a dead pipe: a log line that cannot be written is dropped.
-//! (tracing-subscriber would otherwise report the failed write with `eprintln!`, which panics on
-//! that very pipe.)
+//! Logs go to stderr only, one hclog JSON object per line (see [`HclogJson`]): go-plugin's client
+//! reads each such line and logs it in the Nomad client's log at the line's own level; a line
+//! that is not hclog JSON would be logged at DEBUG, out of sight at the client's default level,
+//! warnings and errors included. The protocol itself lives in `driver::plugin`. After the client
+//! restarts and reattaches, stderr may be a dead pipe: a log line that cannot be written is
+//! dropped. (tracing-subscriber would otherwise report the failed write with `eprintln!`, which
+//! panics on that very pipe.)
 
 use serde_json::{Map, Value};
 use std::fmt;
@@ -54,8 +54,86 @@ pub fn run() -> ExitCode {
     })
 }
 
-/// hclog's JSON line format, which go-plugin's client parses from a plugin's stderr.
+/// A log event as the JSON line a Go plugin's hclog logger writes and go-plugin's client parses:
+/// `@level` (trace, debug, info, warn, error), `@message`, `@timestamp` (RFC 3339 with exactly
+/// six fraction digits, UTC: the only layout the client accepts), then the event's fields, its
+/// `target`, and its spans as `span` (`task{job=x task=Src}`, outermost first, `:`-separated).
 pub struct HclogJson;
+
+fn hclog_level(level: &Level) -> &'static str {
+    match *level {
+        Level::TRACE => "trace",
+        Level::DEBUG => "debug",
+        Level::INFO => "info",
+        Level::WARN => "warn",
+        Level::ERROR => "error",
+    }
+}
+
+/// The client decodes JSON numbers as float64: an integer beyond 2^53 (an epoch in nanoseconds,
+/// a GTID number) would lose digits there, so it goes as its decimal text instead.
+fn exact_in_go(magnitude: u64, number: Value) -> Value {
+    if magnitude > 1 << 53 {
+        Value::String(number.to_string())
+    } else {
+        number
+    }
+}
+
+/// An event's fields: the message apart, the others as JSON values.
+#[derive(Default)]
+struct JsonFields {
+    message: Option<String>,
+    others: Map<String, Value>,
+}
+
+impl JsonFields {
+    fn put(&mut self, field: &Field, value: Value) {
+        if field.name() == "message" {
+            self.message = Some(match value {
+                Value::String(text) => text,
+                other => other.to_string(),
+            });
+        } else {
+            self.others.insert(field.name().to_owned(), value);
+        }
+    }
+}
+
+impl Visit for JsonFields {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.put(field, Value::String(format!("{value:?}")));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.put(field, Value::String(value.to_owned()));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.put(field, exact_in_go(value.unsigned_abs(), Value::from(value)));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.put(field, exact_in_go(value, Value::from(value)));
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        // NaN and infinities have no JSON number: their text instead.
+        let number = serde_json::Number::from_f64(value).map(Value::Number);
+        self.put(
+            field,
+            number.unwrap_or_else(|| Value::String(value.to_string())),
+        );
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.put(field, Value::Bool(value));
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.put(field, Value::String(value.to_string()));
+    }
+}
 
 impl<S, N> FormatEvent<S, N> for HclogJson
 where
@@ -68,138 +146,101 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let mut line = Map::new();
-        line.insert(
-            "@level".into(),
-            hclog_level(event.metadata().level()).into(),
-        );
+        let meta = event.metadata();
+        let mut fields = JsonFields::default();
+        event.record(&mut fields);
+
         let mut timestamp = String::new();
         SystemTime.format_time(&mut Writer::new(&mut timestamp))?;
+        let mut line = Map::new();
+        line.insert("@level".into(), hclog_level(meta.level()).into());
+        line.insert("@message".into(), fields.message.unwrap_or_default().into());
         line.insert("@timestamp".into(), timestamp.into());
-        line.insert("@module".into(), event.metadata().target().into());
+        line.insert("target".into(), meta.target().into());
         if let Some(scope) = ctx.event_scope() {
-            for span in scope.from_root() {
-                let extensions = span.extensions();
-                let fields = extensions
-                    .get::<FormattedFields<N>>()
-                    .map(|f| f.fields.as_str())
-                    .unwrap_or_default();
-                line.insert(span.name().into(), fields.into());
+            let spans: Vec<String> = scope
+                .from_root()
+                .map(|span| {
+                    let extensions = span.extensions();
+                    match extensions.get::<FormattedFields<N>>() {
+                        Some(f) if !f.is_empty() => format!("{}{{{f}}}", span.name()),
+                        _ => span.name().to_owned(),
+                    }
+                })
+                .collect();
+            if !spans.is_empty() {
+                line.insert("span".into(), spans.join(":").into());
             }
         }
-        let mut visitor = Fields {
-            message: String::new(),
-            fields: line,
-        };
-        event.record(&mut visitor);
-        let Fields {
-            message,
-            fields: mut line,
-        } = visitor;
-        line.insert("@message".into(), message.into());
-        writeln!(writer, "{}", Value::Object(line))
-    }
-}
-
-fn hclog_level(level: &Level) -> &'static str {
-    match *level {
-        Level::TRACE => "trace",
-        Level::DEBUG => "debug",
-        Level::INFO => "info",
-        Level::WARN => "warn",
-        Level::ERROR => "error",
-    }
-}
-
-/// An event's message and fields, as JSON values.
-struct Fields {
-    message: String,
-    fields: Map<String, Value>,
-}
-
-impl Fields {
-    fn put(&mut self, field: &Field, value: Value) {
-        if field.name() == "message" {
-            self.message = match value {
-                Value::String(text) => text,
-                other => other.to_string(),
-            };
-        } else {
-            self.fields.insert(field.name().to_owned(), value);
+        for (key, value) in fields.others {
+            line.entry(key).or_insert(value);
         }
-    }
-}
-
-impl Visit for Fields {
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.put(field, format!("{value:?}").into());
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.put(field, value.into());
-    }
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.put(field, value.into());
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.put(field, value.into());
-    }
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.put(field, value.into());
-    }
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.put(field, value.into());
+        writeln!(writer, "{}", Value::Object(line))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::HclogJson;
+    use std::io::Write;
     use std::sync::{Arc, Mutex};
 
     #[derive(Clone, Default)]
     struct Buffer(Arc<Mutex<Vec<u8>>>);
 
-    impl std::io::Write for Buffer {
+    impl Write for Buffer {
         fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
+            self.0.lock().expect("the buffer").extend_from_slice(bytes);
             Ok(bytes.len())
         }
+
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
     }
 
     #[test]
-    fn lines_are_hclog_json_with_level_message_fields_and_spans() {
+    fn events_are_hclog_json_lines() {
         let buffer = Buffer::default();
         let writer = buffer.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_writer(move || writer.clone())
             .with_ansi(false)
             .event_format(HclogJson)
-            .with_max_level(Level::DEBUG)
             .finish();
         tracing::subscriber::with_default(subscriber, || {
             let span = tracing::info_span!("task", job = "j1", task = "Src");
             let _entered = span.enter();
-            tracing::warn!(rows = 3_u64, paused = true, "a \"quoted\" warning");
-            tracing::debug!("plain");
+            tracing::warn!(
+                addr = "127.0.0.1:1",
+                tries = 3,
+                ok = false,
+                epoch = 1_796_032_373_100_360_700_u64,
+                "cannot \"connect\""
+            );
+            tracing::error!("second");
         });
-        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
-        let lines: Vec<Value> = text
+        let text = String::from_utf8(buffer.0.lock().expect("the buffer").clone()).expect("UTF-8");
+        let lines: Vec<serde_json::Value> = text
             .lines()
             .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
             .collect();
         assert_eq!(lines.len(), 2, "{text}");
-        assert_eq!(lines[0]["@level"], "warn");
-        assert_eq!(lines[0]["@message"], "a \"quoted\" warning");
-        assert_eq!(lines[0]["rows"], 3);
-        assert_eq!(lines[0]["paused"], true);
-        assert_eq!(lines[0]["task"], "job=\"j1\" task=\"Src\"");
-        assert!(lines[0]["@timestamp"]
-            .as_str()
-            .is_some_and(|t| t.contains('T')));
-        assert_eq!(lines[1]["@level"], "debug");
-        assert_eq!(lines[1]["@message"], "plain");
+        let first = &lines[0];
+        assert_eq!(first["@level"], "warn");
+        assert_eq!(first["@message"], "cannot \"connect\"");
+        assert_eq!(first["addr"], "127.0.0.1:1");
+        assert_eq!(first["tries"], 3);
+        assert_eq!(first["ok"], false);
+        assert_eq!(first["epoch"], "1796032373100360700");
+        assert_eq!(first["span"], "task{job=\"j1\" task=\"Src\"}");
+        assert_eq!(first["target"], module_path!());
+        // go-plugin parses "2006-01-02T15:04:05.000000Z07:00": six fraction digits, then Z.
+        let stamp = first["@timestamp"].as_str().expect("a string");
+        assert_eq!(stamp.len(), 27, "{stamp}");
+        assert_eq!(&stamp[19..20], ".");
+        assert!(stamp[20..26].bytes().all(|b| b.is_ascii_digit()), "{stamp}");
+        assert!(stamp.ends_with('Z'), "{stamp}");
+        assert_eq!(lines[1]["@level"], "error");
     }
 }
