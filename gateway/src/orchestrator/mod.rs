@@ -1,12 +1,13 @@
 //! What the gateway asks of whoever runs jobs: the `Orchestrator` trait, and the records it
 //! answers with.
 //!
-//! Two implementations are meant to exist: [`embedded`] (one node, in-process, the default) and a
-//! Nomad one (registering jobs with Nomad's HTTP API). The trait speaks in job IDs, validated
+//! Two implementations exist: [`embedded`] (one node, in-process, the default) and [`nomad`]
+//! (registering jobs with Nomad's HTTP API, run by the dtle plugin on Nomad's clients). The trait speaks in job IDs, validated
 //! [`ParsedJob`]s and plain records, so handlers never know which one they talk to; everything a
 //! Nomad cluster would need (indexes, evaluation IDs, allocation IDs, node IDs) is in the records.
 
 pub mod embedded;
+pub mod nomad;
 
 use driver::stats::StatsSnapshot;
 use jobs::{JobSpec, ParsedJob, Role};
