@@ -56,6 +56,8 @@ pub fn to_nomad(spec: &JobSpec, namespace: Option<&str>) -> Result<NomadJob, Set
         Some(Value::Object(user)) => user,
         _ => Map::new(),
     };
+    // Only a pause sets the mark.
+    meta.remove(META_PAUSED);
     meta.insert(META_FAILOVER.into(), json!(spec.failover.to_string()));
     let kept = serde_json::to_string(&spec.redacted().orchestrator_settings).unwrap_or_default();
     meta.insert(META_SETTINGS.into(), json!(kept));

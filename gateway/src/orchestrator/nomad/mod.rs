@@ -47,6 +47,7 @@
 
 pub mod allocation;
 pub mod client;
+pub mod duration;
 pub mod job;
 pub mod settings;
 
@@ -217,6 +218,12 @@ impl NomadOrchestrator {
             )));
         }
         let node_id = alloc.node_id.as_str();
+        if node_id.is_empty() {
+            return Err(OrchestratorError::Conflict(format!(
+                "allocation {} is not placed on a node yet",
+                alloc.id
+            )));
+        }
         let node = self
             .client
             .get(&["v1", "node", node_id], &[])

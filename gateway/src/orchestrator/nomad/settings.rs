@@ -12,9 +12,9 @@
 //!   [`default_restart`];
 //! - `reschedule` / `Reschedule` (job) and `ReschedulePolicy` (group) → each group's
 //!   `ReschedulePolicy`, over [`default_reschedule`]; a group's own wins over the job's;
-//! - `constraint` / `Constraints` and `affinity` / `Affinities` → the same level's list, except
-//!   `${node.unique.name}`/`${node.unique.id}` pins, which the job model turned into the task's
-//!   placement and [`super::job`] writes back itself;
+//! - `constraint` / `Constraints` and `affinity` / `Affinities` → the same level's list, except a
+//!   task's own `${node.unique.name}`/`${node.unique.id}` constraints, which the job model turned
+//!   into the task's placement and [`super::job`] writes back itself;
 //! - `resources` (cpu, cores, memory, memory_max) and `kill_timeout` → the task's;
 //! - `meta` → the same level's `Meta` (dtle's own keys win at the job's level).
 //!
@@ -22,6 +22,7 @@
 //! [`Carried::left_out`], which the orchestrator logs. A carried stanza that cannot be read (an
 //! unknown key, a bad duration) refuses the job with its path: Nomad would refuse it too.
 
+use super::duration::parse_duration;
 use jobs::{KeptField, Role};
 use serde_json::{json, Map, Value};
 
@@ -209,7 +210,9 @@ pub fn carry(settings: &[KeptField]) -> Result<Carried, SettingsError> {
             }
             (_, "constraint" | "constraints" | "affinity" | "affinities") => {
                 let affinity = key.starts_with("affinit");
-                let items = placements(&kept.value, affinity).map_err(fail)?;
+                // The job model reads a task's own node pins into its placement.
+                let skip_pins = level == Level::Task && !affinity;
+                let items = placements(&kept.value, affinity, skip_pins).map_err(fail)?;
                 let list = if affinity {
                     "Affinities"
                 } else {
@@ -361,50 +364,8 @@ fn convert(value: &Value, kind: Kind) -> Result<Value, String> {
     }
 }
 
-/// A Go duration (`300ms`, `1.5h`, `1h30m`) in nanoseconds.
-///
-/// # Errors
-/// A message naming what is wrong.
-pub fn parse_duration(text: &str) -> Result<u64, String> {
-    let bad = || format!("{text:?} is not a duration (\"30s\", \"1h30m\", \"500ms\")");
-    let s = text.trim();
-    if s == "0" {
-        return Ok(0);
-    }
-    let mut rest = s.strip_prefix('+').unwrap_or(s);
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let number: f64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return Err(bad()),
-        };
-        total += number * scale;
-        rest = &rest[unit_len..];
-    }
-    if !total.is_finite() || total > u64::MAX as f64 {
-        return Err(bad());
-    }
-    Ok(total.round() as u64)
-}
-
-/// Constraints or affinities as Nomad API objects, without the node pins.
-fn placements(value: &Value, affinity: bool) -> Result<Vec<Value>, String> {
+/// Constraints or affinities as Nomad API objects; without the node pins if `skip_pins`.
+fn placements(value: &Value, affinity: bool, skip_pins: bool) -> Result<Vec<Value>, String> {
     let mut out = Vec::new();
     for item in objects(value)? {
         let field = |json: &str, hcl: &str| {
@@ -431,7 +392,7 @@ fn placements(value: &Value, affinity: bool) -> Result<Vec<Value>, String> {
             op = "=".into();
         }
         let pin = matches!(l.trim(), "${node.unique.name}" | "${node.unique.id}");
-        if pin && matches!(op.as_str(), "=" | "==") {
+        if skip_pins && pin && matches!(op.as_str(), "=" | "==") {
             continue;
         }
         if l.is_empty() && !op.starts_with("distinct") {
@@ -478,18 +439,6 @@ mod tests {
             path: path.into(),
             value,
             role,
-        }
-    }
-
-    #[test]
-    fn go_durations_become_nanoseconds() {
-        assert_eq!(parse_duration("30m"), Ok(1800 * SECOND));
-        assert_eq!(parse_duration("1h30m"), Ok(5400 * SECOND));
-        assert_eq!(parse_duration("1.5s"), Ok(1_500_000_000));
-        assert_eq!(parse_duration("500ms"), Ok(500_000_000));
-        assert_eq!(parse_duration("0"), Ok(0));
-        for bad in ["", "10", "5d", "-1s", "s"] {
-            assert!(parse_duration(bad).is_err(), "{bad:?}");
         }
     }
 
@@ -541,6 +490,11 @@ mod tests {
                 Some(Role::Src),
                 json!("20s"),
             ),
+            kept(
+                r#"job["j"].group["src"].constraint"#,
+                Some(Role::Src),
+                json!([{"attribute": "${node.unique.name}", "value": "node-a"}]),
+            ),
             kept(r#"job["j"].meta"#, None, json!([{"team": "dba"}])),
             kept(r#"job["j"].update"#, None, json!([{"max_parallel": 1}])),
         ];
@@ -568,6 +522,11 @@ mod tests {
             ])
         );
         assert!(c.tasks[0].get("Constraints").is_none());
+        // A group's pin is no task's placement: carried as written.
+        assert_eq!(
+            c.groups[0]["Constraints"],
+            json!([{"LTarget": "${node.unique.name}", "RTarget": "node-a", "Operand": "="}])
+        );
         assert_eq!(
             c.tasks[0]["Resources"],
             json!({"CPU": 500, "MemoryMB": 512})
