@@ -112,14 +112,13 @@ fn the_nomad_job_has_a_dtle_group_per_task_with_pins_policies_and_meta() {
         assert_eq!(group["Tasks"][0]["Name"], name);
         assert_eq!(group["Tasks"][0]["Driver"], "dtle");
         assert_eq!(group["Tasks"][0]["KillTimeout"], 10_000_000_000u64);
-        // The job's reschedule, over dtle's defaults.
-        assert_eq!(
-            group["ReschedulePolicy"],
-            json!({"Attempts": 5, "Interval": 3_600_000_000_000u64, "Unlimited": false,
-                   "DelayFunction": "exponential", "Delay": 5_000_000_000u64,
-                   "MaxDelay": 60_000_000_000u64})
-        );
+        // The job's reschedule applies (Nomad merges it in): no dtle default here.
+        assert!(group.get("ReschedulePolicy").is_none());
     }
+    assert_eq!(
+        job["Reschedule"],
+        json!({"Attempts": 5, "Interval": 3_600_000_000_000u64, "Unlimited": false})
+    );
     assert_eq!(
         src["RestartPolicy"],
         json!({"Attempts": 3, "Interval": 600_000_000_000u64, "Delay": 20_000_000_000u64, "Mode": "delay"})

@@ -8,10 +8,15 @@
 //! unknown applies to both groups. Keys are matched without regard to case or `_`, so HCL's
 //! `delay_function = "exponential"` and JSON's `"DelayFunction"` are one field; HCL durations
 //! (`"30m"`) become nanoseconds as Nomad's JSON API wants them.
-//! - `restart` / `RestartPolicy` (group or task) → the group's `RestartPolicy`, over
-//!   [`default_restart`];
-//! - `reschedule` / `Reschedule` (job) and `ReschedulePolicy` (group) → each group's
-//!   `ReschedulePolicy`, over [`default_reschedule`]; a group's own wins over the job's;
+//! - `restart` / `RestartPolicy` (group or task) → the group's `RestartPolicy`;
+//! - `reschedule` / `Reschedule` (job) → the job's `Reschedule`, and `reschedule` /
+//!   `ReschedulePolicy` (group) → the group's `ReschedulePolicy`.
+//!
+//!   A policy is carried with the fields the user wrote and no others: Nomad fills the rest with
+//!   its own defaults and merges a job's reschedule into its groups', as it would for the same job
+//!   submitted to it. dtle's policies ([`default_restart`], [`default_reschedule`]) go only to a
+//!   group no policy of that kind applies to (a merge into them could make what the user wrote
+//!   invalid: Nomad refuses `attempts` and `interval` beside `unlimited = true`);
 //! - `constraint` / `Constraints` and `affinity` / `Affinities` → the same level's list, except a
 //!   task's own `${node.unique.name}`/`${node.unique.id}` constraints, which the job model turned
 //!   into the task's placement and [`super::job`] writes back itself;
@@ -167,13 +172,6 @@ fn locate(path: &str) -> (Level, String) {
 /// The first stanza that cannot be read.
 pub fn carry(settings: &[KeptField]) -> Result<Carried, SettingsError> {
     let mut out = Carried::default();
-    for group in &mut out.groups {
-        group.insert("RestartPolicy".into(), Value::Object(default_restart()));
-        group.insert(
-            "ReschedulePolicy".into(),
-            Value::Object(default_reschedule()),
-        );
-    }
     for task in &mut out.tasks {
         task.insert("KillTimeout".into(), json!(DEFAULT_KILL_TIMEOUT_NS));
     }
@@ -184,7 +182,7 @@ pub fn carry(settings: &[KeptField]) -> Result<Carried, SettingsError> {
             (level, key, k)
         })
         .collect();
-    // The job's first, so that a group's own policy overrides the job's.
+    // The job's first, then the groups', then the tasks'.
     ordered.sort_by_key(|(level, _, _)| *level);
     for (level, key, kept) in ordered {
         let roles: Vec<usize> = match kept.role {
@@ -202,7 +200,11 @@ pub fn carry(settings: &[KeptField]) -> Result<Carried, SettingsError> {
                     merge(&mut out.groups[i], "RestartPolicy", fields.clone());
                 }
             }
-            (Level::Job, "reschedule") | (Level::Group, "reschedule" | "reschedulepolicy") => {
+            (Level::Job, "reschedule") => {
+                let fields = policy(&kept.value, RESCHEDULE, "reschedule").map_err(fail)?;
+                merge(&mut out.job, "Reschedule", fields);
+            }
+            (Level::Group, "reschedule" | "reschedulepolicy") => {
                 let fields = policy(&kept.value, RESCHEDULE, "reschedule").map_err(fail)?;
                 for i in roles {
                     merge(&mut out.groups[i], "ReschedulePolicy", fields.clone());
@@ -241,6 +243,16 @@ pub fn carry(settings: &[KeptField]) -> Result<Carried, SettingsError> {
                 }
             }
             _ => out.left_out.push(kept.path.clone()),
+        }
+    }
+    let job_reschedule = out.job.contains_key("Reschedule");
+    for group in &mut out.groups {
+        if !group.contains_key("RestartPolicy") {
+            group.insert("RestartPolicy".into(), Value::Object(default_restart()));
+        }
+        if !group.contains_key("ReschedulePolicy") && !job_reschedule {
+            let policy = Value::Object(default_reschedule());
+            group.insert("ReschedulePolicy".into(), policy);
         }
     }
     Ok(out)
@@ -499,20 +511,26 @@ mod tests {
             kept(r#"job["j"].update"#, None, json!([{"max_parallel": 1}])),
         ];
         let c = carry(&settings).expect("readable");
+        // As written: Nomad fills in the rest.
         assert_eq!(
             c.groups[0]["RestartPolicy"],
-            json!({"Attempts": 3, "Interval": 600 * SECOND, "Delay": 15 * SECOND, "Mode": "delay"})
+            json!({"Attempts": 3, "Interval": 600 * SECOND, "Mode": "delay"})
         );
         assert_eq!(
             c.groups[1]["RestartPolicy"],
             Value::Object(default_restart())
         );
-        // The job's reschedule everywhere, the Dest group's own on top of it.
-        assert_eq!(c.groups[0]["ReschedulePolicy"]["Attempts"], 1);
-        assert_eq!(c.groups[0]["ReschedulePolicy"]["Unlimited"], false);
-        assert_eq!(c.groups[1]["ReschedulePolicy"]["Unlimited"], true);
-        assert_eq!(c.groups[1]["ReschedulePolicy"]["DelayFunction"], "constant");
-        assert_eq!(c.groups[1]["ReschedulePolicy"]["Interval"], 1800 * SECOND);
+        // The job's reschedule on the job (Nomad merges it into the groups), the Dest group's
+        // own on that group; no dtle default where the job's applies.
+        assert_eq!(
+            c.job["Reschedule"],
+            json!({"Attempts": 1, "Interval": 1800 * SECOND, "Unlimited": false})
+        );
+        assert!(c.groups[0].get("ReschedulePolicy").is_none());
+        assert_eq!(
+            c.groups[1]["ReschedulePolicy"],
+            json!({"Unlimited": true, "DelayFunction": "constant"})
+        );
         // The node pin is the placement's business; the rest is carried.
         assert_eq!(
             c.tasks[1]["Constraints"],
