@@ -535,3 +535,69 @@ async fn nodes_and_leader() {
         vec!["GET /v1/nodes", "GET /v1/status/leader"]
     );
 }
+
+#[tokio::test]
+async fn the_plugins_and_unreadable_answers_become_clear_errors() {
+    let nomad = FakeNomad::start().await;
+    let o = orchestrator(&nomad.url(), None, None, None);
+    running_job(&nomad, &o).await;
+
+    // The plugin fails.
+    nomad.fail("GET", "/v1/plugin/", 500, "stats registry poisoned");
+    let err = o.allocation_stats(SRC_ALLOC).await.expect_err("500");
+    assert!(matches!(err, OrchestratorError::Upstream(_)), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "the dtle plugin at 127.0.0.1:{} answered 500",
+            nomad.addr.port()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(&format!("stats registry poisoned (node {NODE_ID})")),
+        "{text}"
+    );
+    nomad.with(|s| s.failures.clear());
+
+    // The plugin cannot be reached.
+    let port = closed_port();
+    nomad.with(|s| s.plugin_addr = Some(format!("127.0.0.1:{port}")));
+    let err = o
+        .allocation_stats(SRC_ALLOC)
+        .await
+        .expect_err("unreachable");
+    assert!(matches!(err, OrchestratorError::Unavailable(_)), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("cannot reach the dtle plugin at 127.0.0.1:{port}")),
+        "{err}"
+    );
+    // The node advertises no stats API.
+    nomad.with(|s| s.plugin_addr = Some(String::new()));
+    let err = o.allocation_stats(SRC_ALLOC).await.expect_err("no address");
+    assert!(matches!(err, OrchestratorError::Unavailable(_)), "{err}");
+    assert!(
+        err.to_string()
+            .contains("publishes no driver.dtle.api_addr"),
+        "{err}"
+    );
+    // The executed position is best effort: the job still reads.
+    assert_eq!(o.job("orders").await.expect("found").executed_gtid, None);
+
+    // Nomad answers what is not JSON, or JSON of the wrong shape.
+    nomad.fail("GET", "/v1/status/leader", 200, "<html>proxy login</html>");
+    let err = o.leader().await.expect_err("not JSON");
+    assert!(matches!(err, OrchestratorError::Upstream(_)), "{err}");
+    assert!(
+        err.to_string()
+            .contains("answered what the gateway cannot read: not JSON"),
+        "{err}"
+    );
+    nomad.fail("GET", "/v1/nodes", 200, "{}");
+    let err = o.nodes().await.expect_err("an object");
+    assert_eq!(
+        err.to_string(),
+        "Nomad answered an object for the node list"
+    );
+}

@@ -18,7 +18,7 @@ pub fn stub(job: &Value) -> Value {
 }
 
 /// The node (nodes.mdx, "Read Node"), with the dtle driver's attributes.
-pub fn node(port: u16) -> Value {
+pub fn node(api_addr: &str) -> Value {
     json!({
         "Attributes": {
             "cpu.arch": "amd64", "kernel.name": "linux", "nomad.version": "1.6.2",
@@ -29,7 +29,7 @@ pub fn node(port: u16) -> Value {
         "Drivers": {
             "dtle": {
                 "Attributes": {"driver.dtle": "true", "driver.dtle.version": "0.1.0",
-                               "driver.dtle.api_addr": format!("0.0.0.0:{port}")},
+                               "driver.dtle.api_addr": api_addr},
                 "Detected": true, "HealthDescription": "Healthy", "Healthy": true,
                 "UpdateTime": "2019-08-26T12:22:50.762716458+02:00"
             },

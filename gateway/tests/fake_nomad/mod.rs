@@ -66,6 +66,8 @@ pub struct State {
     pub failures: Vec<(String, String, u16, String)>,
     /// The Raft index.
     pub index: u64,
+    /// What the node advertises as `driver.dtle.api_addr` (default: this fake, `0.0.0.0:<port>`).
+    pub plugin_addr: Option<String>,
 }
 
 /// A running fake; it stops with the test's runtime.
@@ -106,8 +108,8 @@ impl FakeNomad {
                     state.requests.push(recorded.clone());
                     let (status, body) = answer(&mut state, &recorded, port);
                     let reply: Box<dyn warp::Reply> = match body {
-                        Value::String(text) if status != StatusCode::OK => Box::new(text),
-                        other => Box::new(warp::reply::json(&other)),
+                        Body::Text(text) => Box::new(text),
+                        Body::Json(value) => Box::new(warp::reply::json(&value)),
                     };
                     warp::reply::with_status(reply, status)
                 },
@@ -147,12 +149,22 @@ impl FakeNomad {
     }
 }
 
-fn text(status: StatusCode, body: &str) -> (StatusCode, Value) {
-    (status, Value::String(body.to_owned()))
+/// An answer's body: JSON, or plain text as Nomad writes its errors.
+pub enum Body {
+    Json(Value),
+    Text(String),
+}
+
+fn text(status: StatusCode, body: &str) -> (StatusCode, Body) {
+    (status, Body::Text(body.to_owned()))
+}
+
+fn ok(body: Value) -> (StatusCode, Body) {
+    (StatusCode::OK, Body::Json(body))
 }
 
 /// Nomad's (and the plugin's) answer to one request.
-fn answer(state: &mut State, r: &Recorded, port: u16) -> (StatusCode, Value) {
+fn answer(state: &mut State, r: &Recorded, port: u16) -> (StatusCode, Body) {
     for (method, prefix, status, body) in &state.failures {
         if *method == r.method && r.path.starts_with(prefix.as_str()) {
             return text(
@@ -165,10 +177,10 @@ fn answer(state: &mut State, r: &Recorded, port: u16) -> (StatusCode, Value) {
     // The plugin's API: no token.
     if let ["v1", "plugin", "allocation", id, "stats"] = segments.as_slice() {
         return match state.plugin_stats.get(*id) {
-            Some(stats) => (StatusCode::OK, stats.clone()),
+            Some(stats) => ok(stats.clone()),
             None => (
                 StatusCode::NOT_FOUND,
-                json!({"error": format!("no dtle task of allocation {id} here")}),
+                Body::Json(json!({"error": format!("no dtle task of allocation {id} here")})),
             ),
         };
     }
@@ -181,10 +193,10 @@ fn answer(state: &mut State, r: &Recorded, port: u16) -> (StatusCode, Value) {
         ("POST", ["v1", "jobs"]) | ("POST", ["v1", "job", _]) => register(state, r),
         ("GET", ["v1", "jobs"]) => {
             let stubs: Vec<Value> = state.jobs.values().map(stub).collect();
-            (StatusCode::OK, Value::Array(stubs))
+            ok(Value::Array(stubs))
         }
         ("GET", ["v1", "job", id]) => match state.jobs.get(*id) {
-            Some(job) => (StatusCode::OK, job.clone()),
+            Some(job) => ok(job.clone()),
             None => text(StatusCode::NOT_FOUND, "job not found"),
         },
         ("DELETE", ["v1", "job", id]) => {
@@ -200,14 +212,11 @@ fn answer(state: &mut State, r: &Recorded, port: u16) -> (StatusCode, Value) {
                 job["ModifyIndex"] = json!(index);
                 job["JobModifyIndex"] = json!(index);
             }
-            (
-                StatusCode::OK,
-                json!({"EvalID": eval_id(index), "EvalCreateIndex": index, "JobModifyIndex": index}),
-            )
+            ok(json!({"EvalID": eval_id(index), "EvalCreateIndex": index, "JobModifyIndex": index}))
         }
         ("GET", ["v1", "job", id, "allocations"]) => {
             let list = state.allocations.get(*id).cloned().unwrap_or_default();
-            (StatusCode::OK, Value::Array(list))
+            ok(Value::Array(list))
         }
         ("GET", ["v1", "allocation", id]) => {
             let found = state
@@ -216,7 +225,7 @@ fn answer(state: &mut State, r: &Recorded, port: u16) -> (StatusCode, Value) {
                 .flatten()
                 .find(|a| a["ID"] == *id);
             match found {
-                Some(a) => (StatusCode::OK, a.clone()),
+                Some(a) => ok(a.clone()),
                 None => text(StatusCode::NOT_FOUND, "alloc not found"),
             }
         }
@@ -234,12 +243,18 @@ fn answer(state: &mut State, r: &Recorded, port: u16) -> (StatusCode, Value) {
                 .filter(|a| a["ID"].as_str().is_some_and(|id| id.starts_with(&prefix)))
                 .cloned()
                 .collect();
-            (StatusCode::OK, Value::Array(list))
+            ok(Value::Array(list))
         }
-        ("GET", ["v1", "node", id]) if *id == NODE_ID => (StatusCode::OK, node(port)),
+        ("GET", ["v1", "node", id]) if *id == NODE_ID => {
+            let addr = state
+                .plugin_addr
+                .clone()
+                .unwrap_or(format!("0.0.0.0:{port}"));
+            ok(node(&addr))
+        }
         ("GET", ["v1", "node", _]) => text(StatusCode::NOT_FOUND, "node not found"),
-        ("GET", ["v1", "nodes"]) => (StatusCode::OK, nodes()),
-        ("GET", ["v1", "status", "leader"]) => (StatusCode::OK, json!("127.0.0.1:4647")),
+        ("GET", ["v1", "nodes"]) => ok(nodes()),
+        ("GET", ["v1", "status", "leader"]) => ok(json!("127.0.0.1:4647")),
         _ => text(StatusCode::NOT_FOUND, "Invalid URL"),
     }
 }
@@ -249,7 +264,7 @@ fn eval_id(index: u64) -> String {
 }
 
 /// `POST /v1/jobs` and `POST /v1/job/:id`: keeps the job as Nomad would show it.
-fn register(state: &mut State, r: &Recorded) -> (StatusCode, Value) {
+fn register(state: &mut State, r: &Recorded) -> (StatusCode, Body) {
     let Some(job) = r.body.get("Job").cloned() else {
         return text(StatusCode::BAD_REQUEST, "Job must be specified");
     };
@@ -296,8 +311,7 @@ fn register(state: &mut State, r: &Recorded) -> (StatusCode, Value) {
         stored[key] = value;
     }
     state.jobs.insert(id, stored);
-    (
-        StatusCode::OK,
+    ok(
         json!({"EvalID": eval_id(index), "EvalCreateIndex": index, "JobModifyIndex": index,
                "Warnings": "", "Index": index, "LastContact": 0, "KnownLeader": false}),
     )
