@@ -7,8 +7,8 @@
 //! A failed call is a [`CallError`] saying who was called and what happened; [`CallError::into_error`]
 //! turns one from Nomad into the gateway's [`OrchestratorError`] with a message that says what
 //! to do: 404 becomes the caller's "not found", 403 the ACL token's refusal, 400 a rejected
-//! request, other statuses "Nomad answered <status>: <body>", no connection or no answer in time
-//! "cannot reach Nomad at <address>: <cause>". Reads (GET) are tried again, with a short backoff,
+//! request, other statuses `Nomad answered <status>: <body>`, no connection or no answer in time
+//! `cannot reach Nomad at <address>: <cause>`. Reads (GET) are tried again, with a short backoff,
 //! when Nomad cannot be reached or answers 5xx (a leader election answers 500 for a moment);
 //! writes are sent once. Bodies are logged by length only: job bodies hold passwords.
 

@@ -16,8 +16,8 @@
 //! Requests carry the ACL token, region and namespace of the agent's config ([`client`]); the
 //! token needs `submit-job`, `read-job` and `list-jobs` in the namespace and `node:read`.
 //! Nomad's errors become the gateway's: 404 the job's or allocation's "not found", 403 the token's
-//! refusal, 400 a refused job, others "Nomad answered <status>", and no answer "cannot reach
-//! Nomad at <address>".
+//! refusal, 400 a refused job, others `Nomad answered <status>`, and no answer `cannot reach
+//! Nomad at <address>`.
 //!
 //! # Invariants
 //! - Nomad holds the only record of a job; this orchestrator keeps no state, so several gateways
@@ -37,7 +37,9 @@
 //! [`job::from_nomad`] reports `paused` from the job alone. Signalling the tasks instead (the
 //! plugin maps SIGSTOP/SIGCONT to pause/resume, as dtle 3.x signalled "pause") would leave the
 //! mark where a task restarted by Nomad never reads it: it would come back running while the
-//! job says paused. Stopping a paused job clears the mark (the job stays stopped).
+//! job says paused. The price: a resumed task is a new allocation (on another node, unless the
+//! task is pinned) that connects afresh; it loses nothing, the target's position being the
+//! resume point. Stopping a paused job clears the mark (the job stays stopped).
 //!
 //! # Stopping with `purge_position`
 //! The position rows on the target may only go once no task writes them: the job is stopped
