@@ -20,7 +20,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run the agent: the dtle 2.x HTTP API, the embedded orchestrator and the tasks.
+    /// Run the agent: the dtle 2.x HTTP API, the embedded orchestrator and the tasks; or, with
+    /// --nomad-addr, the API in front of a Nomad cluster.
     Agent(cmd::agent::AgentArgs),
     /// Work with job files (dtle JSON, Nomad JSON or Nomad HCL).
     #[command(subcommand)]

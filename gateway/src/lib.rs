@@ -3,7 +3,8 @@
 //! [`orchestrator::Orchestrator`]. It never touches MySQL or NATS itself.
 //!
 //! - [`api`]: routes, handlers, the dtle response shapes and the one error-to-status mapping;
-//! - [`orchestrator`]: the trait, and the embedded single-node orchestrator.
+//! - [`orchestrator`]: the trait, the embedded single-node orchestrator, and the one in front of
+//!   Nomad.
 
 pub mod api;
 pub mod orchestrator;

@@ -146,8 +146,8 @@ fn check_name(value: &str, path: &Path, diags: &mut Diagnostics) {
     }
 }
 
-/// dtle's task-type spellings (`TaskTypeFromString`): src/source, dst/dest/destination.
-pub(crate) fn role_from_name(name: &str) -> Option<Role> {
+/// dtle's task-type spellings (`TaskTypeFromString`): src/source, dst/dest/destination, any case.
+pub fn role_from_name(name: &str) -> Option<Role> {
     match name.trim().to_ascii_lowercase().as_str() {
         "src" | "source" => Some(Role::Src),
         "dst" | "dest" | "destination" => Some(Role::Dest),

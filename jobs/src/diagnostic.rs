@@ -6,7 +6,7 @@
 //! collected, never thrown, so that one pass reports all of them at once.
 
 use crate::read::Leftover;
-use crate::spec::KeptField;
+use crate::spec::{KeptField, Role};
 use std::fmt;
 
 /// One step of a [`Path`]: an object key or a list index.
@@ -117,6 +117,7 @@ impl Diagnostics {
         self.unrecognised.push(KeptField {
             path: path.to_string(),
             value: value.clone(),
+            role: None,
         });
     }
 
@@ -132,11 +133,17 @@ impl Diagnostics {
         }
     }
 
-    /// Keeps an orchestrator setting for the orchestrator.
-    pub fn keep_orchestrator_setting(&mut self, path: &Path, value: &serde_json::Value) {
+    /// Keeps an orchestrator setting for the orchestrator, with the task it was written for.
+    pub fn keep_orchestrator_setting(
+        &mut self,
+        path: &Path,
+        value: &serde_json::Value,
+        role: Option<Role>,
+    ) {
         self.orchestrator_settings.push(KeptField {
             path: path.to_string(),
             value: value.clone(),
+            role,
         });
     }
 }

@@ -35,7 +35,7 @@ pub mod sql_filter;
 mod task_config;
 pub mod where_clause;
 
-pub use assemble::MAX_NAME_LEN;
+pub use assemble::{role_from_name, MAX_NAME_LEN};
 pub use diagnostic::Diagnostic;
 pub use gtid::{GtidParseError, GtidSet, MariaDbGtid, ServerUuid};
 pub use redact::redact_value;

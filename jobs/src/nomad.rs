@@ -12,7 +12,7 @@
 use crate::assemble::{role_from_name, RawJob, RawTask};
 use crate::diagnostic::{Diagnostics, Path};
 use crate::read::{describe, ObjectReader};
-use crate::spec::Placement;
+use crate::spec::{Placement, Role};
 use hcl::eval::{Context, Evaluate};
 use serde_json::{Map, Value};
 
@@ -286,13 +286,21 @@ impl NomadJob {
             if group.tasks.is_empty() {
                 diags.error(group_path, "a group without tasks: put the dtle task here");
             }
+            let first = tasks.len();
             for task in &group.tasks {
                 tasks.push(read_task(task, group.name.as_deref(), empty, diags));
             }
-            keep_settings(group_reader, NOMAD_GROUP_KEYS, diags);
+            // The group's role: its name's, else the one its tasks share.
+            let mut roles = tasks[first..].iter().map(|t| t.role);
+            let shared = roles
+                .next()
+                .flatten()
+                .filter(|r| roles.all(|o| o == Some(*r)));
+            let role = group.name.as_deref().and_then(role_from_name).or(shared);
+            keep_settings(group_reader, NOMAD_GROUP_KEYS, role, diags);
         }
         let tasks_path = job_path.key(if self.hcl { "group" } else { "TaskGroups" });
-        keep_settings(job, NOMAD_JOB_KEYS, diags);
+        keep_settings(job, NOMAD_JOB_KEYS, None, diags);
         RawJob {
             id: self.id.clone(),
             name,
@@ -341,7 +349,7 @@ fn read_task<'a>(
         }
         ObjectReader::new(empty, config_path)
     });
-    keep_settings(r, NOMAD_TASK_KEYS, diags);
+    keep_settings(r, NOMAD_TASK_KEYS, role, diags);
     RawTask {
         path: path.clone(),
         role,
@@ -385,8 +393,14 @@ fn placement(task: &ObjectReader<'_>) -> Placement {
     placement
 }
 
-/// Keeps what is left at one level: Nomad's own settings for the orchestrator, the rest as unknown.
-fn keep_settings(r: ObjectReader<'_>, nomad_keys: &[&str], diags: &mut Diagnostics) {
+/// Keeps what is left at one level: Nomad's own settings for the orchestrator (with the role of the
+/// group or task they were written in), the rest as unknown.
+fn keep_settings(
+    r: ObjectReader<'_>,
+    nomad_keys: &[&str],
+    role: Option<Role>,
+    diags: &mut Diagnostics,
+) {
     for left in r.finish() {
         let normalised: String = left
             .key
@@ -395,7 +409,7 @@ fn keep_settings(r: ObjectReader<'_>, nomad_keys: &[&str], diags: &mut Diagnosti
             .collect::<String>()
             .to_ascii_lowercase();
         if nomad_keys.contains(&normalised.as_str()) {
-            diags.keep_orchestrator_setting(&left.path, &left.value);
+            diags.keep_orchestrator_setting(&left.path, &left.value, role);
         } else {
             diags.keep_unrecognised(&left.path, &left.value, "unknown field; kept but not used");
         }

@@ -50,6 +50,11 @@ pub struct KeptField {
     pub path: String,
     /// Its value as written (HCL converted to JSON).
     pub value: serde_json::Value,
+    /// The task it was written for, when it sits in a Nomad group or task whose role is known
+    /// (so an orchestrator can apply a group's `restart` to that task alone); `None` at the job's
+    /// level and for fields outside Nomad's stanzas.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
 }
 
 /// Which of the job's two tasks.

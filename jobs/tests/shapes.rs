@@ -224,3 +224,37 @@ fn a_field_on_both_tasks_uses_its_owners_value_and_says_so() {
     assert!(job.warnings.iter().any(|w| w.to_string()
         == "Tasks[1].Config.ChunkSize: differs from Tasks[0].Config.ChunkSize, which is used"));
 }
+
+/// A Nomad group's or task's own stanzas know which task they were written for, by the group's
+/// or task's name, so an orchestrator can apply them to that task alone.
+#[test]
+fn nomad_settings_know_their_task() {
+    let four = parse("docs_4x_example_job.hcl");
+    let roles: Vec<(&str, Option<jobs::Role>)> = four
+        .spec
+        .orchestrator_settings
+        .iter()
+        .map(|k| (k.path.as_str(), k.role))
+        .collect();
+    assert_eq!(
+        roles,
+        vec![
+            (r#"job["job1"].group["src"].restart"#, Some(jobs::Role::Src)),
+            (
+                r#"job["job1"].group["dest"].restart"#,
+                Some(jobs::Role::Dest)
+            ),
+            (r#"job["job1"].reschedule"#, None),
+        ]
+    );
+    // In Nomad JSON a group is known by index only: its name (or its task's) gives the role.
+    let json = parse("same_nomad.json");
+    let in_groups: Vec<_> = json
+        .spec
+        .orchestrator_settings
+        .iter()
+        .filter(|k| k.path.contains("TaskGroups["))
+        .collect();
+    assert!(!in_groups.is_empty());
+    assert!(in_groups.iter().all(|k| k.role.is_some()), "{in_groups:?}");
+}

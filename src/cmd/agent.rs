@@ -1,7 +1,11 @@
-//! `dtle agent`: the HTTP gateway, the embedded orchestrator and the driver in one process.
+//! `dtle agent`: the HTTP gateway, the embedded orchestrator and the driver in one process; or,
+//! with a Nomad address (`--nomad-addr`, or `address` in the config file's `nomad` section), the
+//! HTTP gateway alone in front of a Nomad cluster whose clients run the tasks in the dtle plugin.
 //!
 //! Settings come from flags, then a config file (TOML, or HCL when the file ends in `.hcl`),
 //! then defaults. Logs go to stderr; passwords are never logged (jobs are logged by ID only).
+//! Nomad's ACL token comes from the config file or `NOMAD_TOKEN`, never from a flag (a flag would
+//! show in the process list).
 //!
 //! On Ctrl-C or SIGTERM the HTTP server stops taking requests, then every task is cancelled and
 //! awaited, at most `kill_timeout_s` (the orchestrator's shutdown); a task still running after
@@ -12,6 +16,8 @@ use clap::Args;
 use driver::retry::RetryPolicy;
 use gateway::orchestrator::embedded::supervisor::RestartPolicy;
 use gateway::orchestrator::embedded::{EmbeddedConfig, EmbeddedOrchestrator, DEFAULT_KILL_TIMEOUT};
+use gateway::orchestrator::nomad::client::ClientConfig;
+use gateway::orchestrator::nomad::{NomadConfig, NomadOrchestrator};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -33,6 +39,10 @@ pub struct AgentArgs {
     /// Where jobs and allocations are kept.
     #[arg(long)]
     state_dir: Option<PathBuf>,
+    /// Nomad's HTTP address (e.g. http://127.0.0.1:4646): serve the API in front of Nomad
+    /// instead of running the tasks here. The ACL token: the config file, or NOMAD_TOKEN.
+    #[arg(long)]
+    nomad_addr: Option<String>,
 }
 
 /// The agent's config file.
@@ -56,6 +66,41 @@ struct FileConfig {
     /// How long stopping a task (stop, pause, update, the agent's own shutdown) waits for it
     /// to end, seconds, before it is reported killed and left behind (default 10).
     kill_timeout_s: Option<u64>,
+    /// The Nomad cluster to serve the API in front of; without an `address` (here or
+    /// `--nomad-addr`) the agent runs the tasks itself.
+    nomad: Option<NomadSection>,
+}
+
+/// The config file's `nomad` section.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NomadSection {
+    /// Nomad's HTTP address, e.g. `http://127.0.0.1:4646` (`--nomad-addr` wins).
+    address: Option<String>,
+    /// The region jobs are registered in and requests go to (default: the Nomad agent's).
+    region: Option<String>,
+    /// The namespace of the jobs (default: Nomad's `default`).
+    namespace: Option<String>,
+    /// The ACL token (`X-Nomad-Token`); without one, `NOMAD_TOKEN` is used, if set.
+    token: Option<String>,
+    /// How long one request to Nomad may take, seconds (default 30).
+    timeout_s: Option<u64>,
+    /// How long a stop with `purge_position` waits for the job's allocations to end, seconds
+    /// (default 60).
+    stop_timeout_s: Option<u64>,
+}
+
+impl std::fmt::Debug for NomadSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NomadSection")
+            .field("address", &self.address)
+            .field("region", &self.region)
+            .field("namespace", &self.namespace)
+            .field("token", &self.token.as_ref().map(|_| "*"))
+            .field("timeout_s", &self.timeout_s)
+            .field("stop_timeout_s", &self.stop_timeout_s)
+            .finish()
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -103,6 +148,28 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         .listen
         .or(file.listen)
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8190)));
+    if let Some(nomad) = nomad_config(&args, &file) {
+        for (given, what) in [
+            (
+                args.nats.is_some() || file.nats_url.is_some(),
+                "the NATS URL",
+            ),
+            (
+                args.state_dir.is_some() || file.state_dir.is_some(),
+                "the state folder",
+            ),
+            (file.restart.is_some(), "the restart section"),
+            (file.kill_timeout_s.is_some(), "kill_timeout_s"),
+        ] {
+            if given {
+                tracing::warn!(
+                    "{what} is not used in front of Nomad: the dtle plugin's config block (on \
+                     each Nomad client) and the job's restart stanza say how tasks run"
+                );
+            }
+        }
+        return run_nomad(listen, nomad);
+    }
     let restart = file.restart.unwrap_or_default();
     let defaults = RestartPolicy::default();
     let config = EmbeddedConfig {
@@ -165,5 +232,56 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     // Force: whatever task is still running is dropped here, with the runtime (this waits only
     // for blocking work, at most 5 s).
     runtime.shutdown_timeout(Duration::from_secs(5));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The Nomad orchestrator's settings, when the agent is to run in front of Nomad.
+fn nomad_config(args: &AgentArgs, file: &FileConfig) -> Option<NomadConfig> {
+    let section = file.nomad.as_ref();
+    let address = args
+        .nomad_addr
+        .clone()
+        .or_else(|| section.and_then(|n| n.address.clone()))
+        .filter(|a| !a.trim().is_empty())?;
+    let token = section
+        .and_then(|n| n.token.clone())
+        .or_else(|| std::env::var("NOMAD_TOKEN").ok())
+        .filter(|t| !t.is_empty());
+    Some(NomadConfig {
+        client: ClientConfig {
+            address,
+            region: section.and_then(|n| n.region.clone()),
+            namespace: section.and_then(|n| n.namespace.clone()),
+            token,
+            timeout: Duration::from_secs(section.and_then(|n| n.timeout_s).unwrap_or(30)),
+        },
+        stop_timeout: Duration::from_secs(section.and_then(|n| n.stop_timeout_s).unwrap_or(60)),
+    })
+}
+
+/// Serves the API in front of Nomad until Ctrl-C or SIGTERM: nothing runs here, so nothing is
+/// left to stop.
+fn run_nomad(listen: SocketAddr, config: NomadConfig) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let client = &config.client;
+        tracing::info!(
+            nomad = %client.address,
+            region = client.region.as_deref().unwrap_or("(the Nomad agent's)"),
+            namespace = client.namespace.as_deref().unwrap_or("default"),
+            token = if client.token.is_some() { "set" } else { "none" },
+            "serving the API in front of Nomad"
+        );
+        let orchestrator = NomadOrchestrator::new(config.clone())
+            .map_err(|e| anyhow::anyhow!("the Nomad orchestrator: {e}"))?;
+        let shared: gateway::api::handlers::Shared = Arc::new(orchestrator);
+        let routes = gateway::api::routes::routes(shared);
+        let (addr, server) = warp::serve(routes)
+            .try_bind_with_graceful_shutdown(listen, super::shutdown_signal())
+            .with_context(|| format!("listening on {listen}"))?;
+        tracing::info!(%addr, "dtle agent listening");
+        server.await;
+        Ok::<_, anyhow::Error>(())
+    })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -73,6 +73,11 @@ impl From<OrchestratorError> for ApiError {
             }
             OrchestratorError::Conflict(_) => StatusCode::CONFLICT,
             OrchestratorError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            // The gateway is up; what is behind it is not.
+            OrchestratorError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            OrchestratorError::Forbidden(_) => StatusCode::FORBIDDEN,
+            OrchestratorError::Rejected(_) => StatusCode::BAD_REQUEST,
+            OrchestratorError::Upstream(_) => StatusCode::BAD_GATEWAY,
         };
         Self::new(status, err.to_string())
     }

@@ -49,10 +49,17 @@ pub async fn register(orchestrator: Shared, body: bytes::Bytes) -> Response {
 
 /// `GET /v1/jobs`.
 pub async fn list(orchestrator: Shared) -> Response {
-    let jobs = orchestrator.jobs().await;
-    ok(serde_json::Value::Array(
-        jobs.iter().map(models::job_stub).collect(),
-    ))
+    respond(
+        orchestrator
+            .jobs()
+            .await
+            .map(|jobs| {
+                ok(serde_json::Value::Array(
+                    jobs.iter().map(models::job_stub).collect(),
+                ))
+            })
+            .map_err(Into::into),
+    )
 }
 
 /// `GET /v1/job/{ID}`.
@@ -145,15 +152,33 @@ pub async fn stats(orchestrator: Shared, alloc_id: String) -> Response {
 
 /// `GET /v1/leader`: a JSON string `"host:port"`.
 pub async fn leader(orchestrator: Shared) -> Response {
-    ok(serde_json::Value::String(orchestrator.leader().await))
+    respond(
+        orchestrator
+            .leader()
+            .await
+            .map(|leader| ok(serde_json::Value::String(leader)))
+            .map_err(Into::into),
+    )
 }
 
 /// `GET /v1/nodes`.
 pub async fn nodes(orchestrator: Shared) -> Response {
-    ok(models::nodes(&orchestrator.nodes().await))
+    respond(
+        orchestrator
+            .nodes()
+            .await
+            .map(|nodes| ok(models::nodes(&nodes)))
+            .map_err(Into::into),
+    )
 }
 
 /// `GET /v1/members`.
 pub async fn members(orchestrator: Shared) -> Response {
-    ok(models::members(&orchestrator.nodes().await, "global"))
+    respond(
+        orchestrator
+            .nodes()
+            .await
+            .map(|nodes| ok(models::members(&nodes, "global")))
+            .map_err(Into::into),
+    )
 }

@@ -165,7 +165,13 @@ pub async fn scrape(orchestrator: Shared) -> warp::reply::Response {
 
 async fn render(orchestrator: Shared) -> Result<String, prometheus::Error> {
     let f = families()?;
-    for job in orchestrator.jobs().await {
+    // An orchestrator that cannot list its jobs (Nomad unreachable) leaves the scrape without
+    // task series; Prometheus' `up` and the missing series tell the story.
+    let jobs = orchestrator.jobs().await.unwrap_or_else(|err| {
+        tracing::warn!(%err, "metrics: the jobs cannot be listed");
+        Vec::new()
+    });
+    for job in jobs {
         let Ok(allocations) = orchestrator.allocations(&job.spec.id).await else {
             continue;
         };

@@ -1,12 +1,13 @@
 //! What the gateway asks of whoever runs jobs: the `Orchestrator` trait, and the records it
 //! answers with.
 //!
-//! Two implementations are meant to exist: [`embedded`] (one node, in-process, the default) and a
-//! Nomad one (registering jobs with Nomad's HTTP API). The trait speaks in job IDs, validated
+//! Two implementations exist: [`embedded`] (one node, in-process, the default) and [`nomad`]
+//! (registering jobs with Nomad's HTTP API, run by the dtle plugin on Nomad's clients). The trait speaks in job IDs, validated
 //! [`ParsedJob`]s and plain records, so handlers never know which one they talk to; everything a
 //! Nomad cluster would need (indexes, evaluation IDs, allocation IDs, node IDs) is in the records.
 
 pub mod embedded;
+pub mod nomad;
 
 use driver::stats::StatsSnapshot;
 use jobs::{JobSpec, ParsedJob, Role};
@@ -35,6 +36,19 @@ pub enum OrchestratorError {
     /// The orchestrator itself failed (its state folder, say).
     #[error("{0}")]
     Internal(String),
+    /// The scheduler behind the gateway (Nomad), or a dtle plugin on one of its nodes, cannot
+    /// be reached: the message names the address and what went wrong.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The scheduler refused the credentials it was given (Nomad's ACL token).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The scheduler refused the request as invalid (Nomad's 400: a job it will not run).
+    #[error("{0}")]
+    Rejected(String),
+    /// The scheduler (or a plugin) failed, or answered what the gateway cannot read.
+    #[error("{0}")]
+    Upstream(String),
 }
 
 /// The answer to a job registration.
@@ -156,7 +170,7 @@ pub trait Orchestrator: Send + Sync {
     /// changed).
     async fn register(&self, job: ParsedJob) -> Result<Registered, OrchestratorError>;
     /// Every job, sorted by ID.
-    async fn jobs(&self) -> Vec<JobRecord>;
+    async fn jobs(&self) -> Result<Vec<JobRecord>, OrchestratorError>;
     /// One job.
     async fn job(&self, id: &str) -> Result<JobRecord, OrchestratorError>;
     /// Stops a job's tasks; `purge` also forgets the job; `forget_position` also deletes its
@@ -179,7 +193,7 @@ pub trait Orchestrator: Send + Sync {
         alloc_id: &str,
     ) -> Result<(Allocation, StatsSnapshot, Option<std::time::Duration>), OrchestratorError>;
     /// The nodes that run tasks.
-    async fn nodes(&self) -> Vec<Node>;
+    async fn nodes(&self) -> Result<Vec<Node>, OrchestratorError>;
     /// The address of the leader (`host:port`).
-    async fn leader(&self) -> String;
+    async fn leader(&self) -> Result<String, OrchestratorError>;
 }

@@ -520,15 +520,13 @@ impl Orchestrator for EmbeddedOrchestrator {
         self.registered(&id, eval_id, true)
     }
 
-    async fn jobs(&self) -> Vec<JobRecord> {
-        let Ok(state) = self.inner.state.lock() else {
-            return Vec::new();
-        };
-        state
+    async fn jobs(&self) -> Result<Vec<JobRecord>, OrchestratorError> {
+        let state = self.lock()?;
+        Ok(state
             .jobs
             .values()
             .map(|e| Self::with_status(&e.record, &e.tasks))
-            .collect()
+            .collect())
     }
 
     async fn job(&self, id: &str) -> Result<JobRecord, OrchestratorError> {
@@ -686,17 +684,17 @@ impl Orchestrator for EmbeddedOrchestrator {
         Err(OrchestratorError::AllocationNotFound(alloc_id.to_owned()))
     }
 
-    async fn nodes(&self) -> Vec<Node> {
-        vec![Node {
+    async fn nodes(&self) -> Result<Vec<Node>, OrchestratorError> {
+        Ok(vec![Node {
             id: self.inner.node_id.clone(),
             name: self.inner.config.node_name.clone(),
             datacenter: self.inner.config.datacenter.clone(),
             http_addr: self.inner.config.http_addr.clone(),
             status: "ready".into(),
-        }]
+        }])
     }
 
-    async fn leader(&self) -> String {
-        self.inner.config.http_addr.clone()
+    async fn leader(&self) -> Result<String, OrchestratorError> {
+        Ok(self.inner.config.http_addr.clone())
     }
 }
