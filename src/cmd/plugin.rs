@@ -51,7 +51,43 @@ pub fn run() -> ExitCode {
     };
     driver::plugin::run(driver::plugin::Hooks {
         set_log_level: Some(std::sync::Arc::new(set_log_level)),
+        api_routes: Some(std::sync::Arc::new(dtle_api_in_front_of_nomad)),
     })
+}
+
+/// The dtle 2.x API the plugin serves at `api_addr` (as dtle's plugin did), over the Nomad agent
+/// at `nomad_addr` (dtle's default 127.0.0.1:4646). The ACL token is the plugin's `NOMAD_TOKEN`
+/// (the Nomad client's environment), never a config value that Nomad would show.
+fn dtle_api_in_front_of_nomad(
+    config: &driver::plugin::config::PluginConfig,
+) -> Result<driver::plugin::api::MoreRoutes, String> {
+    use gateway::orchestrator::nomad::client::ClientConfig;
+    use gateway::orchestrator::nomad::{NomadConfig, NomadOrchestrator};
+    use warp::Filter as _;
+
+    let address = config
+        .nomad_addr
+        .clone()
+        .unwrap_or_else(|| driver::plugin::config::DEFAULT_NOMAD_ADDR.to_owned());
+    let address = if address.contains("://") {
+        address
+    } else {
+        format!("http://{address}")
+    };
+    let token = std::env::var("NOMAD_TOKEN").ok().filter(|t| !t.is_empty());
+    let orchestrator = NomadOrchestrator::new(NomadConfig {
+        client: ClientConfig {
+            address,
+            region: None,
+            namespace: None,
+            token,
+            timeout: std::time::Duration::from_secs(30),
+        },
+        stop_timeout: std::time::Duration::from_secs(60),
+    })
+    .map_err(|e| format!("`nomad_addr`: {e}"))?;
+    let shared: gateway::api::handlers::Shared = std::sync::Arc::new(orchestrator);
+    Ok(gateway::api::routes::routes(shared).boxed())
 }
 
 /// A log event as the JSON line a Go plugin's hclog logger writes and go-plugin's client parses:

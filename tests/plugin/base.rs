@@ -1,6 +1,7 @@
 //! The launch, the handshake, health, BasePlugin, Fingerprint and Shutdown: no server needed.
 
 use crate::harness::*;
+use crate::support;
 use driver::plugin::handshake::MAGIC_COOKIE_VALUE;
 use driver::plugin::proto::base::{
     base_plugin_client::BasePluginClient, ConfigSchemaRequest, NomadConfig, NomadDriverConfig,
@@ -332,4 +333,63 @@ async fn log_level_from_the_config_applies() {
         .expect_err("not a level");
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
     assert!(err.message().contains("log_level"), "{}", err.message());
+}
+
+/// As dtle's plugin did, `api_addr` serves the dtle 2.x API in front of the Nomad at
+/// `nomad_addr`, beside the task stats.
+#[tokio::test]
+async fn api_addr_serves_the_dtle_api_in_front_of_nomad() {
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port()
+    };
+    let api = format!("127.0.0.1:{}", free_port());
+    // Nobody listens there: every job call must say Nomad cannot be reached.
+    let nomad = format!("127.0.0.1:{}", free_port());
+    let mut plugin = Plugin::spawn(MAGIC_COOKIE_VALUE);
+    plugin.drain_stderr();
+    let channel = connect(&plugin.handshake()).await;
+    BasePluginClient::new(channel)
+        .set_config(SetConfigRequest {
+            msgpack_config: cty_config_with(&[
+                ("api_addr", Value::from(&*api)),
+                ("nomad_addr", Value::from(&*nomad)),
+            ]),
+            nomad_config: Some(NomadConfig {
+                driver: Some(NomadDriverConfig {
+                    client_max_port: 14512,
+                    client_min_port: 14000,
+                }),
+            }),
+            plugin_api_version: "v0.1.0".into(),
+        })
+        .await
+        .expect("SetConfig");
+    let jobs = format!("http://{api}/v1/jobs");
+    let (status, body) = tokio::task::spawn_blocking(move || support::http("GET", &jobs, None))
+        .await
+        .expect("the request");
+    assert_eq!(status, 503, "{body}");
+    let text = body.to_string();
+    assert!(
+        text.contains("cannot reach Nomad") && text.contains(&nomad),
+        "{text}"
+    );
+    let api2 = api.clone();
+    let (status, body) = tokio::task::spawn_blocking(move || {
+        support::http(
+            "GET",
+            &format!("http://{api2}/v1/plugin/allocation/none/stats"),
+            None,
+        )
+    })
+    .await
+    .expect("the request");
+    assert_eq!(status, 404, "the plugin's own stats answer first: {body}");
+    assert!(
+        body["error"].as_str().is_some_and(|e| e.contains("plugin")),
+        "{body}"
+    );
 }

@@ -11,6 +11,10 @@
 //! `GET /v1/plugin/allocation/<full allocation id>/stats` answers [`AllocationStats`]: every task of
 //! that allocation running here, by its Nomad task name. An allocation with no task here is a
 //! 404 with a JSON `{"error": …}`, like every other path.
+//!
+//! As dtle's plugin did at its `api_addr`, the binary adds the dtle 2.x API in front of the Nomad
+//! agent at `nomad_addr` ([`super::Hooks::api_routes`]): every other path goes there, so a dtle
+//! user's scripts keep talking to the node's `api_addr`.
 
 use super::registry::{Registry, RunningTask};
 use crate::stats::StatsSnapshot;
@@ -19,6 +23,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
+use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
 use warp::{Filter, Reply};
 
@@ -89,9 +94,14 @@ pub struct ApiServer {
 }
 
 impl ApiServer {
-    /// Starts serving on `addr`, unless already serving there. The server runs until the process
-    /// ends.
-    pub fn ensure(&self, addr: SocketAddr, registry: Arc<Registry>) -> Result<(), ApiError> {
+    /// Starts serving on `addr`, unless already serving there: the stats, then `more` (the
+    /// binary's dtle 2.x API) for every other request. The server runs until the process ends.
+    pub fn ensure(
+        &self,
+        addr: SocketAddr,
+        registry: Arc<Registry>,
+        more: Option<MoreRoutes>,
+    ) -> Result<(), ApiError> {
         let mut serving = self.serving.lock().unwrap_or_else(|p| p.into_inner());
         match *serving {
             Some(current) if current == addr => return Ok(()),
@@ -103,32 +113,41 @@ impl ApiServer {
             }
             None => {}
         }
-        let (bound, server) = warp::serve(routes(registry))
+        let serves_more = more.is_some();
+        let (bound, server) = warp::serve(routes(registry, more))
             .try_bind_ephemeral(addr)
             .map_err(|source| ApiError::Bind { addr, source })?;
         tokio::spawn(server);
-        tracing::info!(%bound, "plugin API serving task stats");
+        if serves_more {
+            tracing::info!(%bound, "plugin API serving task stats and the dtle 2.x API");
+        } else {
+            tracing::info!(%bound, "plugin API serving task stats");
+        }
         *serving = Some(addr);
         Ok(())
     }
 }
 
-fn routes(
-    registry: Arc<Registry>,
-) -> impl Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible> + Clone {
+/// Routes served after the stats, for every other request (the binary's dtle 2.x API).
+pub type MoreRoutes = BoxedFilter<(warp::reply::Response,)>;
+
+fn routes(registry: Arc<Registry>, more: Option<MoreRoutes>) -> MoreRoutes {
     let stats = warp::get()
         .and(warp::path!(
             "v1" / "plugin" / "allocation" / String / "stats"
         ))
         .map(move |alloc_id: String| allocation_stats(&registry, alloc_id));
-    stats
-        .or(warp::any().map(|| {
-            error(
-                StatusCode::NOT_FOUND,
-                "no such path: the dtle plugin serves GET /v1/plugin/allocation/<id>/stats",
-            )
-        }))
-        .unify()
+    let rest = more.unwrap_or_else(|| {
+        warp::any()
+            .map(|| {
+                error(
+                    StatusCode::NOT_FOUND,
+                    "no such path: the dtle plugin serves GET /v1/plugin/allocation/<id>/stats",
+                )
+            })
+            .boxed()
+    });
+    stats.or(rest).unify().boxed()
 }
 
 fn allocation_stats(registry: &Registry, alloc_id: String) -> warp::reply::Response {
@@ -160,7 +179,7 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_allocations_and_paths_are_json_404s() {
-        let api = routes(Arc::new(Registry::default()));
+        let api = routes(Arc::new(Registry::default()), None);
         for path in ["/v1/plugin/allocation/abc/stats", "/v1/jobs", "/"] {
             let reply = warp::test::request().path(path).reply(&api).await;
             assert_eq!(reply.status(), StatusCode::NOT_FOUND, "{path}");
@@ -187,7 +206,7 @@ mod tests {
             nats_url: "nats://127.0.0.1:1".into(),
             paused: true,
         });
-        let api = routes(Arc::clone(&registry));
+        let api = routes(Arc::clone(&registry), None);
         let reply = warp::test::request()
             .path("/v1/plugin/allocation/alloc-1/stats")
             .reply(&api)

@@ -125,8 +125,14 @@ impl BasePlugin for BaseService {
             .map(|driver| driver.client_min_port..=driver.client_max_port);
         let api_serving = match config.api_addr {
             Some(addr) if long_lived => {
+                let more = match &self.hooks.api_routes {
+                    Some(build) => Some(build(&config).map_err(|err| {
+                        Status::invalid_argument(format!("the plugin's dtle 2.x API: {err}"))
+                    })?),
+                    None => None,
+                };
                 self.api
-                    .ensure(addr, Arc::clone(&self.registry))
+                    .ensure(addr, Arc::clone(&self.registry), more)
                     .map_err(|err| Status::failed_precondition(err.to_string()))?;
                 Some(addr)
             }

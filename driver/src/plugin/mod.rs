@@ -88,17 +88,24 @@ pub enum PluginError {
 /// Applies a log level (trace, debug, info, warn, error) to the process's logs.
 pub type SetLogLevel = Arc<dyn Fn(&str) + Send + Sync>;
 
+/// Builds the routes the plugin's API serves besides the stats, from the plugin's config.
+pub type ApiRoutes =
+    Arc<dyn Fn(&config::PluginConfig) -> Result<api::MoreRoutes, String> + Send + Sync>;
+
 /// What the binary adds to plugin mode: the parts that live outside the driver crate.
 #[derive(Clone, Default)]
 pub struct Hooks {
     /// Applies the config's `log_level`.
     pub set_log_level: Option<SetLogLevel>,
+    /// The dtle 2.x API at `api_addr` (the gateway lives outside this crate).
+    pub api_routes: Option<ApiRoutes>,
 }
 
 impl std::fmt::Debug for Hooks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Hooks")
             .field("set_log_level", &self.set_log_level.is_some())
+            .field("api_routes", &self.api_routes.is_some())
             .finish()
     }
 }
