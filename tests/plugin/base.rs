@@ -339,32 +339,17 @@ async fn log_level_from_the_config_applies() {
 /// `nomad_addr`, beside the task stats.
 #[tokio::test]
 async fn api_addr_serves_the_dtle_api_in_front_of_nomad() {
-    let free_port = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port()
-    };
-    let api = format!("127.0.0.1:{}", free_port());
+    let api = format!("127.0.0.1:{}", free_loopback_port());
     // Nobody listens there: every job call must say Nomad cannot be reached.
-    let nomad = format!("127.0.0.1:{}", free_port());
+    let nomad = format!("127.0.0.1:{}", free_loopback_port());
     let mut plugin = Plugin::spawn(MAGIC_COOKIE_VALUE);
     plugin.drain_stderr();
     let channel = connect(&plugin.handshake()).await;
     BasePluginClient::new(channel)
-        .set_config(SetConfigRequest {
-            msgpack_config: cty_config_with(&[
-                ("api_addr", Value::from(&*api)),
-                ("nomad_addr", Value::from(&*nomad)),
-            ]),
-            nomad_config: Some(NomadConfig {
-                driver: Some(NomadDriverConfig {
-                    client_max_port: 14512,
-                    client_min_port: 14000,
-                }),
-            }),
-            plugin_api_version: "v0.1.0".into(),
-        })
+        .set_config(long_lived(cty_config_with(&[
+            ("api_addr", Value::from(&*api)),
+            ("nomad_addr", Value::from(&*nomad)),
+        ])))
         .await
         .expect("SetConfig");
     let jobs = format!("http://{api}/v1/jobs");

@@ -6,9 +6,9 @@ use driver::plugin::handshake::MAGIC_COOKIE_VALUE;
 use driver::plugin::proto::base::{base_plugin_client::BasePluginClient, SetConfigRequest};
 use driver::plugin::proto::base::{NomadConfig, NomadDriverConfig};
 use driver::plugin::proto::drivers::{
-    driver_client::DriverClient, DestroyTaskRequest, InspectTaskRequest, SignalTaskRequest,
-    StartTaskRequest, StopTaskRequest, TaskConfig, TaskHandle, TaskState, WaitTaskRequest,
-    WaitTaskResponse,
+    driver_client::DriverClient, DestroyTaskRequest, InspectTaskRequest, RecoverTaskRequest,
+    SignalTaskRequest, StartTaskRequest, StopTaskRequest, TaskConfig, TaskHandle, TaskState,
+    WaitTaskRequest, WaitTaskResponse,
 };
 use rmpv::Value;
 use std::io::{BufRead, BufReader, Read};
@@ -228,16 +228,11 @@ pub(crate) async fn configured_plugin_with(
     plugin.drain_stderr();
     let channel = connect(&plugin.handshake()).await;
     BasePluginClient::new(channel.clone())
-        .set_config(SetConfigRequest {
-            msgpack_config: cty_config(Value::from(support::NATS_URL), data_dir, api_addr),
-            nomad_config: Some(NomadConfig {
-                driver: Some(NomadDriverConfig {
-                    client_max_port: 14512,
-                    client_min_port: 14000,
-                }),
-            }),
-            plugin_api_version: "v0.1.0".into(),
-        })
+        .set_config(long_lived(cty_config(
+            Value::from(support::NATS_URL),
+            data_dir,
+            api_addr,
+        )))
         .await
         .expect("SetConfig");
     (plugin, DriverClient::new(channel))
@@ -344,4 +339,68 @@ pub(crate) async fn target_rows(schema: &str) -> u64 {
         .await
         .expect("counting")
         .expect("a row")
+}
+
+/// SetConfig as the client sends it to its long-lived instance: the block and the client's own
+/// settings (its default plugin port range).
+pub(crate) fn long_lived(msgpack_config: Vec<u8>) -> SetConfigRequest {
+    SetConfigRequest {
+        msgpack_config,
+        nomad_config: Some(NomadConfig {
+            driver: Some(NomadDriverConfig {
+                client_max_port: 14512,
+                client_min_port: 14000,
+            }),
+        }),
+        plugin_api_version: "v0.1.0".into(),
+    }
+}
+
+/// A loopback port nothing listens on (at the moment of asking).
+pub(crate) fn free_loopback_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// A fresh `schema` on the source with table `t (id, v)` holding `rows` (SQL tuples), and no
+/// position of `job` on the target.
+pub(crate) async fn table_t(schema: &str, job: &str, rows: &str) {
+    support::reset(schema, job).await;
+    support::exec(
+        support::SRC_PORT,
+        &format!(
+            "CREATE TABLE `{schema}`.t (id INT PRIMARY KEY, v VARCHAR(20));\n\
+             INSERT INTO `{schema}`.t VALUES {rows}"
+        ),
+    )
+    .await;
+}
+
+/// RecoverTask for each handle as a restarted client reloads it (no task config bytes, no
+/// task_id in the request), `times` times each; the tasks' ids.
+pub(crate) async fn recover_reloaded(
+    driver: &mut DriverClient<Channel>,
+    handles: &[TaskHandle],
+    times: usize,
+) -> Vec<String> {
+    let mut ids = Vec::new();
+    for handle in handles {
+        let mut handle = handle.clone();
+        if let Some(config) = handle.config.as_mut() {
+            config.msgpack_driver_config.clear();
+            ids.push(config.id.clone());
+        }
+        for _ in 0..times {
+            driver
+                .recover_task(RecoverTaskRequest {
+                    task_id: String::new(),
+                    handle: Some(handle.clone()),
+                })
+                .await
+                .expect("RecoverTask");
+        }
+    }
+    ids
 }

@@ -4,7 +4,7 @@
 use crate::harness::*;
 use crate::support;
 use driver::plugin::api::{AllocationStats, API_ADDR_ATTRIBUTE};
-use driver::plugin::proto::drivers::{FingerprintRequest, RecoverTaskRequest, TaskState};
+use driver::plugin::proto::drivers::{FingerprintRequest, TaskState};
 use driver::plugin::proto::structs::attribute::Value as AttrValue;
 use rmpv::Value;
 use std::time::Duration;
@@ -12,15 +12,7 @@ use std::time::Duration;
 #[tokio::test]
 async fn recovers_tasks_from_driver_state_after_kill_9() {
     let (schema, job) = ("e2e_plugin_recover", "e2e_plugin_recover");
-    support::reset(schema, job).await;
-    support::exec(
-        support::SRC_PORT,
-        &format!(
-            "CREATE TABLE `{schema}`.t (id INT PRIMARY KEY, v VARCHAR(20));\n\
-             INSERT INTO `{schema}`.t VALUES (1, 'first')"
-        ),
-    )
-    .await;
+    table_t(schema, job, "(1, 'first')").await;
     let (mut first, mut driver) = configured_plugin().await;
     let handles = [
         start(&mut driver, task_config(job, "Dest", schema)).await,
@@ -49,24 +41,8 @@ async fn recovers_tasks_from_driver_state_after_kill_9() {
     // A new plugin, and the handles as a restarted client reloads them: no task config bytes,
     // no task_id in the request.
     let (_second, mut driver) = configured_plugin().await;
-    let mut ids = Vec::new();
-    for handle in &handles {
-        let mut handle = handle.clone();
-        if let Some(config) = handle.config.as_mut() {
-            config.msgpack_driver_config.clear();
-            ids.push(config.id.clone());
-        }
-        for _ in 0..2 {
-            // The second finds the task running.
-            driver
-                .recover_task(RecoverTaskRequest {
-                    task_id: String::new(),
-                    handle: Some(handle.clone()),
-                })
-                .await
-                .expect("RecoverTask");
-        }
-    }
+    // Twice: the second finds the task running.
+    let ids = recover_reloaded(&mut driver, &handles, 2).await;
     for i in 41..=60 {
         support::exec(
             support::SRC_PORT,
@@ -91,25 +67,10 @@ fn api_stats(api: &str, alloc_id: &str) -> (u16, serde_json::Value) {
     )
 }
 
-fn free_loopback_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 #[tokio::test]
 async fn a_pause_outlives_kill_9_and_the_stats_api_reports_it() {
     let (schema, job) = ("e2e_plugin_paused_kill", "e2e_plugin_paused_kill");
-    support::reset(schema, job).await;
-    support::exec(
-        support::SRC_PORT,
-        &format!(
-            "CREATE TABLE `{schema}`.t (id INT PRIMARY KEY, v VARCHAR(20));\n\
-             INSERT INTO `{schema}`.t VALUES (1, 'first')"
-        ),
-    )
-    .await;
+    table_t(schema, job, "(1, 'first')").await;
     let data_dir = support::scratch("plugin_paused_kill");
     let _ = std::fs::remove_dir_all(data_dir.join("paused"));
     let dir = Value::from(data_dir.to_str().expect("a UTF-8 path"));
@@ -169,21 +130,7 @@ async fn a_pause_outlives_kill_9_and_the_stats_api_reports_it() {
 
     // A new plugin on the same data_dir, the handles as a restarted client reloads them.
     let (_second, mut driver) = configured_plugin_with(dir, Value::from(&*api)).await;
-    let mut ids = Vec::new();
-    for handle in &handles {
-        let mut handle = handle.clone();
-        if let Some(config) = handle.config.as_mut() {
-            config.msgpack_driver_config.clear();
-            ids.push(config.id.clone());
-        }
-        driver
-            .recover_task(RecoverTaskRequest {
-                task_id: String::new(),
-                handle: Some(handle),
-            })
-            .await
-            .expect("RecoverTask");
-    }
+    let ids = recover_reloaded(&mut driver, &handles, 1).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(target_rows(schema).await, 5, "replicated while paused");
     assert_eq!(state_of(&mut driver, &src_id).await, TaskState::Running);

@@ -13,15 +13,7 @@ use std::time::Duration;
 #[tokio::test]
 async fn runs_src_and_dest_through_start_wait_stop_destroy() {
     let (schema, job) = ("e2e_plugin_repl", "e2e_plugin_repl");
-    support::reset(schema, job).await;
-    support::exec(
-        support::SRC_PORT,
-        &format!(
-            "CREATE TABLE `{schema}`.t (id INT PRIMARY KEY, v VARCHAR(20));\n\
-             INSERT INTO `{schema}`.t VALUES (1, 'before')"
-        ),
-    )
-    .await;
+    table_t(schema, job, "(1, 'before')").await;
     let (_plugin, mut driver) = configured_plugin().await;
     let mut events = driver
         .task_events(TaskEventsRequest {})
@@ -132,15 +124,7 @@ async fn runs_src_and_dest_through_start_wait_stop_destroy() {
 #[tokio::test]
 async fn runs_a_job_whose_tasks_share_one_whole_job_config() {
     let (schema, job) = ("e2e_plugin_shared", "e2e_plugin_shared");
-    support::reset(schema, job).await;
-    support::exec(
-        support::SRC_PORT,
-        &format!(
-            "CREATE TABLE `{schema}`.t (id INT PRIMARY KEY, v VARCHAR(20));\n\
-             INSERT INTO `{schema}`.t VALUES (1, 'a'), (2, 'b'), (3, 'c')"
-        ),
-    )
-    .await;
+    table_t(schema, job, "(1, 'a'), (2, 'b'), (3, 'c')").await;
     let (_plugin, mut driver) = configured_plugin().await;
     let dest = start(&mut driver, whole_job_config(job, "dest", schema)).await;
     let src = start(&mut driver, whole_job_config(job, "SRC", schema)).await;
@@ -160,15 +144,7 @@ async fn runs_a_job_whose_tasks_share_one_whole_job_config() {
 #[tokio::test]
 async fn sigstop_pauses_and_sigcont_resumes_a_task() {
     let (schema, job) = ("e2e_plugin_pause", "e2e_plugin_pause");
-    support::reset(schema, job).await;
-    support::exec(
-        support::SRC_PORT,
-        &format!(
-            "CREATE TABLE `{schema}`.t (id INT PRIMARY KEY, v VARCHAR(20));\n\
-             INSERT INTO `{schema}`.t VALUES (1, 'a')"
-        ),
-    )
-    .await;
+    table_t(schema, job, "(1, 'a')").await;
     let (_plugin, mut driver) = configured_plugin().await;
     let dest = start(&mut driver, task_config(job, "Dest", schema)).await;
     let src = start(&mut driver, task_config(job, "Src", schema)).await;
@@ -213,15 +189,7 @@ async fn sigstop_pauses_and_sigcont_resumes_a_task() {
 #[tokio::test]
 async fn a_dest_with_dest_type_alone_runs_the_job_its_src_hands_over() {
     let (schema, job) = ("e2e_plugin_handoff", "e2e_plugin_handoff");
-    support::reset(schema, job).await;
-    support::exec(
-        support::SRC_PORT,
-        &format!(
-            "CREATE TABLE `{schema}`.t (id INT PRIMARY KEY, v VARCHAR(20));\n\
-             INSERT INTO `{schema}`.t VALUES (1, 'a'), (2, 'b')"
-        ),
-    )
-    .await;
+    table_t(schema, job, "(1, 'a'), (2, 'b')").await;
     let (_plugin, mut driver) = configured_plugin().await;
     let mut dest = task_config(job, "dest", schema);
     dest.msgpack_driver_config = cty_task(vec![("DestType", Value::from("mysql"))]);
