@@ -133,6 +133,26 @@ impl Diagnostics {
         }
     }
 
+    /// As [`Self::keep_leftovers`], except that fields named in `read_only` (what the server
+    /// prints and a user may send back: indexes, status, ...) are only warned about, with the
+    /// reason given there, and not kept: the job they were posted with is the same job.
+    pub fn skip_read_only(
+        &mut self,
+        leftovers: Vec<Leftover>,
+        read_only: &[(&str, &str)],
+        known: &[(&str, &str)],
+    ) {
+        for left in leftovers {
+            match read_only
+                .iter()
+                .find(|(key, _)| key.eq_ignore_ascii_case(&left.key))
+            {
+                Some((_, why)) => self.warning(&left.path, *why),
+                None => self.keep_leftovers(vec![left], known),
+            }
+        }
+    }
+
     /// Keeps an orchestrator setting for the orchestrator, with the task it was written for.
     pub fn keep_orchestrator_setting(
         &mut self,

@@ -1,7 +1,9 @@
 //! Front-end for the job JSON dtle 2.x users POST to `/v1/jobs`:
 //! `{"Name", "ID"?, "Failover"?, "Tasks": [{"Type": "Src"|"Dest", "Driver"?, "NodeName"?, "NodeID"?,
 //! "Config": {...}}]}`, with either connection shape inside the configs. Fields that dtle's own
-//! `GET /v1/job/{ID}` prints (Status, indexes, ...) are accepted so a fetched job can be re-posted.
+//! `GET /v1/job/{ID}` prints (Status, indexes, ...) are accepted so a fetched job can be re-posted;
+//! being the server's, they are warned about but not kept on the job (a job posted back with them
+//! is the same job).
 
 use crate::assemble::{role_from_name, RawJob, RawTask};
 use crate::diagnostic::{Diagnostics, Path};
@@ -21,6 +23,8 @@ const READ_ONLY_JOB_FIELDS: &[(&str, &str)] = &[
     ("EnforceIndex", SET_BY_SERVER),
     ("Orders", SET_BY_SERVER),
     ("Constraints", SET_BY_SERVER),
+    ("Paused", SET_BY_SERVER),
+    ("JobSummary", SET_BY_SERVER),
 ];
 const READ_ONLY_TASK_FIELDS: &[(&str, &str)] = &[
     ("Leader", SET_BY_SERVER),
@@ -28,13 +32,15 @@ const READ_ONLY_TASK_FIELDS: &[(&str, &str)] = &[
     ("Constraints", SET_BY_SERVER),
 ];
 
-/// Reads a dtle 2.x job object.
+/// Reads a dtle 2.x job object found at `path` (the root, or `Job` in a Go client's
+/// `RegisterJobRequest`).
 pub(crate) fn read<'a>(
     job: &'a Map<String, Value>,
+    path: Path,
     empty: &'a Map<String, Value>,
     diags: &mut Diagnostics,
 ) -> RawJob<'a> {
-    let mut r = ObjectReader::new(job, Path::root());
+    let mut r = ObjectReader::new(job, path);
     let id = r
         .string("ID", diags)
         .filter(|s| !s.is_empty())
@@ -55,7 +61,7 @@ pub(crate) fn read<'a>(
         .into_iter()
         .map(|task| read_task(task, empty, diags))
         .collect();
-    diags.keep_leftovers(r.finish(), READ_ONLY_JOB_FIELDS);
+    diags.skip_read_only(r.finish(), READ_ONLY_JOB_FIELDS, &[]);
     RawJob {
         id,
         name,
@@ -114,7 +120,7 @@ fn read_task<'a>(
         ObjectReader::new(empty, config_path)
     });
     let path = task.path().clone();
-    diags.keep_leftovers(task.finish(), READ_ONLY_TASK_FIELDS);
+    diags.skip_read_only(task.finish(), READ_ONLY_TASK_FIELDS, &[]);
     RawTask {
         path,
         role,

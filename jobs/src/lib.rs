@@ -6,6 +6,8 @@
 //!   {"Type": "Dest", "Config": {...}}]}`, each config with its own `ConnectionConfig`, or the later
 //!   shape with `SrcConnectionConfig` and `DestConnectionConfig` on the Src task and only `DestType`
 //!   on Dest (`dtle_json`);
+//! - the same wrapped as dtle 2.x's Go client sends it (`{"Job": {"Name", "Tasks": [...]},
+//!   "EnforceIndex", "JobModifyIndex"}`);
 //! - Nomad JSON (`{"Job": {"ID", "TaskGroups": [...]}}`) and Nomad HCL (`job "x" { group "src" {
 //!   task "src" { driver = "dtle" config { ... } } } ... }`) running dtle tasks (`nomad`).
 //!
@@ -17,6 +19,13 @@
 //! (`Tasks[0].Config.ConnectionConfig.Port: expected 1-65535, got "abc"`). Fields the model does not
 //! use are kept on the [`JobSpec`] and reported as warnings, never dropped silently.
 //!
+//! # Values as posted
+//! The spec holds parsed values; [`ParsedJob::posted`] keeps the task configs as written (secrets
+//! masked) so that views can show `"ChunkSize": "2000"` as the user wrote it ([`posted`]). A job
+//! fetched from the API and posted back is read against the stored one by
+//! [`JobSpec::reconciled_with`] ([`repost`]): what only echoes the server's view (`*` passwords,
+//! the executed `Gtid`, the node a task runs on) is the stored value.
+//!
 //! # Secrets
 //! Passwords are [`Password`]s (`Debug`/`Display` print `*`); [`JobSpec::redacted`] is the form to
 //! show anyone.
@@ -26,10 +35,12 @@ pub mod diagnostic;
 mod dtle_json;
 pub mod gtid;
 mod nomad;
+pub mod posted;
 mod read;
 mod redact;
 pub mod render;
 mod replicate;
+pub mod repost;
 pub mod spec;
 pub mod sql_filter;
 mod task_config;
@@ -38,7 +49,9 @@ pub mod where_clause;
 pub use assemble::{role_from_name, MAX_NAME_LEN};
 pub use diagnostic::Diagnostic;
 pub use gtid::{GtidParseError, GtidSet, MariaDbGtid, ServerUuid};
+pub use posted::Posted;
 pub use redact::redact_value;
+pub use repost::Shown;
 pub use spec::*;
 pub use sql_filter::{SqlFilter, SqlFilterWord};
 
@@ -76,6 +89,11 @@ pub struct ParsedJob {
     pub format: JobFormat,
     /// Fields kept but not used, values overridden by the other task, deprecated forms.
     pub warnings: Vec<Diagnostic>,
+    /// The task configs in the form they were written ([`posted`]), for showing the job.
+    pub posted: Posted,
+    /// Whether the document named the job's ID (Nomad jobs always do; a dtle job may leave it
+    /// out, and its ID is then its name).
+    pub explicit_id: bool,
 }
 
 /// Why a job was rejected.
@@ -162,6 +180,20 @@ pub fn from_json_value(value: &Value) -> Result<ParsedJob, JobError> {
         );
         return Err(rejected(diags));
     };
+    // dtle 2.x's Go client sends a `RegisterJobRequest`: `{"Job": <a dtle job>, "EnforceIndex",
+    // "JobModifyIndex"}`.
+    if let Some(Value::Object(job)) = doc.get("Job") {
+        if job.contains_key("Tasks") && !job.contains_key("TaskGroups") {
+            for (key, _) in doc.iter().filter(|(k, _)| k.as_str() != "Job") {
+                diags.warning(
+                    &Path::root().key(key),
+                    "a field of the client's request, not of the job; not used",
+                );
+            }
+            let raw = dtle_json::read(job, Path::root().key("Job"), &empty, &mut diags);
+            return finish(raw, JobFormat::DtleJson, diags);
+        }
+    }
     let nomad_job = match doc.get("Job") {
         Some(Value::Object(job)) => Some((job, Path::root().key("Job"))),
         _ if doc.contains_key("TaskGroups") => Some((doc, Path::root())),
@@ -183,7 +215,7 @@ pub fn from_json_value(value: &Value) -> Result<ParsedJob, JobError> {
             finish(raw, JobFormat::NomadJson, diags)
         }
         None => {
-            let raw = dtle_json::read(doc, &empty, &mut diags);
+            let raw = dtle_json::read(doc, Path::root(), &empty, &mut diags);
             finish(raw, JobFormat::DtleJson, diags)
         }
     }
@@ -212,11 +244,21 @@ fn finish(
     format: JobFormat,
     mut diags: Diagnostics,
 ) -> Result<ParsedJob, JobError> {
+    let explicit_id = raw.id.is_some();
+    let config_of = |role: Role| {
+        raw.tasks
+            .iter()
+            .find(|t| t.role == Some(role))
+            .map(|t| t.config.map())
+    };
+    let posted = Posted::new(config_of(Role::Src), config_of(Role::Dest));
     match assemble::assemble(raw, &mut diags) {
         Some(spec) if diags.errors.is_empty() => Ok(ParsedJob {
             spec,
             format,
             warnings: diags.warnings,
+            posted,
+            explicit_id,
         }),
         _ => Err(rejected(diags)),
     }

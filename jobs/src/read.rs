@@ -53,6 +53,11 @@ impl<'a> ObjectReader<'a> {
         &self.path
     }
 
+    /// The object as written, every field (read or not).
+    pub fn map(&self) -> &'a Map<String, Value> {
+        self.map
+    }
+
     /// The path of a field of this object.
     pub fn field_path(&self, key: &str) -> Path {
         self.path.key(self.key_as_written(key).unwrap_or(key))

@@ -26,9 +26,15 @@ pub(crate) struct TaskInput<'a> {
     pub placement: Placement,
 }
 
+/// Fields the server writes into the task configs it shows (dtle 2.x's scheduler set `NatsAddr`
+/// on every task): reported when posted back, not kept.
+const SERVER_SET_FIELDS: &[(&str, &str)] = &[(
+    "NatsAddr",
+    "set by the agent (the NATS server its tasks use); ignored when posted",
+)];
+
 /// Fields dtle accepted that dtle-rs does not use, with why; kept and reported as warnings.
 const IGNORED_FIELDS: &[(&str, &str)] = &[
-    ("NatsAddr", "not used: tasks use the agent's NATS server"),
     ("ApproveHeterogeneous", "deprecated in dtle 2.x; not used"),
     ("MsgBytesLimit", "dtle 2.x field, not used: queues are bounded by ReplChanBufferSize"),
     ("MsgsLimit", "dtle 2.x field, not used: queues are bounded by ReplChanBufferSize"),
@@ -107,7 +113,7 @@ pub(crate) fn read_tasks<'a>(
     let apply = read_apply(&mut d, &mut s, diags);
 
     for config in [s, d] {
-        diags.keep_leftovers(config.finish(), IGNORED_FIELDS);
+        diags.skip_read_only(config.finish(), SERVER_SET_FIELDS, IGNORED_FIELDS);
     }
 
     Some((

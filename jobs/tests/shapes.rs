@@ -169,7 +169,7 @@ fn unknown_fields_are_kept_and_warned_about() {
         warnings,
         vec![
             "Tasks[0].Config.ChunkSzie: unknown field; kept but not used",
-            "Tasks[0].Config.NatsAddr: not used: tasks use the agent's NATS server",
+            "Tasks[0].Config.NatsAddr: set by the agent (the NATS server its tasks use); ignored when posted",
         ]
     );
     let kept: Vec<(&str, &serde_json::Value)> = job
@@ -178,15 +178,11 @@ fn unknown_fields_are_kept_and_warned_about() {
         .iter()
         .map(|k| (k.path.as_str(), &k.value))
         .collect();
+    // NatsAddr is what the server shows (dtle 2.x's scheduler wrote it into every task): a job
+    // posted back with it is the same job, so it is not kept.
     assert_eq!(
         kept,
-        vec![
-            ("Tasks[0].Config.ChunkSzie", &serde_json::json!(10)),
-            (
-                "Tasks[0].Config.NatsAddr",
-                &serde_json::json!("127.0.0.1:8193")
-            ),
-        ]
+        vec![("Tasks[0].Config.ChunkSzie", &serde_json::json!(10))]
     );
 }
 
@@ -257,4 +253,38 @@ fn nomad_settings_know_their_task() {
         .collect();
     assert!(!in_groups.is_empty());
     assert!(in_groups.iter().all(|k| k.role.is_some()), "{in_groups:?}");
+}
+
+#[test]
+fn a_go_clients_register_request_is_the_dtle_job_inside() {
+    let job = fixture("same_dtle2x.json");
+    let wrapped = format!(r#"{{"Job": {job}, "EnforceIndex": false, "JobModifyIndex": 0}}"#);
+    let parsed = parse_job(&wrapped).unwrap();
+    assert_eq!(parsed.format, jobs::JobFormat::DtleJson);
+    assert_eq!(parsed.spec, parse_job(&job).unwrap().spec);
+    assert!(!parsed.explicit_id);
+    let warned: Vec<String> = parsed.warnings.iter().map(|w| w.path.clone()).collect();
+    assert!(warned.contains(&"EnforceIndex".to_owned()), "{warned:?}");
+    let bad = wrapped.replace("\"Port\": \"3307\"", "\"Port\": \"x\"");
+    let Err(jobs::JobError::Invalid { errors, .. }) = parse_job(&bad) else {
+        panic!("a bad port is an error")
+    };
+    assert_eq!(errors[0].path, "Job.Tasks[0].Config.ConnectionConfig.Port");
+}
+
+#[test]
+fn what_the_server_prints_is_warned_about_but_not_kept() {
+    let job = fixture("same_dtle2x.json");
+    let fetched = job.replacen(
+        "\"Name\": \"demo\",",
+        "\"ID\": \"demo\", \"Name\": \"demo\", \"Status\": \"running\", \"CreateIndex\": 7, \"ModifyIndex\": 9, \"JobModifyIndex\": 9, \"Orders\": [],",
+        1,
+    );
+    let parsed = parse_job(&fetched).unwrap();
+    assert!(parsed.explicit_id);
+    assert_eq!(parsed.spec, parse_job(&job).unwrap().spec);
+    assert!(parsed
+        .warnings
+        .iter()
+        .any(|w| w.path == "CreateIndex" && w.message.contains("set by the server")));
 }
