@@ -176,7 +176,10 @@ async fn go_clients_register_with_put_and_purge_reads_as_go_does() {
             &job_json("letter_put1", "letter_put1", ""),
         )),
     );
-    assert_eq!((answer.status, &answer.body["ID"]), (200, &json!("letter_put1")));
+    assert_eq!(
+        (answer.status, &answer.body["ID"]),
+        (200, &json!("letter_put1"))
+    );
     let wrapped = format!(
         r#"{{"Job": {}, "EnforceIndex": false}}"#,
         job_json("letter_put2", "letter_put2", "")
@@ -234,10 +237,17 @@ async fn go_clients_register_with_put_and_purge_reads_as_go_does() {
             "purge={purge} purges"
         );
     }
-    let answer = call("DELETE", &agent.url("/v1/job/letter_put3?purge=FALSE"), None);
+    let answer = call(
+        "DELETE",
+        &agent.url("/v1/job/letter_put3?purge=FALSE"),
+        None,
+    );
     assert_eq!(answer.status, 200, "{:?}", answer);
     let answer = call("GET", &agent.url("/v1/job/letter_put3"), None);
-    assert_eq!((answer.status, &answer.body["Status"]), (200, &json!("dead")));
+    assert_eq!(
+        (answer.status, &answer.body["Status"]),
+        (200, &json!("dead"))
+    );
     let answer = call("DELETE", &agent.url("/v1/job/letter_put3?purge=True"), None);
     assert_eq!(answer.status, 200, "{:?}", answer);
     assert_eq!(
@@ -301,7 +311,9 @@ async fn values_come_back_as_they_were_posted() {
     reset(schema, job).await;
     exec(
         SRC_PORT,
-        &format!("CREATE TABLE {schema}.t (id INT PRIMARY KEY); INSERT INTO {schema}.t VALUES (1), (2)"),
+        &format!(
+            "CREATE TABLE {schema}.t (id INT PRIMARY KEY); INSERT INTO {schema}.t VALUES (1), (2)"
+        ),
     )
     .await;
     let agent = Agent::fresh(job, 18742);
@@ -315,7 +327,10 @@ async fn values_come_back_as_they_were_posted() {
     let listed = call("GET", &agent.url("/v1/jobs"), None).body[0]["JobSummary"].clone();
     for view in [&one, &listed] {
         let (src, dest) = (&view["Tasks"][0], &view["Tasks"][1]);
-        assert_eq!((&src["Type"], &dest["Type"]), (&json!("Src"), &json!("Dest")));
+        assert_eq!(
+            (&src["Type"], &dest["Type"]),
+            (&json!("Src"), &json!("Dest"))
+        );
         let s = &src["Config"];
         assert_eq!(s["ChunkSize"], "2000", "{view}");
         assert_eq!(s["ReplChanBufferSize"], "60");
@@ -339,7 +354,10 @@ async fn values_come_back_as_they_were_posted() {
     assert!(!one.to_string().contains(PASSWORD));
 
     for alloc in &allocs {
-        assert!(alloc["CreateIndex"].as_u64().is_some_and(|i| i > 0), "{alloc}");
+        assert!(
+            alloc["CreateIndex"].as_u64().is_some_and(|i| i > 0),
+            "{alloc}"
+        );
         assert!(alloc["ModifyIndex"].as_u64() >= alloc["CreateIndex"].as_u64());
         for event in events_of(alloc) {
             for key in [
@@ -422,7 +440,10 @@ async fn values_come_back_as_they_were_posted() {
     let answer = call("POST", &agent.url("/v1/jobs"), Some(&changed));
     assert_eq!(answer.status, 200, "{:?}", answer);
     let updated = call("GET", &agent.url(&format!("/v1/job/{job}")), None).body;
-    assert!(updated["JobModifyIndex"].as_u64() > Some(job_modify), "{updated}");
+    assert!(
+        updated["JobModifyIndex"].as_u64() > Some(job_modify),
+        "{updated}"
+    );
     assert!(updated["ModifyIndex"].as_u64() > paused["ModifyIndex"].as_u64());
     assert_eq!(updated["Tasks"][0]["Config"]["ChunkSize"], "500");
     purge(&agent, job);
@@ -477,7 +498,11 @@ async fn posting_back_what_get_returned_changes_nothing() {
     }
     let again = call("GET", &agent.url(&format!("/v1/job/{job}")), None).body;
     assert_eq!(again["JobModifyIndex"], shown["JobModifyIndex"]);
-    assert_eq!(count_events(&agent, job, "Started"), started, "nothing restarted");
+    assert_eq!(
+        count_events(&agent, job, "Started"),
+        started,
+        "nothing restarted"
+    );
     assert_eq!(count_events(&agent, job, "Killed"), 0, "nothing stopped");
 
     // A real change restarts the tasks with the stored passwords, not `*`.
@@ -515,7 +540,11 @@ async fn a_job_without_id_never_replaces_one_of_the_same_name() {
         &agent.url("/v1/jobs"),
         Some(&with_id("letter_same_2", &first)),
     );
-    assert_eq!(answer.status, 409, "another ID, the same Name: {:?}", answer);
+    assert_eq!(
+        answer.status, 409,
+        "another ID, the same Name: {:?}",
+        answer
+    );
 
     let after = call("GET", &agent.url(&format!("/v1/job/{job}")), None).body;
     assert_eq!(after["JobModifyIndex"], before["JobModifyIndex"]);
@@ -550,7 +579,11 @@ async fn watchers_block_instead_of_polling() {
     let jobs = ["letter_watch_a", "letter_watch_b", "letter_other"];
     for job in jobs {
         reset(job, job).await;
-        let answer = call("POST", &agent.url("/v1/jobs"), Some(&job_json(job, job, "")));
+        let answer = call(
+            "POST",
+            &agent.url("/v1/jobs"),
+            Some(&job_json(job, job, "")),
+        );
         assert_eq!(answer.status, 200, "{:?}", answer);
     }
     for job in jobs {
@@ -567,7 +600,10 @@ async fn watchers_block_instead_of_polling() {
     let job_url = agent.url("/v1/job/letter_watch_a");
     let allocs_url = agent.url("/v1/job/letter_watch_a/allocations");
     for url in [agent.url("/v1/jobs"), job_url.clone(), allocs_url.clone()] {
-        assert!(call("GET", &url, None).index.is_some_and(|i| i > 0), "{url}");
+        assert!(
+            call("GET", &url, None).index.is_some_and(|i| i > 0),
+            "{url}"
+        );
     }
 
     // Nothing changes: the query waits its `wait`, then answers with the same index.
@@ -604,7 +640,9 @@ async fn watchers_block_instead_of_polling() {
         assert!(answer.index > Some(index), "{url}: {:?}", answer);
         assert!(waited < Duration::from_secs(20), "{url}: {waited:?}");
     }
-    let list_index = call("GET", &agent.url("/v1/jobs"), None).index.expect("index");
+    let list_index = call("GET", &agent.url("/v1/jobs"), None)
+        .index
+        .expect("index");
     let blocked = std::thread::spawn({
         let url = agent.url(&format!("/v1/jobs?index={list_index}&wait=30s"));
         move || call("GET", &url, None)
@@ -652,7 +690,10 @@ async fn advertised_addresses_and_ambiguous_prefixes() {
     assert_eq!(nodes[0]["HTTPAddr"], "10.11.12.13:18746");
     let members = call("GET", &agent.url("/v1/members"), None).body;
     assert_eq!(
-        (&members["Members"][0]["Addr"], &members["Members"][0]["Port"]),
+        (
+            &members["Members"][0]["Addr"],
+            &members["Members"][0]["Port"]
+        ),
         (&json!("10.11.12.13"), &json!(18746))
     );
 
@@ -725,7 +766,11 @@ async fn throughput_is_sampled_on_a_timer() {
     )
     .await;
     let agent = Agent::fresh(job, 18748);
-    let answer = call("POST", &agent.url("/v1/jobs"), Some(&job_json(job, schema, "")));
+    let answer = call(
+        "POST",
+        &agent.url("/v1/jobs"),
+        Some(&job_json(job, schema, "")),
+    );
     assert_eq!(answer.status, 200, "{:?}", answer);
     let allocs = running_allocations(&agent, job);
     in_binlog_phase(job, Duration::from_secs(60)).await;
@@ -767,6 +812,10 @@ async fn throughput_is_sampled_on_a_timer() {
     writer.await.expect("writer");
     tokio::time::sleep(Duration::from_secs(3)).await;
     let idle = throughput();
-    assert_eq!((&idle["Num"], &idle["Time"]), (&json!(0), &json!(1)), "{idle}");
+    assert_eq!(
+        (&idle["Num"], &idle["Time"]),
+        (&json!(0), &json!(1)),
+        "{idle}"
+    );
     purge(&agent, job);
 }

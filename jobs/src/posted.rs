@@ -77,7 +77,7 @@ fn has(map: &Map<String, Value>, key: &str) -> bool {
 }
 
 /// The connection object the user wrote for `role`, wherever the shape put it.
-fn posted_connection<'m>(posted: &'m Posted, role: Role) -> Option<&'m Map<String, Value>> {
+fn posted_connection(posted: &Posted, role: Role) -> Option<&Map<String, Value>> {
     let places: &[(Role, &str)] = match role {
         Role::Src => &[
             (Role::Src, "ConnectionConfig"),
