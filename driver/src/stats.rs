@@ -15,6 +15,12 @@
 //! source commit time while something is being (or was last) applied, so the lag is now minus
 //! that time. It is kept as that basis, not as a number, so that it is computed when read.
 //!
+//! # Throughput
+//! Rows per second are measured by a timer, [`sample_throughput_every`] (run beside each task by
+//! [`crate::task::run`]), every [`THROUGHPUT_PERIOD`]: [`TaskStats::snapshot`] only reads the last
+//! sample, so reading the stats (the API, a `/metrics` scrape) never changes what anyone else
+//! reads.
+//!
 //! "Caught up" holds as of a moment: an idle source renews it every second with its heartbeats.
 //! When no renewal comes for [`CAUGHT_UP_HOLDS`] (the other task or NATS is gone, the pipeline
 //! stalls) nobody knows what the source wrote since, and the lag counts from that moment instead
@@ -24,11 +30,14 @@ use crate::change::SourcePosition;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Mutex;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Seconds a "caught up" holds without being renewed (idle sources renew it every second).
 pub const CAUGHT_UP_HOLDS: u64 = 3;
+
+/// How often a running task's throughput is sampled.
+pub const THROUGHPUT_PERIOD: Duration = Duration::from_secs(1);
 
 /// This machine's clock, seconds since the epoch.
 pub fn wall_secs() -> u64 {
@@ -76,8 +85,19 @@ pub struct TaskStats {
     text: Mutex<TextStats>,
     /// Per table (`schema.table`): rows by kind.
     tables: Mutex<BTreeMap<String, TableCounters>>,
-    /// The last throughput sample: when, and rows handled by then.
-    sample: Mutex<Option<(Instant, u64, u64)>>,
+    /// The throughput timer's last sample.
+    throughput: Mutex<Throughput>,
+}
+
+/// What the throughput timer last measured.
+#[derive(Debug, Default, Clone, Copy)]
+struct Throughput {
+    /// When the last sample was taken, and the rows handled by then.
+    last: Option<(Instant, u64)>,
+    /// Rows per second between the last two samples.
+    rate: u64,
+    /// Seconds between them.
+    window: u64,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -208,7 +228,8 @@ pub struct StatsSnapshot {
     pub lag_seconds: Option<u64>,
     /// Per table counters.
     pub tables: BTreeMap<String, TableCounters>,
-    /// Rows per second over the last sample window, and that window in seconds.
+    /// Rows per second over the throughput timer's last window, and that window in seconds
+    /// (dtle's `ThroughputStat {Num, Time}`); `(0, 0)` before the first window.
     pub throughput: (u64, u64),
 }
 
@@ -379,35 +400,44 @@ impl TaskStats {
         self.text.lock().ok().and_then(|t| t.executed.clone())
     }
 
-    /// Copies every counter.
+    /// Rows handled: the Src reads what the Dest applies, so its read rows are the larger
+    /// count; the Dest's applied rows are its only one.
+    fn rows_handled(&self) -> u64 {
+        self.rows_read
+            .load(Relaxed)
+            .max(self.rows_applied.load(Relaxed))
+    }
+
+    /// Takes a throughput sample at `now`: the rate since the previous one. Called by the timer
+    /// ([`sample_throughput_every`]) only.
+    pub fn sample_throughput(&self, now: Instant) {
+        let handled = self.rows_handled();
+        if let Ok(mut t) = self.throughput.lock() {
+            if let Some((at, rows)) = t.last {
+                let secs = now.saturating_duration_since(at).as_secs_f64().max(1e-3);
+                t.rate = (handled.saturating_sub(rows) as f64 / secs) as u64;
+                t.window = (secs.round() as u64).max(1);
+            }
+            t.last = Some((now, handled));
+        }
+    }
+
+    /// The task has ended: nothing flows any more.
+    pub fn throughput_stopped(&self) {
+        if let Ok(mut t) = self.throughput.lock() {
+            t.rate = 0;
+            t.last = None;
+        }
+    }
+
+    /// Copies every counter; reads only (the throughput is the timer's last sample).
     pub fn snapshot(&self) -> StatsSnapshot {
         let text = self.text.lock().map(|t| t.clone()).unwrap_or_default();
         let now = wall_secs();
-        // The Src reads what the Dest applies: its rows are the larger count, the Dest's the
-        // only one.
-        let handled = self
-            .rows_read
-            .load(Relaxed)
-            .max(self.rows_applied.load(Relaxed));
         let throughput = self
-            .sample
+            .throughput
             .lock()
-            .map(|mut sample| {
-                let now = Instant::now();
-                match *sample {
-                    Some((at, _, rate)) if now.duration_since(at).as_secs() < 1 => (rate, 1),
-                    Some((at, rows, _)) => {
-                        let secs = now.duration_since(at).as_secs_f64().max(1e-3);
-                        let rate = (handled.saturating_sub(rows) as f64 / secs) as u64;
-                        *sample = Some((now, handled, rate));
-                        (rate, secs.round() as u64)
-                    }
-                    None => {
-                        *sample = Some((now, handled, 0));
-                        (0, 0)
-                    }
-                }
-            })
+            .map(|t| (t.rate, t.window))
             .unwrap_or((0, 0));
         StatsSnapshot {
             rows_read: self.rows_read.load(Relaxed),
@@ -437,6 +467,17 @@ impl TaskStats {
             tables: self.tables.lock().map(|t| t.clone()).unwrap_or_default(),
             throughput,
         }
+    }
+}
+
+/// Samples `stats`' throughput every `period` until dropped (aborted); the first sample, at
+/// once, only sets the starting point.
+pub async fn sample_throughput_every(stats: Arc<TaskStats>, period: Duration) {
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let at = ticks.tick().await;
+        stats.sample_throughput(at.into_std());
     }
 }
 
@@ -488,6 +529,28 @@ mod tests {
         assert_eq!(Lag::unpack(Lag::Unknown.pack()), Lag::Unknown);
         assert_eq!(at.seconds_at(2_000 + CAUGHT_UP_HOLDS), Some(0));
         assert_eq!(at.seconds_at(2_010), Some(10), "nothing heard for 10 s");
+    }
+
+    #[test]
+    fn throughput_is_the_timers_and_reading_never_changes_it() {
+        let stats = TaskStats::default();
+        let start = Instant::now();
+        stats.sample_throughput(start);
+        assert_eq!(
+            stats.snapshot().throughput,
+            (0, 0),
+            "one sample is no window"
+        );
+        stats.rows_applied.store(500, Relaxed);
+        stats.sample_throughput(start + Duration::from_secs(1));
+        for _ in 0..3 {
+            assert_eq!(stats.snapshot().throughput, (500, 1));
+        }
+        stats.rows_read.store(800, Relaxed);
+        stats.sample_throughput(start + Duration::from_secs(3));
+        assert_eq!(stats.snapshot().throughput, (150, 2));
+        stats.throughput_stopped();
+        assert_eq!(stats.snapshot().throughput, (0, 2));
     }
 
     #[test]

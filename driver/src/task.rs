@@ -33,7 +33,25 @@ pub struct TaskContext {
 /// A [`TaskError`]: definite (do not restart) or transient (restart with backoff).
 pub async fn run(spec: &JobSpec, role: Role, ctx: TaskContext) -> Result<(), TaskError> {
     let span = tracing::info_span!("task", job = %spec.name, task = %role);
-    run_task(spec, role, ctx).instrument(span).await
+    // The throughput is measured on a timer while the task runs, never by whoever reads it.
+    let sampler = Sampler(tokio::spawn(crate::stats::sample_throughput_every(
+        ctx.stats.clone(),
+        crate::stats::THROUGHPUT_PERIOD,
+    )));
+    let stats = ctx.stats.clone();
+    let result = run_task(spec, role, ctx).instrument(span).await;
+    drop(sampler);
+    stats.throughput_stopped();
+    result
+}
+
+/// The throughput timer of a running task; stops with it (even if the task's future is dropped).
+struct Sampler(tokio::task::JoinHandle<()>);
+
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 async fn run_task(spec: &JobSpec, role: Role, ctx: TaskContext) -> Result<(), TaskError> {
