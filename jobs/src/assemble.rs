@@ -119,6 +119,20 @@ pub(crate) fn assemble(raw: RawJob<'_>, diags: &mut Diagnostics) -> Option<JobSp
     })
 }
 
+/// Checks a job ID given outside the document (the path of `PUT /v1/job/{ID}`) by the rules
+/// names and IDs follow.
+///
+/// # Errors
+/// What is wrong with it.
+pub fn check_id(id: &str) -> Result<(), String> {
+    let mut diags = Diagnostics::default();
+    check_name(id, &Path::root().key("ID"), &mut diags);
+    match diags.errors.first() {
+        Some(error) => Err(error.message.clone()),
+        None => Ok(()),
+    }
+}
+
 /// Job names and IDs become NATS subject tokens and keys of the target's position table.
 fn check_name(value: &str, path: &Path, diags: &mut Diagnostics) {
     if value.is_empty() {

@@ -46,7 +46,7 @@ pub mod sql_filter;
 mod task_config;
 pub mod where_clause;
 
-pub use assemble::{role_from_name, MAX_NAME_LEN};
+pub use assemble::{check_id, role_from_name, MAX_NAME_LEN};
 pub use diagnostic::Diagnostic;
 pub use gtid::{GtidParseError, GtidSet, MariaDbGtid, ServerUuid};
 pub use posted::Posted;
