@@ -125,3 +125,35 @@ async fn the_dtle_api_in_front_of_nomad() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn blocking_queries_are_nomads_own() {
+    let nomad = FakeNomad::start().await;
+    let o: gateway::api::handlers::Shared =
+        Arc::new(orchestrator(&nomad.url(), None, None, Some(TOKEN)));
+    running_job(&nomad, &orchestrator(&nomad.url(), None, None, Some(TOKEN))).await;
+    nomad.take_requests();
+    let filter = gateway::api::routes::routes(o.clone());
+    let response = warp::test::request()
+        .path("/v1/job/orders/allocations?index=5&wait=2s")
+        .reply(&filter)
+        .await;
+    assert_eq!(response.status(), 200);
+    let index = nomad.with(|s| s.index);
+    assert_eq!(
+        response
+            .headers()
+            .get("X-Nomad-Index")
+            .map(|v| v.as_bytes()),
+        Some(index.to_string().as_bytes())
+    );
+    let lines = nomad.take_lines();
+    assert_eq!(
+        lines[0],
+        "GET /v1/job/orders/allocations?index=5&wait=2000ms"
+    );
+    // A bad wait is the gateway's 400; Nomad is not asked.
+    let (status, body) = call(&o, "GET", "/v1/jobs?index=1&wait=soon", "").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(nomad.take_lines().is_empty());
+}

@@ -1,4 +1,11 @@
 //! The one mapping from errors to HTTP statuses, with JSON bodies.
+//!
+//! # Rejections
+//! warp tries every route; when none answers, the rejections of all of them are combined, and a
+//! route with the same path but another method always adds "method not allowed". So the specific
+//! rejection of the route that matched the path and method (a body too large, a body without a
+//! length, a query that does not parse) is looked for first; "method not allowed" only when
+//! there is none, "not found" when no route had the path.
 
 use crate::orchestrator::OrchestratorError;
 use jobs::{Diagnostic, JobError};
@@ -76,29 +83,46 @@ impl From<OrchestratorError> for ApiError {
             // The gateway is up; what is behind it is not.
             OrchestratorError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             OrchestratorError::Forbidden(_) => StatusCode::FORBIDDEN,
-            OrchestratorError::Rejected(_) => StatusCode::BAD_REQUEST,
+            OrchestratorError::Rejected(_) | OrchestratorError::AmbiguousPrefix { .. } => {
+                StatusCode::BAD_REQUEST
+            }
             OrchestratorError::Upstream(_) => StatusCode::BAD_GATEWAY,
         };
         Self::new(status, err.to_string())
     }
 }
 
-/// Turns warp's rejections (no route, wrong method, oversized body) into JSON errors.
+/// Turns warp's rejections into JSON errors, each with its own status (see the module).
 pub async fn recover(rejection: warp::Rejection) -> Result<Response, std::convert::Infallible> {
+    use warp::reject::{
+        InvalidHeader, InvalidQuery, LengthRequired, MethodNotAllowed, MissingHeader,
+        PayloadTooLarge, UnsupportedMediaType,
+    };
     let error = if rejection.is_not_found() {
         ApiError::new(StatusCode::NOT_FOUND, "no such route")
-    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+    } else if rejection.find::<PayloadTooLarge>().is_some() {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the request body is too large (at most 16 MiB)",
+        )
+    } else if rejection.find::<LengthRequired>().is_some() {
+        ApiError::new(
+            StatusCode::LENGTH_REQUIRED,
+            "the request body needs a Content-Length",
+        )
+    } else if let Some(err) = rejection.find::<UnsupportedMediaType>() {
+        ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, err.to_string())
+    } else if let Some(err) = rejection.find::<InvalidQuery>() {
+        ApiError::new(StatusCode::BAD_REQUEST, format!("bad query string: {err}"))
+    } else if let Some(err) = rejection.find::<InvalidHeader>() {
+        ApiError::new(StatusCode::BAD_REQUEST, err.to_string())
+    } else if let Some(err) = rejection.find::<MissingHeader>() {
+        ApiError::new(StatusCode::BAD_REQUEST, err.to_string())
+    } else if rejection.find::<MethodNotAllowed>().is_some() {
         ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method not allowed on this route",
         )
-    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "the request body is too large",
-        )
-    } else if let Some(err) = rejection.find::<warp::reject::InvalidQuery>() {
-        ApiError::new(StatusCode::BAD_REQUEST, format!("bad query string: {err}"))
     } else {
         ApiError::new(StatusCode::BAD_REQUEST, format!("{rejection:?}"))
     };

@@ -1,10 +1,12 @@
 //! One function per endpoint: parse what came in, ask the orchestrator, shape the answer.
 //! Handlers hold no replication logic and never see a password in clear (records are rendered
-//! through [`super::models`], which redacts).
+//! through [`super::models`], which redacts). Reads that may block ([`super::query`]) first wait
+//! for the orchestrator's index, then read, and answer with that index.
 
 use super::error::ApiError;
 use super::models;
-use crate::orchestrator::Orchestrator;
+use super::query::{go_bool, with_index, ReadQuery};
+use crate::orchestrator::{Orchestrator, Watched};
 use serde::Deserialize;
 use std::sync::Arc;
 use warp::http::StatusCode;
@@ -22,8 +24,24 @@ fn respond(result: Result<Response, ApiError>) -> Response {
     result.unwrap_or_else(ApiError::into_response)
 }
 
-/// `POST /v1/jobs`: create or update a job (dtle JSON, either shape; Nomad JSON; Nomad HCL).
-pub async fn register(orchestrator: Shared, body: bytes::Bytes) -> Response {
+/// Waits, as the query asks, until what `watched` reads has an index above the query's.
+async fn block(
+    orchestrator: &Shared,
+    watched: Watched<'_>,
+    query: &ReadQuery,
+) -> Result<u64, ApiError> {
+    let (min_index, wait) = query.blocking()?;
+    Ok(orchestrator.wait_index(watched, min_index, wait).await?)
+}
+
+/// `POST`/`PUT` `/v1/jobs`, and `/v1/job/{ID}` (`path_id`): create or update a job (dtle JSON,
+/// either shape, bare or in a Go client's `{"Job": ...}`; Nomad JSON; Nomad HCL). Under
+/// `/v1/job/{ID}` the job's ID is the path's: a job that names another is a 400.
+pub async fn register(
+    orchestrator: Shared,
+    path_id: Option<String>,
+    body: bytes::Bytes,
+) -> Response {
     respond(
         async {
             let text = std::str::from_utf8(&body).map_err(|e| {
@@ -38,7 +56,23 @@ pub async fn register(orchestrator: Shared, body: bytes::Bytes) -> Response {
                     "the body is empty: send a job",
                 ));
             }
-            let parsed = jobs::parse_job(text)?;
+            let mut parsed = jobs::parse_job(text)?;
+            if let Some(id) = path_id {
+                if parsed.explicit_id && parsed.spec.id != id {
+                    return Err(ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        format!(
+                            "the job's ID {:?} is not the {id:?} of the path /v1/job/{id}",
+                            parsed.spec.id
+                        ),
+                    ));
+                }
+                jobs::check_id(&id).map_err(|why| {
+                    ApiError::new(StatusCode::BAD_REQUEST, format!("the job ID {id:?}: {why}"))
+                })?;
+                parsed.spec.id = id;
+                parsed.explicit_id = true;
+            }
             let warnings = parsed.warnings.clone();
             let registered = orchestrator.register(parsed).await?;
             Ok(ok(models::registered(&registered, &warnings)))
@@ -47,51 +81,61 @@ pub async fn register(orchestrator: Shared, body: bytes::Bytes) -> Response {
     )
 }
 
-/// `GET /v1/jobs`.
-pub async fn list(orchestrator: Shared) -> Response {
-    respond(
-        orchestrator
-            .jobs()
-            .await
-            .map(|jobs| {
-                ok(serde_json::Value::Array(
-                    jobs.iter().map(models::job_stub).collect(),
-                ))
-            })
-            .map_err(Into::into),
-    )
+/// `GET /v1/jobs[?prefix=][&index=&wait=]`: the jobs whose ID starts with the prefix.
+pub async fn list(orchestrator: Shared, query: ReadQuery) -> Response {
+    let index = match block(&orchestrator, Watched::Jobs, &query).await {
+        Ok(index) => index,
+        Err(err) => return err.into_response(),
+    };
+    let prefix = query.prefix.unwrap_or_default();
+    let answer = orchestrator
+        .jobs()
+        .await
+        .map(|jobs| {
+            ok(serde_json::Value::Array(
+                jobs.iter()
+                    .filter(|j| j.spec.id.starts_with(&prefix))
+                    .map(models::job_stub)
+                    .collect(),
+            ))
+        })
+        .map_err(Into::into);
+    with_index(respond(answer), index)
 }
 
-/// `GET /v1/job/{ID}`.
-pub async fn get(orchestrator: Shared, id: String) -> Response {
-    respond(
-        orchestrator
-            .job(&id)
-            .await
-            .map(|r| ok(models::job(&r)))
-            .map_err(Into::into),
-    )
+/// `GET /v1/job/{ID}[?index=&wait=]`.
+pub async fn get(orchestrator: Shared, id: String, query: ReadQuery) -> Response {
+    let index = match block(&orchestrator, Watched::Job(&id), &query).await {
+        Ok(index) => index,
+        Err(err) => return err.into_response(),
+    };
+    let answer = orchestrator
+        .job(&id)
+        .await
+        .map(|r| ok(models::job(&r)))
+        .map_err(Into::into);
+    with_index(respond(answer), index)
 }
 
-/// Query of `DELETE /v1/job/{ID}`.
-#[derive(Debug, Deserialize)]
+/// Query of `DELETE /v1/job/{ID}`: booleans as Go's `strconv.ParseBool` reads them.
+#[derive(Debug, Default, Deserialize)]
 pub struct StopQuery {
     /// Also forget the job.
-    #[serde(default)]
-    pub purge: bool,
+    pub purge: Option<String>,
     /// Also delete the job's position rows on the target.
-    #[serde(default)]
-    pub purge_position: bool,
+    pub purge_position: Option<String>,
 }
 
 /// `DELETE /v1/job/{ID}[?purge=true][&purge_position=true]`.
 pub async fn stop(orchestrator: Shared, id: String, query: StopQuery) -> Response {
     respond(
-        orchestrator
-            .stop(&id, query.purge, query.purge_position)
-            .await
-            .map(|r| ok(models::registered(&r, &[])))
-            .map_err(Into::into),
+        async {
+            let purge = go_bool("purge", query.purge.as_deref())?;
+            let purge_position = go_bool("purge_position", query.purge_position.as_deref())?;
+            let stopped = orchestrator.stop(&id, purge, purge_position).await?;
+            Ok(ok(models::registered(&stopped, &[])))
+        }
+        .await,
     )
 }
 
@@ -117,19 +161,22 @@ pub async fn resume(orchestrator: Shared, id: String) -> Response {
     )
 }
 
-/// `GET /v1/job/{ID}/allocations`.
-pub async fn allocations(orchestrator: Shared, id: String) -> Response {
-    respond(
-        orchestrator
-            .allocations(&id)
-            .await
-            .map(|allocs| {
-                ok(serde_json::Value::Array(
-                    allocs.iter().map(models::allocation).collect(),
-                ))
-            })
-            .map_err(Into::into),
-    )
+/// `GET /v1/job/{ID}/allocations[?index=&wait=]`.
+pub async fn allocations(orchestrator: Shared, id: String, query: ReadQuery) -> Response {
+    let index = match block(&orchestrator, Watched::Allocations(&id), &query).await {
+        Ok(index) => index,
+        Err(err) => return err.into_response(),
+    };
+    let answer = orchestrator
+        .allocations(&id)
+        .await
+        .map(|allocs| {
+            ok(serde_json::Value::Array(
+                allocs.iter().map(models::allocation).collect(),
+            ))
+        })
+        .map_err(Into::into);
+    with_index(respond(answer), index)
 }
 
 /// `GET /v1/agent/allocation/{allocID}/stats`.

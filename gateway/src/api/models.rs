@@ -1,37 +1,53 @@
-//! dtle 2.x response shapes, built from orchestrator records. Key names and types follow dtle's
-//! documented API (Nomad-style capitalised keys, times in ns). Jobs are always rendered from their
-//! redacted form: no password leaves through here.
+//! dtle 2.x response shapes, built from orchestrator records. Key names, types and forms follow
+//! dtle's documented API (seed 004: Nomad-style capitalised keys, event times in RFC 3339,
+//! `CreateTime` in ns, `ETA` as a Go duration). Jobs are always rendered from their redacted
+//! form: no password leaves through here.
 //!
-//! As in dtle, the Src task's `Gtid` follows what the target has committed once that is known
-//! (so a job posted back as shown resumes where it is), not the value first posted.
+//! A job's task configs show the values in the form the user posted them (`"ChunkSize": "2000"`
+//! stays a string; [`jobs::posted`]), with what dtle 2.x's server wrote into every task's config:
+//! `NatsAddr` (the NATS server the tasks use) and `Gtid`. The Src's `Gtid` follows what the
+//! target has committed once that is known (so a job posted back as shown resumes where it is),
+//! not the value first posted; the Dest shows the same. `NodeName` is the node that runs the
+//! task; `ConfigLock` is dtle 2.x's (always `{}`).
 
-use crate::orchestrator::{Allocation, JobRecord, Node, Registered};
+use crate::orchestrator::{rfc3339, Allocation, JobRecord, Node, Registered};
 use driver::stats::StatsSnapshot;
+use jobs::Role;
 use serde_json::{json, Value};
 use std::time::Duration;
 
 /// A job, as `GET /v1/job/{ID}` shows it.
 pub fn job(record: &JobRecord) -> Value {
     let spec = record.spec.redacted();
-    let tasks: Vec<Value> = jobs::render::dtle_tasks(&spec)
-        .into_iter()
-        .map(|mut task| {
-            if let Value::Object(map) = &mut task {
-                map.insert(
-                    "Leader".into(),
-                    json!(map.get("Type") == Some(&json!("Dest"))),
-                );
-                map.insert("Constraints".into(), Value::Null);
-                let src = map.get("Type") == Some(&json!("Src"));
-                if let (true, Some(gtid), Some(Value::Object(config))) =
-                    (src, &record.executed_gtid, map.get_mut("Config"))
-                {
-                    config.insert("Gtid".into(), json!(gtid));
-                }
-            }
-            task
-        })
-        .collect();
+    let mut tasks = jobs::posted::tasks_as_posted(&spec, &record.posted);
+    let mut shown_gtid = record.executed_gtid.clone();
+    for (task, role) in tasks.iter_mut().zip([Role::Src, Role::Dest]) {
+        let Value::Object(map) = task else { continue };
+        map.insert("Leader".into(), json!(role == Role::Dest));
+        map.insert("Constraints".into(), Value::Null);
+        map.insert("ConfigLock".into(), json!({}));
+        let slot = match role {
+            Role::Src => 0,
+            Role::Dest => 1,
+        };
+        if let Some(node) = &record.task_nodes[slot] {
+            map.insert("NodeName".into(), json!(node.name));
+        }
+        let Some(Value::Object(config)) = map.get_mut("Config") else {
+            continue;
+        };
+        if let Some(nats) = &record.nats_addr {
+            config.insert("NatsAddr".into(), json!(nats));
+        }
+        let gtid = shown_gtid.get_or_insert_with(|| {
+            config
+                .get("Gtid")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        });
+        config.insert("Gtid".into(), json!(gtid));
+    }
     json!({
         "ID": spec.id,
         "Name": spec.name,
@@ -90,17 +106,26 @@ pub fn allocation(a: &Allocation) -> Value {
         .events
         .iter()
         .map(|e| {
+            let killed = matches!(e.kind.as_str(), "Killed" | "Paused");
             json!({
                 "Type": e.kind,
-                "Time": e.time,
+                "Time": rfc3339(e.time),
                 "Message": e.message,
                 "DisplayMessage": if e.driver_error.is_empty() { e.message.clone() } else { format!("{}: {}", e.message, e.driver_error) },
+                "DiskLimit": 0,
                 "DriverError": e.driver_error,
                 "DriverMessage": e.driver_message,
-                "RestartReason": if e.kind == "Restarting" { e.driver_error.clone() } else { String::new() },
-                "StartDelay": e.restart_delay,
-                "KillError": "",
+                "ExitCode": e.exit_code,
+                "FailedSibling": "",
                 "FailsTask": e.kind == "Terminated" && !e.driver_error.is_empty(),
+                "KillError": "",
+                "KillReason": if killed { e.message.clone() } else { String::new() },
+                "KillTimeout": e.kill_timeout,
+                "RestartReason": if e.kind == "Restarting" { e.driver_error.clone() } else { String::new() },
+                "SetupError": "",
+                "StartDelay": e.restart_delay,
+                "TaskSignal": "",
+                "TaskSignalReason": "",
             })
         })
         .collect();
@@ -117,8 +142,8 @@ pub fn allocation(a: &Allocation) -> Value {
         "ClientDescription": "",
         "DesiredStatus": a.desired_status,
         "DesiredDescription": "",
-        "CreateIndex": 0,
-        "ModifyIndex": 0,
+        "CreateIndex": a.create_index,
+        "ModifyIndex": a.modify_index,
         "CreateTime": a.create_time,
         "ModifyTime": a.modify_time,
         "TaskStates": {
@@ -187,7 +212,7 @@ pub fn stats(a: &Allocation, s: &StatsSnapshot, eta: Option<Duration>, now_ns: u
                     "ExecutedGtidSet": executed,
                 },
                 "DelayCount": s.lag_seconds.map(|lag| json!({"Num": 0, "Time": lag})),
-                "ETA": eta.map_or_else(|| if s.progress_pct() >= 100.0 { "0s".to_owned() } else { String::new() }, |d| format!("{}s", d.as_secs())),
+                "ETA": eta_text(s, eta),
                 "ExecMasterRowCount": exec_rows,
                 "ExecMasterTxCount": exec_txns,
                 "MsgStat": {
@@ -203,13 +228,36 @@ pub fn stats(a: &Allocation, s: &StatsSnapshot, eta: Option<Duration>, now_ns: u
                 "Stage": s.stage,
                 "TableStats": table_stats,
                 "ThroughputStat": {
-                    "num": s.throughput.0,
-                    "time": s.throughput.1,
+                    "Num": s.throughput.0,
+                    "Time": s.throughput.1,
                 },
                 "Timestamp": now_ns,
             }
         }
     })
+}
+
+/// dtle's `ETA`: the estimate as a Go duration (`1h2m3s`), `0s` when the snapshot is done (or
+/// there is none), `N/A` before anything can be estimated.
+fn eta_text(s: &StatsSnapshot, eta: Option<Duration>) -> String {
+    match eta {
+        Some(eta) => go_duration(eta),
+        None if s.progress_pct() >= 100.0 => "0s".to_owned(),
+        None => "N/A".to_owned(),
+    }
+}
+
+/// A duration as Go's `time.Duration` prints it, in whole seconds: `0s`, `45s`, `2m0s`, `1h2m3s`.
+pub fn go_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    if h > 0 {
+        format!("{h}h{m}m{s}s")
+    } else if m > 0 {
+        format!("{m}m{s}s")
+    } else {
+        format!("{s}s")
+    }
 }
 
 /// `GET /v1/nodes`.
@@ -267,16 +315,10 @@ mod tests {
           {"Type": "Src", "Config": {"Gtid": "0-1-5",
             "ConnectionConfig": {"Host": "h", "Port": 1, "User": "u", "Password": "secret"}}},
           {"Type": "Dest", "Config": {"ConnectionConfig": {"Host": "h", "Port": 2, "User": "u", "Password": "secret"}}}]}"#;
-        JobRecord {
-            spec: jobs::parse_job(text).expect("valid").spec,
-            status: "running".into(),
-            status_description: String::new(),
-            create_index: 1,
-            modify_index: 1,
-            job_modify_index: 1,
-            paused: false,
-            executed_gtid: executed_gtid.map(str::to_owned),
-        }
+        let parsed = jobs::parse_job(text).expect("valid");
+        let mut record = JobRecord::new(parsed.spec, parsed.posted, 1);
+        record.executed_gtid = executed_gtid.map(str::to_owned);
+        record
     }
 
     #[test]
@@ -285,11 +327,51 @@ mod tests {
         let shown = job(&record(Some("0-1-90")));
         assert_eq!(shown["Tasks"][0]["Type"], "Src");
         assert_eq!(shown["Tasks"][0]["Config"]["Gtid"], "0-1-90");
-        assert!(shown["Tasks"][1]["Config"].get("Gtid").is_none());
+        // dtle 2.x's server wrote the Gtid into every task's config (seed 004).
+        assert_eq!(shown["Tasks"][1]["Config"]["Gtid"], "0-1-90");
         assert!(!shown.to_string().contains("secret"), "{shown}");
         assert_eq!(
             job_stub(&record(Some("0-1-90")))["JobSummary"]["Tasks"][0]["Config"]["Gtid"],
             "0-1-90"
         );
+    }
+
+    #[test]
+    fn etas_are_go_durations_or_na() {
+        assert_eq!(go_duration(Duration::from_secs(0)), "0s");
+        assert_eq!(go_duration(Duration::from_secs(45)), "45s");
+        assert_eq!(go_duration(Duration::from_secs(120)), "2m0s");
+        assert_eq!(go_duration(Duration::from_millis(3_723_900)), "1h2m3s");
+        let mut s = driver::stats::TaskStats::default().snapshot();
+        assert_eq!(eta_text(&s, None), "0s", "no snapshot to wait for");
+        s.snapshot_rows_estimated = 100;
+        assert_eq!(eta_text(&s, None), "N/A");
+        assert_eq!(eta_text(&s, Some(Duration::from_secs(75))), "1m15s");
+    }
+
+    #[test]
+    fn events_show_nomads_fields_and_rfc3339_times() {
+        let mut alloc: Allocation = serde_json::from_value(json!({
+            "id": "a", "job_id": "j", "eval_id": "e", "node_id": "n", "name": "j.Src",
+            "role": "Src", "client_status": "running", "desired_status": "run",
+            "create_time": 1, "modify_time": 1, "task_state": {"state": "running", "failed": false,
+            "started_at": null, "finished_at": null, "restarts": 0, "events": [{"kind": "Killed",
+            "time": 1538993511603015093u64, "message": "stopped", "driver_error": "",
+            "restart_delay": 0, "driver_message": ""}]}
+        }))
+        .expect("an allocation as stored before indexes and kill timeouts");
+        alloc.task_state.events[0].kill_timeout = 10;
+        let shown = allocation(&alloc);
+        let event = &shown["TaskStates"]["Src"]["Events"][0];
+        assert_eq!(event["Time"], "2018-10-08T10:11:51.603015093Z");
+        assert_eq!(
+            (
+                &event["KillReason"],
+                &event["KillTimeout"],
+                &event["ExitCode"]
+            ),
+            (&json!("stopped"), &json!(10), &json!(0))
+        );
+        assert_eq!(shown["CreateIndex"], 0);
     }
 }

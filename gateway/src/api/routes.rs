@@ -1,8 +1,10 @@
 //! Paths and methods of the dtle 2.x API. Unknown paths answer 404, known paths with the wrong
-//! method 405, both as JSON (see [`super::error::recover`]).
+//! method 405, both as JSON (see [`super::error::recover`]). Jobs are registered with `POST` or
+//! `PUT` (dtle 2.x's Go client writes with `PUT`), on `/v1/jobs` or `/v1/job/{ID}`.
 
 use super::error::recover;
 use super::handlers::{self, Shared};
+use super::query::ReadQuery;
 use std::convert::Infallible;
 use warp::Filter;
 
@@ -19,25 +21,35 @@ pub fn routes(
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Infallible> + Clone {
     let o = || with(orchestrator.clone());
     let v1 = warp::path("v1");
+    let write = || warp::post().or(warp::put()).unify();
     let jobs_list = v1
         .and(warp::path("jobs"))
         .and(warp::path::end())
         .and(warp::get())
         .and(o())
+        .and(warp::query::<ReadQuery>())
         .then(handlers::list);
     let jobs_post = v1
         .and(warp::path("jobs"))
         .and(warp::path::end())
-        .and(warp::post())
+        .and(write())
         .and(o())
         .and(warp::body::content_length_limit(MAX_BODY))
         .and(warp::body::bytes())
-        .then(handlers::register);
+        .then(|o, body| handlers::register(o, None, body));
     let job_get = v1
         .and(warp::path!("job" / String))
         .and(warp::get())
         .and(o())
-        .then(|id, o| handlers::get(o, id));
+        .and(warp::query::<ReadQuery>())
+        .then(|id, o, q| handlers::get(o, id, q));
+    let job_put = v1
+        .and(warp::path!("job" / String))
+        .and(write())
+        .and(o())
+        .and(warp::body::content_length_limit(MAX_BODY))
+        .and(warp::body::bytes())
+        .then(|id, o, body| handlers::register(o, Some(id), body));
     let job_delete = v1
         .and(warp::path!("job" / String))
         .and(warp::delete())
@@ -58,7 +70,8 @@ pub fn routes(
         .and(warp::path!("job" / String / "allocations"))
         .and(warp::get())
         .and(o())
-        .then(|id, o| handlers::allocations(o, id));
+        .and(warp::query::<ReadQuery>())
+        .then(|id, o, q| handlers::allocations(o, id, q));
     let stats = v1
         .and(warp::path!("agent" / "allocation" / String / "stats"))
         .and(warp::get())
@@ -89,6 +102,8 @@ pub fn routes(
         .or(jobs_post)
         .unify()
         .or(job_get)
+        .unify()
+        .or(job_put)
         .unify()
         .or(job_delete)
         .unify()

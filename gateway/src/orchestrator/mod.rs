@@ -5,13 +5,22 @@
 //! (registering jobs with Nomad's HTTP API, run by the dtle plugin on Nomad's clients). The trait speaks in job IDs, validated
 //! [`ParsedJob`]s and plain records, so handlers never know which one they talk to; everything a
 //! Nomad cluster would need (indexes, evaluation IDs, allocation IDs, node IDs) is in the records.
+//!
+//! # Indexes and blocking queries
+//! As in Nomad, every change has an index that only grows: a job's `CreateIndex`, its
+//! `ModifyIndex` (any change of the record, its status included) and `JobModifyIndex` (a change
+//! of its definition); an allocation's `CreateIndex` and `ModifyIndex`. A watcher asks
+//! [`Orchestrator::wait_index`] to wait until what it watches ([`Watched`]) has an index above the
+//! one it last saw, then reads it: the API's blocking queries (`?index=N&wait=30s`,
+//! `X-Nomad-Index`).
 
 pub mod embedded;
 pub mod nomad;
 
 use driver::stats::StatsSnapshot;
-use jobs::{JobSpec, ParsedJob, Role};
+use jobs::{JobSpec, ParsedJob, Posted, Role};
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
 /// Time since the epoch in ns, as Nomad and dtle report times.
 pub fn now_ns() -> u64 {
@@ -19,6 +28,16 @@ pub fn now_ns() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0)
+}
+
+/// A time in ns since the epoch as RFC 3339 UTC with nanoseconds, as Nomad prints times.
+pub fn rfc3339(ns: u64) -> String {
+    let (year, month, day, hour, minute, second) =
+        driver::change::civil::civil_from_epoch(ns / 1_000_000_000);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{:09}Z",
+        ns % 1_000_000_000
+    )
 }
 
 /// Why an orchestrator call failed.
@@ -30,6 +49,18 @@ pub enum OrchestratorError {
     /// No such allocation.
     #[error("allocation {0} not found")]
     AllocationNotFound(String),
+    /// An allocation-ID prefix that more than one allocation has.
+    #[error(
+        "{} allocations start with {prefix:?}: {}; give more of the ID",
+        candidates.len(),
+        candidates.join(", ")
+    )]
+    AmbiguousPrefix {
+        /// What was given.
+        prefix: String,
+        /// The IDs that start with it.
+        candidates: Vec<String>,
+    },
     /// The job is in a state that does not allow this (e.g. resuming a running job).
     #[error("{0}")]
     Conflict(String),
@@ -81,10 +112,76 @@ pub struct JobRecord {
     pub job_modify_index: u64,
     /// Whether the user paused it.
     pub paused: bool,
+    /// The task configs in the form the user posted them (secrets masked), for the job views.
+    #[serde(default)]
+    pub posted: Posted,
     /// The GTID set the target has committed, as the Src task last learnt it from the applier:
     /// dtle shows it as the Src's `Gtid`. Live state, not kept in the state folder.
     #[serde(skip)]
     pub executed_gtid: Option<String>,
+    /// The `host:port` of the NATS server the tasks use, as dtle 2.x showed it in every task's
+    /// `NatsAddr`. Live, not kept.
+    #[serde(skip)]
+    pub nats_addr: Option<String>,
+    /// The node each task runs on (Src, Dest), shown as its `NodeName`. Live, not kept.
+    #[serde(skip)]
+    pub task_nodes: [Option<TaskNode>; 2],
+}
+
+/// The node a task runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskNode {
+    /// Its ID.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+}
+
+impl JobRecord {
+    /// A record of `spec`, posted in the form `posted`, at `index`, not started yet.
+    pub fn new(spec: JobSpec, posted: Posted, index: u64) -> Self {
+        Self {
+            spec,
+            status: "pending".into(),
+            status_description: String::new(),
+            create_index: index,
+            modify_index: index,
+            job_modify_index: index,
+            paused: false,
+            posted,
+            executed_gtid: None,
+            nats_addr: None,
+            task_nodes: [None, None],
+        }
+    }
+
+    /// What the views of this job showed besides the job, for reading a job posted back
+    /// ([`jobs::JobSpec::reconciled_with`]); `executed` is the parsed [`Self::executed_gtid`].
+    pub fn shown<'a>(&'a self, executed: Option<&'a jobs::GtidSet>) -> jobs::Shown<'a> {
+        let node = |n: &'a Option<TaskNode>| n.as_ref().map(|n| (n.name.as_str(), n.id.as_str()));
+        jobs::Shown {
+            executed,
+            nodes: [node(&self.task_nodes[0]), node(&self.task_nodes[1])],
+        }
+    }
+
+    /// The executed GTID set, parsed.
+    pub fn executed(&self) -> Option<jobs::GtidSet> {
+        self.executed_gtid
+            .as_deref()
+            .and_then(|g| jobs::GtidSet::parse(g).ok())
+    }
+}
+
+/// What a blocking query watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watched<'a> {
+    /// The job list: any job created, changed or forgotten.
+    Jobs,
+    /// One job's record (its index is the jobs' while it does not exist).
+    Job(&'a str),
+    /// One job's allocations.
+    Allocations(&'a str),
 }
 
 /// One task's placement and life.
@@ -108,6 +205,12 @@ pub struct Allocation {
     pub desired_status: String,
     /// Creation time, ns since the epoch.
     pub create_time: u64,
+    /// The index it was created at.
+    #[serde(default)]
+    pub create_index: u64,
+    /// The index of its last change.
+    #[serde(default)]
+    pub modify_index: u64,
     /// Last change, ns since the epoch.
     pub modify_time: u64,
     /// The task's state.
@@ -146,6 +249,12 @@ pub struct TaskEvent {
     pub restart_delay: u64,
     /// The stage the driver reported (dtle's `DriverMessage`, e.g. the snapshot or binlog phase).
     pub driver_message: String,
+    /// For a kill: how long the task was given to end, ns (Nomad's `KillTimeout`).
+    #[serde(default)]
+    pub kill_timeout: u64,
+    /// For `Terminated`: the task's exit code (1 when it failed).
+    #[serde(default)]
+    pub exit_code: i64,
 }
 
 /// A node (this agent, for the embedded orchestrator).
@@ -167,7 +276,9 @@ pub struct Node {
 #[async_trait::async_trait]
 pub trait Orchestrator: Send + Sync {
     /// Creates a job, or updates the job with the same ID (restarting its tasks if its definition
-    /// changed).
+    /// changed). A job posted back as shown is read against the stored one
+    /// ([`jobs::JobSpec::reconciled_with`]). A job without an explicit ID never replaces
+    /// another: when its name is taken by a different job, it is a [`OrchestratorError::Conflict`].
     async fn register(&self, job: ParsedJob) -> Result<Registered, OrchestratorError>;
     /// Every job, sorted by ID.
     async fn jobs(&self) -> Result<Vec<JobRecord>, OrchestratorError>;
@@ -187,7 +298,8 @@ pub trait Orchestrator: Send + Sync {
     async fn resume(&self, id: &str) -> Result<Registered, OrchestratorError>;
     /// A job's allocations, one per task.
     async fn allocations(&self, id: &str) -> Result<Vec<Allocation>, OrchestratorError>;
-    /// One allocation and its task's live replication stats (an ID prefix is enough).
+    /// One allocation and its task's live replication stats (an ID prefix is enough; one that
+    /// several allocations have is [`OrchestratorError::AmbiguousPrefix`]).
     async fn allocation_stats(
         &self,
         alloc_id: &str,
@@ -196,4 +308,12 @@ pub trait Orchestrator: Send + Sync {
     async fn nodes(&self) -> Result<Vec<Node>, OrchestratorError>;
     /// The address of the leader (`host:port`).
     async fn leader(&self) -> Result<String, OrchestratorError>;
+    /// The index of what `watched` reads, once it is above `min_index` or `wait` has passed
+    /// (at once when `min_index` is 0): a blocking query's wait, before it reads.
+    async fn wait_index(
+        &self,
+        watched: Watched<'_>,
+        min_index: u64,
+        wait: Duration,
+    ) -> Result<u64, OrchestratorError>;
 }

@@ -111,7 +111,12 @@ impl FakeNomad {
                         Body::Text(text) => Box::new(text),
                         Body::Json(value) => Box::new(warp::reply::json(&value)),
                     };
-                    warp::reply::with_status(reply, status)
+                    // As Nomad, every answer says the index it was read at (no query blocks).
+                    warp::reply::with_header(
+                        warp::reply::with_status(reply, status),
+                        "X-Nomad-Index",
+                        state.index.to_string(),
+                    )
                 },
             );
         let (addr, server) = warp::serve(route).bind_ephemeral(([127, 0, 0, 1], 0));

@@ -12,7 +12,8 @@ pub const SRC_ALLOC: &str = "ed344e0a-7290-d117-41d3-a64f853ca3c2";
 pub const DEST_ALLOC: &str = "5b6a4c2e-1f0d-4e3c-9b8a-7c6d5e4f3a2b";
 pub const OLD_SRC_ALLOC: &str = "ed99e0aa-0000-4000-8000-000000000001";
 
-/// A dtle 2.x job, as users post it; its servers are on ports nothing listens on.
+/// A dtle 2.x job, as users post it, with its `ID` (so that posting it with another chunk size
+/// updates it); its servers are on ports nothing listens on.
 pub fn dtle_job(name: &str, chunk_size: u64) -> String {
     dtle_job_to(name, chunk_size, 13308)
 }
@@ -20,6 +21,7 @@ pub fn dtle_job(name: &str, chunk_size: u64) -> String {
 /// The same, with the target's port given.
 pub fn dtle_job_to(name: &str, chunk_size: u64, dest_port: u16) -> String {
     json!({
+        "ID": name,
         "Name": name,
         "Tasks": [
             {"Type": "Src", "NodeName": "node-a", "Config": {

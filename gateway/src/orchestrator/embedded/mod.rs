@@ -20,7 +20,16 @@
 //! shutdown cancels the root token every run descends from and waits, bounded by the same
 //! timeout, for every run ever spawned, detached ones included; the jobs stay as they are on
 //! disk, to be restored by the next start.
+//!
+//! # Indexes
+//! One counter numbers every change, as Nomad's Raft index does ([`index`]): a job's record, its
+//! definition, its status, each allocation. Watchers (the API's blocking queries) wait on it.
+//!
+//! The orchestrator's calls are in [`api`]; a job posted again is read against the stored one
+//! there (passwords shown as `*`, the executed `Gtid`, the node: see `jobs::repost`).
 
+mod api;
+mod index;
 pub mod lifecycle;
 pub mod store;
 pub mod supervisor;
@@ -28,10 +37,11 @@ pub mod supervisor;
 mod tests;
 
 use super::now_ns;
-use super::{Allocation, JobRecord, Node, Orchestrator, OrchestratorError, Registered, TaskState};
+use super::{Allocation, JobRecord, OrchestratorError, Registered, TaskNode, TaskState};
 use driver::retry::RetryPolicy;
-use driver::stats::{StatsSnapshot, TaskStats};
-use jobs::{ParsedJob, Role};
+use driver::stats::TaskStats;
+use index::Seen;
+use jobs::Role;
 use lifecycle::{stop_all, Outcome, RunHandle};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -39,6 +49,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use store::{Store, StoredJob};
 use supervisor::{push_event, supervise, DriverRunner, RestartPolicy, Supervised, TaskRunner};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -57,7 +68,7 @@ pub struct EmbeddedConfig {
     pub node_name: String,
     /// This node's datacenter.
     pub datacenter: String,
-    /// Where the HTTP API listens, as other nodes would reach it.
+    /// Where the HTTP API is reached from elsewhere (the advertised address, never `0.0.0.0`).
     pub http_addr: String,
     /// Restarts of failed tasks.
     pub restart: RestartPolicy,
@@ -76,15 +87,19 @@ struct Running {
     run: RunHandle,
     /// When the current run started, for the snapshot's ETA.
     since: Instant,
+    /// The allocation as its `modify_index` last numbered it ([`index`]).
+    seen: Seen,
 }
 
 impl Running {
     fn new(alloc: Allocation) -> Self {
+        let seen = Seen::of(&alloc);
         Self {
             alloc: Arc::new(Mutex::new(alloc)),
             stats: Arc::new(TaskStats::default()),
             run: RunHandle::idle(),
             since: Instant::now(),
+            seen,
         }
     }
 }
@@ -92,10 +107,15 @@ impl Running {
 struct JobEntry {
     record: JobRecord,
     tasks: Vec<Running>,
+    /// The status last shown (derived from the allocations): a change is a change of the record.
+    shown_status: String,
 }
 
 struct State {
+    /// The last change's index.
     index: u64,
+    /// The index of the last change to the job list (a job created, changed or forgotten).
+    jobs_index: u64,
     jobs: BTreeMap<String, JobEntry>,
 }
 
@@ -116,6 +136,8 @@ struct Inner {
     root: CancellationToken,
     /// Every run ever spawned, so the shutdown can wait for all of them, detached ones too.
     tasks: TaskTracker,
+    /// The last change's index, for watchers.
+    changes: watch::Sender<u64>,
 }
 
 impl EmbeddedOrchestrator {
@@ -138,17 +160,20 @@ impl EmbeddedOrchestrator {
     ) -> Result<Self, OrchestratorError> {
         let store = Store::open(&config.state_dir)?;
         let node_id = node_id(&config.state_dir)?;
+        let index = store.load_index();
         let inner = Arc::new(Inner {
             config,
             node_id,
             store,
             state: Mutex::new(State {
-                index: 0,
+                index,
+                jobs_index: index,
                 jobs: BTreeMap::new(),
             }),
             runner,
             root: CancellationToken::new(),
             tasks: TaskTracker::new(),
+            changes: watch::Sender::new(index),
         });
         let orchestrator = Self { inner };
         for stored in orchestrator.inner.store.load() {
@@ -198,11 +223,15 @@ impl EmbeddedOrchestrator {
         let Ok(mut state) = self.inner.state.lock() else {
             return;
         };
-        state.index = state
-            .index
+        state.index = stored
+            .allocations
+            .iter()
+            .map(|a| a.modify_index)
+            .fold(state.index, u64::max)
             .max(stored.record.modify_index)
             .max(stored.record.job_modify_index);
-        let tasks = stored
+        state.jobs_index = state.index;
+        let tasks: Vec<Running> = stored
             .allocations
             .into_iter()
             .map(|mut alloc| {
@@ -218,16 +247,20 @@ impl EmbeddedOrchestrator {
                 Running::new(alloc)
             })
             .collect();
+        let shown_status = self.view(&stored.record, &tasks).status;
         state.jobs.insert(
             id.clone(),
             JobEntry {
                 record: stored.record,
                 tasks,
+                shown_status,
             },
         );
         drop(state);
         if run {
             self.launch(&id);
+        } else {
+            self.touch(&id);
         }
         tracing::info!(job = %id, running = run, "job restored from the state folder");
     }
@@ -267,7 +300,7 @@ impl EmbeddedOrchestrator {
                 nats_url: self.inner.config.nats_url.clone(),
                 policy: self.inner.config.restart.clone(),
                 retry: self.inner.config.task_retry.clone(),
-                on_change: Arc::new(move || persist.persist(&job_id)),
+                on_change: Arc::new(move || persist.touch(&job_id)),
                 runner: self.inner.runner.clone(),
             };
             task.run = RunHandle::spawn(&self.inner.tasks, &self.inner.root, |cancel| {
@@ -275,7 +308,7 @@ impl EmbeddedOrchestrator {
             });
         }
         drop(state);
-        self.persist(id);
+        self.touch(id);
     }
 
     /// Stops a job's tasks and returns once they have ended, or `kill_timeout` has passed
@@ -325,7 +358,11 @@ impl EmbeddedOrchestrator {
                     push_event(&mut alloc, kind, &message, "", Duration::ZERO);
                 }
             }
+            if let Some(event) = alloc.task_state.events.last_mut() {
+                event.kill_timeout = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
+            }
         }
+        self.touch(id);
     }
 
     /// Writes a job's current record and allocations to the state folder.
@@ -351,11 +388,6 @@ impl EmbeddedOrchestrator {
         }
     }
 
-    fn next_index(state: &mut State) -> u64 {
-        state.index += 1;
-        state.index
-    }
-
     fn new_allocations(&self, record: &JobRecord, eval_id: &str) -> Vec<Running> {
         [Role::Src, Role::Dest]
             .into_iter()
@@ -371,6 +403,8 @@ impl EmbeddedOrchestrator {
                     desired_status: "run".into(),
                     create_time: now_ns(),
                     modify_time: now_ns(),
+                    create_index: record.create_index.max(record.job_modify_index),
+                    modify_index: record.create_index.max(record.job_modify_index),
                     task_state: TaskState {
                         state: "pending".into(),
                         ..TaskState::default()
@@ -388,8 +422,16 @@ impl EmbeddedOrchestrator {
             .collect()
     }
 
-    fn with_status(record: &JobRecord, tasks: &[Running]) -> JobRecord {
+    /// The record as the API shows it: its status from its allocations, and what is live (the
+    /// executed position, the NATS server, the node that runs the tasks).
+    fn view(&self, record: &JobRecord, tasks: &[Running]) -> JobRecord {
         let mut record = record.clone();
+        record.nats_addr = Some(nats_host_port(&self.inner.config.nats_url));
+        let here = TaskNode {
+            id: self.inner.node_id.clone(),
+            name: self.inner.config.node_name.clone(),
+        };
+        record.task_nodes = [Some(here.clone()), Some(here)];
         let states: Vec<String> = tasks
             .iter()
             .filter_map(|t| t.alloc.lock().ok().map(|a| a.client_status.clone()))
@@ -438,6 +480,20 @@ impl EmbeddedOrchestrator {
     }
 }
 
+/// The `host:port` list of a NATS URL list (`nats://u:p@h:4222,nats://h2:4222`), as dtle 2.x
+/// showed `NatsAddr`: no scheme, no credentials.
+fn nats_host_port(url: &str) -> String {
+    url.split(',')
+        .map(|one| {
+            let one = one.trim();
+            let rest = one.split_once("://").map_or(one, |(_, rest)| rest);
+            let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+            rest.trim_end_matches('/').to_owned()
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// This node's ID: made once, kept in the state folder.
 fn node_id(state_dir: &std::path::Path) -> Result<String, OrchestratorError> {
     let path = state_dir.join("node-id");
@@ -452,249 +508,17 @@ fn node_id(state_dir: &std::path::Path) -> Result<String, OrchestratorError> {
     Ok(id)
 }
 
-#[async_trait::async_trait]
-impl Orchestrator for EmbeddedOrchestrator {
-    async fn register(&self, job: ParsedJob) -> Result<Registered, OrchestratorError> {
-        let spec = job.spec;
-        let id = spec.id.clone();
-        let eval_id = uuid::Uuid::new_v4().to_string();
-        let existing = {
-            let state = self.lock()?;
-            state.jobs.get(&id).map(|e| {
-                (
-                    e.record.spec == spec,
-                    e.record.status == "dead" || e.tasks.iter().all(|t| t.run.is_cancelled()),
-                )
-            })
-        };
-        match existing {
-            Some((true, false)) => {
-                // Posted again unchanged and still running: nothing to do.
-                return self.registered(&id, eval_id, false);
-            }
-            Some(_) => {
-                // Changed (or stopped): stop the old tasks, keep the allocations' history.
-                self.halt(&id, "Killed", "Task stopped: the job was updated")
-                    .await;
-                let mut state = self.lock()?;
-                let index = Self::next_index(&mut state);
-                if let Some(entry) = state.jobs.get_mut(&id) {
-                    entry.record.spec = spec;
-                    entry.record.job_modify_index = index;
-                    entry.record.modify_index = index;
-                    entry.record.paused = false;
-                    entry.record.status = "pending".into();
-                    for task in &entry.tasks {
-                        if let Ok(mut alloc) = task.alloc.lock() {
-                            alloc.eval_id = eval_id.clone();
-                            push_event(
-                                &mut alloc,
-                                "Received",
-                                "Task received by client (job updated)",
-                                "",
-                                Duration::ZERO,
-                            );
-                        }
-                    }
-                }
-            }
-            None => {
-                let mut state = self.lock()?;
-                let index = Self::next_index(&mut state);
-                let record = JobRecord {
-                    spec,
-                    status: "pending".into(),
-                    status_description: String::new(),
-                    create_index: index,
-                    modify_index: index,
-                    job_modify_index: index,
-                    paused: false,
-                    executed_gtid: None,
-                };
-                let tasks = self.new_allocations(&record, &eval_id);
-                state.jobs.insert(id.clone(), JobEntry { record, tasks });
-            }
-        }
-        self.launch(&id);
-        tracing::info!(job = %id, "job registered");
-        self.registered(&id, eval_id, true)
-    }
-
-    async fn jobs(&self) -> Result<Vec<JobRecord>, OrchestratorError> {
-        let state = self.lock()?;
-        Ok(state
-            .jobs
-            .values()
-            .map(|e| Self::with_status(&e.record, &e.tasks))
-            .collect())
-    }
-
-    async fn job(&self, id: &str) -> Result<JobRecord, OrchestratorError> {
-        let state = self.lock()?;
-        state
-            .jobs
-            .get(id)
-            .map(|e| Self::with_status(&e.record, &e.tasks))
-            .ok_or_else(|| OrchestratorError::JobNotFound(id.to_owned()))
-    }
-
-    async fn stop(
-        &self,
-        id: &str,
-        purge: bool,
-        forget_position: bool,
-    ) -> Result<Registered, OrchestratorError> {
-        let eval_id = uuid::Uuid::new_v4().to_string();
-        let registered = self.registered(id, eval_id, true)?;
-        self.halt(id, "Killed", "Task killed: the job was stopped")
-            .await;
-        if forget_position {
-            // The applier has ended (rolled back, let go of its connection), unless it was left
-            // detached, which `halt` warned of.
-            let spec = self.job(id).await?.spec;
-            driver::task::forget_position(&spec).await.map_err(|e| {
-                OrchestratorError::Internal(format!(
-                    "deleting the position of job {id} on the target: {e}"
-                ))
-            })?;
-        }
-        if purge {
-            self.lock()?.jobs.remove(id);
-            self.inner.store.remove(id)?;
-        } else {
-            let mut state = self.lock()?;
-            let index = Self::next_index(&mut state);
-            if let Some(entry) = state.jobs.get_mut(id) {
-                entry.record.status = "dead".into();
-                entry.record.paused = false;
-                entry.record.modify_index = index;
-            }
-            drop(state);
-            self.persist(id);
-        }
-        tracing::info!(job = %id, purge, "job stopped");
-        Ok(registered)
-    }
-
-    async fn pause(&self, id: &str) -> Result<Registered, OrchestratorError> {
-        {
-            let state = self.lock()?;
-            let entry = state
-                .jobs
-                .get(id)
-                .ok_or_else(|| OrchestratorError::JobNotFound(id.to_owned()))?;
-            if entry.record.paused {
-                return Err(OrchestratorError::Conflict(format!(
-                    "job {id} is already paused"
-                )));
-            }
-            if Self::with_status(&entry.record, &entry.tasks).status == "dead" {
-                return Err(OrchestratorError::Conflict(format!(
-                    "job {id} is not running"
-                )));
-            }
-        }
-        self.halt(
-            id,
-            "Paused",
-            "Task stopped: the job was paused; it resumes from the target's position",
-        )
-        .await;
-        {
-            let mut state = self.lock()?;
-            let index = Self::next_index(&mut state);
-            if let Some(entry) = state.jobs.get_mut(id) {
-                entry.record.paused = true;
-                entry.record.modify_index = index;
-            }
-        }
-        self.persist(id);
-        self.registered(id, uuid::Uuid::new_v4().to_string(), true)
-    }
-
-    async fn resume(&self, id: &str) -> Result<Registered, OrchestratorError> {
-        {
-            let mut state = self.lock()?;
-            let index = Self::next_index(&mut state);
-            let entry = state
-                .jobs
-                .get_mut(id)
-                .ok_or_else(|| OrchestratorError::JobNotFound(id.to_owned()))?;
-            if !entry.record.paused {
-                return Err(OrchestratorError::Conflict(format!(
-                    "job {id} is not paused"
-                )));
-            }
-            entry.record.paused = false;
-            entry.record.modify_index = index;
-            for task in &entry.tasks {
-                if let Ok(mut alloc) = task.alloc.lock() {
-                    push_event(
-                        &mut alloc,
-                        "Resumed",
-                        "The job was resumed",
-                        "",
-                        Duration::ZERO,
-                    );
-                }
-            }
-        }
-        self.launch(id);
-        self.registered(id, uuid::Uuid::new_v4().to_string(), true)
-    }
-
-    async fn allocations(&self, id: &str) -> Result<Vec<Allocation>, OrchestratorError> {
-        let state = self.lock()?;
-        let entry = state
-            .jobs
-            .get(id)
-            .ok_or_else(|| OrchestratorError::JobNotFound(id.to_owned()))?;
-        Ok(entry
-            .tasks
-            .iter()
-            .filter_map(|t| {
-                let mut alloc = t.alloc.lock().ok()?.clone();
-                // The driver's stage travels with the latest event, as dtle's DriverMessage did.
-                let stage = t.stats.snapshot().stage;
-                if let Some(last) = alloc.task_state.events.last_mut() {
-                    last.driver_message = stage;
-                }
-                Some(alloc)
-            })
-            .collect())
-    }
-
-    async fn allocation_stats(
-        &self,
-        alloc_id: &str,
-    ) -> Result<(Allocation, StatsSnapshot, Option<Duration>), OrchestratorError> {
-        let state = self.lock()?;
-        for entry in state.jobs.values() {
-            for task in &entry.tasks {
-                let Ok(alloc) = task.alloc.lock() else {
-                    continue;
-                };
-                if !alloc_id.is_empty() && alloc.id.starts_with(alloc_id) {
-                    let stats = task.stats.snapshot();
-                    let eta = stats.eta(task.since.elapsed());
-                    return Ok((alloc.clone(), stats, eta));
-                }
-            }
-        }
-        Err(OrchestratorError::AllocationNotFound(alloc_id.to_owned()))
-    }
-
-    async fn nodes(&self) -> Result<Vec<Node>, OrchestratorError> {
-        Ok(vec![Node {
-            id: self.inner.node_id.clone(),
-            name: self.inner.config.node_name.clone(),
-            datacenter: self.inner.config.datacenter.clone(),
-            http_addr: self.inner.config.http_addr.clone(),
-            status: "ready".into(),
-        }])
-    }
-
-    async fn leader(&self) -> Result<String, OrchestratorError> {
-        Ok(self.inner.config.http_addr.clone())
+#[cfg(test)]
+mod nats_tests {
+    #[test]
+    fn nats_addresses_are_shown_without_scheme_or_credentials() {
+        assert_eq!(
+            super::nats_host_port("nats://127.0.0.1:8193"),
+            "127.0.0.1:8193"
+        );
+        assert_eq!(
+            super::nats_host_port("nats://u:secret@h:4222/, tls://h2:4222"),
+            "h:4222,h2:4222"
+        );
     }
 }

@@ -85,6 +85,30 @@ impl Store {
         }
     }
 
+    /// Writes the index of the last change (a purge leaves no job file to carry it), so that
+    /// indexes never go back across restarts.
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn save_index(&self, index: u64) -> Result<(), OrchestratorError> {
+        let path = self.dir.with_file_name("index");
+        let tmp = path.with_extension("tmp");
+        let write = || -> std::io::Result<()> {
+            std::fs::write(&tmp, index.to_string())?;
+            std::fs::rename(&tmp, &path)
+        };
+        let _one_at_a_time = self.writing.lock().unwrap_or_else(|p| p.into_inner());
+        write().map_err(|e| OrchestratorError::Internal(format!("writing {}: {e}", path.display())))
+    }
+
+    /// The index [`Self::save_index`] wrote, 0 if none.
+    pub fn load_index(&self) -> u64 {
+        std::fs::read_to_string(self.dir.with_file_name("index"))
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
     /// Every stored job; unreadable files are reported and skipped.
     pub fn load(&self) -> Vec<StoredJob> {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
@@ -123,16 +147,11 @@ mod tests {
               {{"Type": "Dest", "Config": {{"ConnectionConfig": {{"Host": "h", "Port": 2, "User": "u"}}}}}}]}}"#
         );
         StoredJob {
-            record: JobRecord {
-                spec: jobs::parse_job(&text).expect("valid").spec,
-                status: "running".into(),
-                status_description: String::new(),
-                create_index: 1,
-                modify_index: 1,
-                job_modify_index: 1,
-                paused: false,
-                executed_gtid: None,
-            },
+            record: JobRecord::new(
+                jobs::parse_job(&text).expect("valid").spec,
+                jobs::Posted::default(),
+                1,
+            ),
             allocations: Vec::new(),
         }
     }
@@ -173,5 +192,8 @@ mod tests {
         }
         store.remove("same").expect("remove");
         assert!(store.load().is_empty());
+        assert_eq!(store.load_index(), 0);
+        store.save_index(42).expect("index");
+        assert_eq!(store.load_index(), 42);
     }
 }

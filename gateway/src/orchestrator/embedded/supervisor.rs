@@ -6,7 +6,7 @@
 //! failures than that, or one definite failure (bad credentials, purged binlog), and the task is
 //! dead and failed. A task the user stops is killed, not failed. Every step is a task event.
 
-use super::super::{now_ns, Allocation, TaskEvent};
+use super::super::{now_ns, rfc3339, Allocation, TaskEvent};
 use driver::error::TaskError;
 use driver::retry::RetryPolicy;
 use driver::stats::TaskStats;
@@ -68,13 +68,7 @@ impl TaskRunner for DriverRunner {
 
 /// RFC 3339 UTC time of now.
 pub fn now_rfc3339() -> String {
-    let ns = now_ns();
-    let (year, month, day, hour, minute, second) =
-        driver::change::civil::civil_from_epoch(ns / 1_000_000_000);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{:09}Z",
-        ns % 1_000_000_000
-    )
+    rfc3339(now_ns())
 }
 
 /// Adds an event to an allocation.
@@ -93,6 +87,8 @@ pub fn push_event(
         driver_error: driver_error.to_owned(),
         restart_delay: delay.as_nanos() as u64,
         driver_message: String::new(),
+        kill_timeout: 0,
+        exit_code: 0,
     });
     if events.len() > MAX_EVENTS {
         let extra = events.len() - MAX_EVENTS;
@@ -225,6 +221,9 @@ fn fail(task: &Supervised, error: &str) {
             error,
             Duration::ZERO,
         );
+        if let Some(event) = a.task_state.events.last_mut() {
+            event.exit_code = 1;
+        }
     });
 }
 

@@ -3,9 +3,10 @@
 //! a task that ignores cancellation up after `kill_timeout`.
 
 use super::*;
+use crate::orchestrator::{Orchestrator, Watched};
 use driver::error::TaskError;
 use driver::task::TaskContext;
-use jobs::JobSpec;
+use jobs::{JobSpec, ParsedJob};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::time::Instant as VirtualInstant;
 
@@ -100,9 +101,10 @@ fn orchestrator(dir: &tempfile::TempDir, runner: Arc<StandIn>) -> EmbeddedOrches
     EmbeddedOrchestrator::start_with(config, runner).expect("orchestrator")
 }
 
+/// A job with its `ID` given, so that posting it again with another chunk size updates it.
 fn job(name: &str, chunk_size: u64) -> ParsedJob {
     let text = format!(
-        r#"{{"Name": "{name}", "Tasks": [
+        r#"{{"ID": "{name}", "Name": "{name}", "Tasks": [
           {{"Type": "Src", "Config": {{"ChunkSize": {chunk_size},
             "ConnectionConfig": {{"Host": "h", "Port": 1, "User": "u", "Password": "p"}}}}}},
           {{"Type": "Dest", "Config": {{"ConnectionConfig": {{"Host": "h", "Port": 2, "User": "u"}}}}}}]}}"#
@@ -273,4 +275,106 @@ async fn the_shutdown_waits_for_every_task_and_starts_none_after() {
         4,
         "nothing starts after the shutdown"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn indexes_grow_with_every_change_and_wake_the_watchers() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let runner = StandIn::new(Some(Duration::from_secs(1)));
+    let o = orchestrator(&dir, runner.clone());
+    o.register(job("j", 100)).await.expect("register");
+    until_started(&runner, 2).await;
+    let record = o.job("j").await.expect("job");
+    let job_index = o
+        .wait_index(Watched::Job("j"), 0, Duration::ZERO)
+        .await
+        .expect("index");
+    assert_eq!(job_index, record.modify_index);
+    let allocs = o.allocations("j").await.expect("allocations");
+    assert!(allocs.iter().all(|a| a.create_index == record.create_index));
+    assert!(
+        allocs.iter().all(|a| a.modify_index > a.create_index),
+        "they started"
+    );
+
+    // Nothing changes: the wait ends with the same index.
+    let start = VirtualInstant::now();
+    let same = o
+        .wait_index(Watched::Job("j"), job_index, Duration::from_secs(16))
+        .await;
+    assert_eq!(same.expect("index"), job_index);
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_secs(16) && waited <= Duration::from_secs(17),
+        "{waited:?}"
+    );
+
+    // A pause wakes a watcher of the job and one of its allocations.
+    let alloc_index = o
+        .wait_index(Watched::Allocations("j"), 0, Duration::ZERO)
+        .await
+        .expect("index");
+    let watcher = {
+        let o = o.clone();
+        tokio::spawn(async move {
+            let job = o.wait_index(Watched::Job("j"), job_index, Duration::from_secs(300));
+            let allocs = o.wait_index(
+                Watched::Allocations("j"),
+                alloc_index,
+                Duration::from_secs(300),
+            );
+            (job.await, allocs.await)
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    o.pause("j").await.expect("pause");
+    let (job, allocs) = watcher.await.expect("watcher");
+    assert!(job.expect("index") > job_index);
+    assert!(allocs.expect("index") > alloc_index);
+    let paused = o.job("j").await.expect("job");
+    assert!(paused.modify_index > record.modify_index);
+    assert_eq!(paused.job_modify_index, record.job_modify_index);
+
+    // A purge is a change of the list; the index survives a restart.
+    let list = o
+        .wait_index(Watched::Jobs, 0, Duration::ZERO)
+        .await
+        .expect("index");
+    o.stop("j", true, false).await.expect("purge");
+    let after = o
+        .wait_index(Watched::Jobs, 0, Duration::ZERO)
+        .await
+        .expect("index");
+    assert!(after > list);
+    assert_eq!(o.shutdown().await, Vec::<String>::new());
+    let again = orchestrator(&dir, runner);
+    let restarted = again.wait_index(Watched::Jobs, 0, Duration::ZERO).await;
+    assert_eq!(restarted.expect("index"), after);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_job_posted_without_id_never_replaces_another() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let runner = StandIn::new(Some(Duration::from_secs(1)));
+    let o = orchestrator(&dir, runner.clone());
+    let without_id = |chunk_size: u64| {
+        let mut parsed = job("j", chunk_size);
+        parsed.explicit_id = false;
+        parsed
+    };
+    o.register(without_id(100)).await.expect("register");
+    let again = o.register(without_id(100)).await.expect("the same job");
+    assert!(!again.changed);
+    assert!(matches!(
+        o.register(without_id(500)).await,
+        Err(OrchestratorError::Conflict(_))
+    ));
+    let mut renamed = job("k", 100);
+    renamed.spec.name = "j".into();
+    assert!(matches!(
+        o.register(renamed).await,
+        Err(OrchestratorError::Conflict(_))
+    ));
+    assert!(o.register(job("j", 500)).await.expect("update").changed);
+    assert_eq!(o.jobs().await.expect("jobs").len(), 1);
 }

@@ -50,6 +50,10 @@ struct NomadAllocation {
     create_time: i64,
     #[serde(rename = "ModifyTime", default)]
     modify_time: i64,
+    #[serde(rename = "CreateIndex", default)]
+    create_index: u64,
+    #[serde(rename = "ModifyIndex", default)]
+    modify_index: u64,
     #[serde(rename = "TaskStates", default)]
     task_states: Option<BTreeMap<String, NomadTaskState>>,
 }
@@ -92,6 +96,10 @@ struct NomadTaskEvent {
     setup_error: String,
     #[serde(rename = "StartDelay", default)]
     start_delay: i64,
+    #[serde(rename = "KillTimeout", default)]
+    kill_timeout: i64,
+    #[serde(rename = "ExitCode", default)]
+    exit_code: i64,
 }
 
 /// A Nomad allocation as the gateway's [`Allocation`]; `None` when it is no dtle task's (a
@@ -127,6 +135,8 @@ pub fn allocation(value: &Value) -> Result<Option<Allocation>, String> {
         desired_status: a.desired_status,
         create_time: a.create_time.max(0) as u64,
         modify_time: a.modify_time.max(0) as u64,
+        create_index: a.create_index,
+        modify_index: a.modify_index,
         task_state: state,
     }))
 }
@@ -171,6 +181,8 @@ fn event(e: &NomadTaskEvent) -> TaskEvent {
         driver_error,
         restart_delay: e.start_delay.max(0) as u64,
         driver_message: e.driver_message.clone(),
+        kill_timeout: e.kill_timeout.max(0) as u64,
+        exit_code: e.exit_code,
     }
 }
 

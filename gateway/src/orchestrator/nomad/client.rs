@@ -8,7 +8,8 @@
 //! turns one from Nomad into the gateway's [`OrchestratorError`] with a message that says what
 //! to do: 404 becomes the caller's "not found", 403 the ACL token's refusal, 400 a rejected
 //! request, other statuses `Nomad answered <status>: <body>`, no connection or no answer in time
-//! `cannot reach Nomad at <address>: <cause>`. Reads (GET) are tried again, with a short backoff,
+//! `cannot reach Nomad at <address>: <cause>`. A blocking query ([`NomadClient::blocking_index`])
+//! is Nomad's own (`?index=&wait=`), its answer's `X-Nomad-Index` read. Reads (GET) are tried again, with a short backoff,
 //! when Nomad cannot be reached or answers 5xx (a leader election answers 500 for a moment);
 //! writes are sent once. Bodies are logged by length only: job bodies hold passwords.
 
@@ -19,6 +20,8 @@ use std::time::Duration;
 
 /// The header Nomad reads the ACL token from.
 pub const TOKEN_HEADER: &str = "X-Nomad-Token";
+/// The header Nomad answers a query's index in.
+pub const INDEX_HEADER: &str = "X-Nomad-Index";
 
 /// Attempts at a read that may heal (Nomad unreachable or answering 5xx).
 const READ_ATTEMPTS: u32 = 3;
@@ -226,6 +229,52 @@ impl NomadClient {
         send(request, &peer).await
     }
 
+    /// Nomad's blocking query on a path: waits (in Nomad) until the index of what it reads is
+    /// above `min_index` or `wait` has passed, and returns the answer's `X-Nomad-Index`. A 404
+    /// (a job that is not there) answers with the index too.
+    ///
+    /// # Errors
+    /// As [`Self::post`].
+    pub async fn blocking_index(
+        &self,
+        segments: &[&str],
+        min_index: u64,
+        wait: Duration,
+    ) -> Result<u64, CallError> {
+        let index = min_index.to_string();
+        let wait_text = format!("{}ms", wait.as_millis());
+        let query: &[(&str, &str)] = if min_index == 0 {
+            &[]
+        } else {
+            &[("index", &index), ("wait", &wait_text)]
+        };
+        let (request, peer) = self.request(Method::GET, segments, query, None);
+        // Nomad adds up to wait/16 to spread wake-ups.
+        let request = request.timeout(self.config.timeout + wait + wait / 16);
+        let response = request.send().await.map_err(|e| CallError::Unreachable {
+            peer: peer.clone(),
+            cause: cause(&e),
+        })?;
+        let status = response.status();
+        let header = response
+            .headers()
+            .get(INDEX_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if status.is_success() || status == StatusCode::NOT_FOUND {
+            return header.ok_or_else(|| CallError::Unreadable {
+                peer,
+                cause: format!("no {INDEX_HEADER} header"),
+            });
+        }
+        let bytes = response.bytes().await.unwrap_or_default();
+        Err(CallError::Status {
+            peer,
+            status,
+            body: quoted(&bytes),
+        })
+    }
+
     async fn nomad(
         &self,
         method: Method,
@@ -233,6 +282,18 @@ impl NomadClient {
         query: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<Value, CallError> {
+        let (request, peer) = self.request(method, segments, query, body);
+        send(request, &peer).await
+    }
+
+    /// A request to a Nomad path, and who it goes to.
+    fn request(
+        &self,
+        method: Method,
+        segments: &[&str],
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> (reqwest::RequestBuilder, String) {
         let mut url = self.base.clone();
         extend(&mut url, segments);
         {
@@ -259,7 +320,7 @@ impl NomadClient {
             request = request.json(body);
         }
         let peer = format!("Nomad at {}", self.config.address.trim());
-        send(request, &peer).await
+        (request, peer)
     }
 }
 

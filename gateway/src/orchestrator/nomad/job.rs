@@ -20,7 +20,9 @@
 //! # What Nomad keeps for the gateway
 //! The job in Nomad is the only record: the gateway keeps no state. Besides what the job says
 //! itself, `Meta` holds `dtle_failover`, `dtle_settings` (the kept Nomad stanzas as written, with
-//! secret-looking values masked) and, while the job is paused, `dtle_paused = "true"`.
+//! secret-looking values masked), `dtle_posted` (the task configs in the form the user posted
+//! them, secrets masked, so the job views show `"ChunkSize": "2000"` as written) and, while the
+//! job is paused, `dtle_paused = "true"`.
 //! [`from_nomad`] reads the job's tasks back through the job model (the same Nomad JSON front-end
 //! users' jobs go through), so a dtle job written for Nomad by hand reads back too.
 
@@ -35,6 +37,24 @@ pub const META_PAUSED: &str = "dtle_paused";
 pub const META_FAILOVER: &str = "dtle_failover";
 /// `Meta` key: the dtle job's kept Nomad stanzas (JSON), secrets masked.
 pub const META_SETTINGS: &str = "dtle_settings";
+/// `Meta` key: the task configs as posted ([`jobs::Posted`], JSON), secrets masked.
+pub const META_POSTED: &str = "dtle_posted";
+
+/// Keeps the form the job was posted in with the Nomad job (`Meta.dtle_posted`).
+pub fn keep_posted(job: &mut Value, posted: &jobs::Posted) {
+    if *posted == jobs::Posted::default() {
+        return;
+    }
+    let Ok(text) = serde_json::to_string(posted) else {
+        return;
+    };
+    if !job.get("Meta").is_some_and(Value::is_object) {
+        job["Meta"] = json!({});
+    }
+    if let Some(meta) = job["Meta"].as_object_mut() {
+        meta.insert(META_POSTED.into(), json!(text));
+    }
+}
 
 /// The job to register, and the stanzas it leaves out.
 #[derive(Debug)]
@@ -58,6 +78,7 @@ pub fn to_nomad(spec: &JobSpec, namespace: Option<&str>) -> Result<NomadJob, Set
     };
     // Only a pause sets the mark.
     meta.remove(META_PAUSED);
+    meta.remove(META_POSTED);
     meta.insert(META_FAILOVER.into(), json!(spec.failover.to_string()));
     let kept = serde_json::to_string(&spec.redacted().orchestrator_settings).unwrap_or_default();
     meta.insert(META_SETTINGS.into(), json!(kept));
@@ -280,16 +301,16 @@ pub fn from_nomad(job: &Value) -> Result<JobRecord, NotDtle> {
         )
     };
     let index = |key: &str| job.get(key).and_then(Value::as_u64).unwrap_or(0);
-    Ok(JobRecord {
-        spec,
-        status,
-        status_description,
-        create_index: index("CreateIndex"),
-        modify_index: index("ModifyIndex"),
-        job_modify_index: index("JobModifyIndex"),
-        paused,
-        executed_gtid: None,
-    })
+    let posted = meta(job, META_POSTED)
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_default();
+    let mut record = JobRecord::new(spec, posted, index("CreateIndex"));
+    record.status = status;
+    record.status_description = status_description;
+    record.modify_index = index("ModifyIndex");
+    record.job_modify_index = index("JobModifyIndex");
+    record.paused = paused;
+    Ok(record)
 }
 
 /// Node pins written as affinities (a failover job's), which the job model does not read.

@@ -12,6 +12,7 @@
 //! | allocation stats       | `GET /v1/allocation/:id`, `GET /v1/node/:node`, then the plugin's  |
 //! |                        | `GET /v1/plugin/allocation/:id/stats` on that node                 |
 //! | nodes / leader         | `GET /v1/nodes` (nodes with the dtle driver), `/v1/status/leader`  |
+//! | wait_index             | the same reads as Nomad's blocking queries (`?index=&wait=`)       |
 //!
 //! Requests carry the ACL token, region and namespace of the agent's config ([`client`]); the
 //! token needs `submit-job`, `read-job` and `list-jobs` in the namespace and `node:read`.
@@ -26,6 +27,11 @@
 //!   [`job::same_definition`]) to a running job does not register it again: the answer says
 //!   `Changed: false`, as the embedded orchestrator's does, and Nomad makes no evaluation.
 //! - A Nomad job with the ID of a posted job that is not a dtle job is never overwritten.
+//! - A job posted again is read against Nomad's copy ([`jobs::JobSpec::reconciled_with`]: the
+//!   passwords shown as `*` are Nomad's, an executed `Gtid` is no new start); posted without an
+//!   `ID` (its name is its ID), it never replaces a different job: that is a conflict (409).
+//!   Unlike the embedded orchestrator, a second job under another ID with a taken `Name` is not
+//!   looked for (it would take listing every job on each registration).
 //!
 //! # Pause and resume
 //! Pausing re-registers the job as Nomad has it with `Stop = true` and `Meta.dtle_paused =
@@ -53,7 +59,7 @@ pub mod duration;
 pub mod job;
 pub mod settings;
 
-use super::{Allocation, JobRecord, Node, Orchestrator, OrchestratorError, Registered};
+use super::{Allocation, JobRecord, Node, Orchestrator, OrchestratorError, Registered, Watched};
 use client::{CallError, ClientConfig, NomadClient};
 use driver::stats::StatsSnapshot;
 use jobs::{ParsedJob, Role};
@@ -202,9 +208,17 @@ impl NomadOrchestrator {
         match items.len() {
             0 => Err(not_found()),
             1 => Ok(items.remove(0)),
-            n => Err(OrchestratorError::Conflict(format!(
-                "{n} allocations start with {alloc_id:?}: give more of the ID"
-            ))),
+            _ => {
+                let mut candidates: Vec<String> = items
+                    .iter()
+                    .filter_map(|a| a.get("ID").and_then(Value::as_str).map(str::to_owned))
+                    .collect();
+                candidates.sort();
+                Err(OrchestratorError::AmbiguousPrefix {
+                    prefix: alloc_id.to_owned(),
+                    candidates,
+                })
+            }
         }
     }
 
@@ -343,7 +357,12 @@ fn with_pause(mut job: Value, paused: bool, stop: bool) -> Value {
 #[async_trait::async_trait]
 impl Orchestrator for NomadOrchestrator {
     async fn register(&self, parsed: ParsedJob) -> Result<Registered, OrchestratorError> {
-        let mut spec = parsed.spec;
+        let ParsedJob {
+            mut spec,
+            posted,
+            explicit_id,
+            ..
+        } = parsed;
         if let Some(region) = self
             .client
             .config()
@@ -355,17 +374,22 @@ impl Orchestrator for NomadOrchestrator {
             spec.region = region.to_owned();
         }
         let id = spec.id.clone();
-        let nomad = job::to_nomad(&spec, self.client.config().namespace.as_deref())
-            .map_err(|e| OrchestratorError::Rejected(e.to_string()))?;
-        for path in &nomad.left_out {
-            tracing::warn!(job = %id, %path, "a Nomad stanza the gateway does not carry to Nomad");
-        }
         if let Some(existing) = self.nomad_job(&id).await? {
             let record = job::from_nomad(&existing).map_err(|e| {
                 OrchestratorError::Conflict(format!("{e}; give the dtle job another ID"))
             })?;
+            // The executed position is asked of the plugin only when it may matter.
+            let executed = if spec.src.extract.start == record.spec.src.extract.start {
+                None
+            } else {
+                self.executed_gtid(&id)
+                    .await
+                    .and_then(|g| jobs::GtidSet::parse(&g).ok())
+            };
+            spec = spec.reconciled_with(&record.spec, &record.shown(executed.as_ref()));
             let running = !record.paused && !job::stopped(&existing);
-            if running && job::same_definition(&record.spec, &spec) {
+            let same = job::same_definition(&record.spec, &spec);
+            if running && same {
                 tracing::info!(job = %id, "job posted again unchanged");
                 return Ok(Registered {
                     job_id: id,
@@ -374,6 +398,19 @@ impl Orchestrator for NomadOrchestrator {
                     changed: false,
                 });
             }
+            if !same && !explicit_id {
+                return Err(OrchestratorError::Conflict(format!(
+                    "job {id} exists, and this job, posted without an ID under its name, differs \
+                     from it: a job without an ID never replaces another. Post it with \"ID\": \
+                     \"{id}\" to update job {id}, or give it another Name"
+                )));
+            }
+        }
+        let mut nomad = job::to_nomad(&spec, self.client.config().namespace.as_deref())
+            .map_err(|e| OrchestratorError::Rejected(e.to_string()))?;
+        job::keep_posted(&mut nomad.body, &posted);
+        for path in &nomad.left_out {
+            tracing::warn!(job = %id, %path, "a Nomad stanza the gateway does not carry to Nomad");
         }
         let answer = self
             .client
@@ -523,6 +560,25 @@ impl Orchestrator for NomadOrchestrator {
             return Err(unreadable("the node list", &list));
         };
         Ok(items.iter().filter_map(allocation::node).collect())
+    }
+
+    async fn wait_index(
+        &self,
+        watched: Watched<'_>,
+        min_index: u64,
+        wait: Duration,
+    ) -> Result<u64, OrchestratorError> {
+        let segments: Vec<&str> = match watched {
+            Watched::Jobs => vec!["v1", "jobs"],
+            Watched::Job(id) => vec!["v1", "job", id],
+            Watched::Allocations(id) => vec!["v1", "job", id, "allocations"],
+        };
+        self.client
+            .blocking_index(&segments, min_index, wait)
+            .await
+            .map_err(|e| {
+                e.into_error(|| OrchestratorError::Upstream("Nomad has no such path".into()))
+            })
     }
 
     async fn leader(&self) -> Result<String, OrchestratorError> {
