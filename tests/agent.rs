@@ -208,8 +208,13 @@ async fn the_job_lifecycle_through_the_api() {
     assert_eq!(status, 200, "{body}");
     converge(schema, "t", "id", Duration::from_secs(60)).await;
 
-    // Update: a changed job restarts its tasks and keeps replicating.
-    let changed = job_json(job, schema, r#""ChunkSize": 500,"#);
+    // Update: a changed job restarts its tasks and keeps replicating. It names the job it
+    // updates: without an ID a job never replaces another of its name.
+    let changed = job_json(job, schema, r#""ChunkSize": 500,"#).replacen(
+        "{\"Name\"",
+        &format!("{{\"ID\": \"{job}\", \"Name\""),
+        1,
+    );
     let (status, body) = http("POST", &agent.url("/v1/jobs"), Some(&changed));
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["Changed"], true);
@@ -334,7 +339,7 @@ async fn every_error_path_answers_with_its_status_and_message() {
             "allocation 0000 not found",
         ),
         ("GET", "/v1/unknown", 404, "no such route"),
-        ("PUT", "/v1/jobs", 405, "method not allowed on this route"),
+        ("PATCH", "/v1/jobs", 405, "method not allowed on this route"),
         (
             "DELETE",
             "/v1/jobs",

@@ -14,7 +14,8 @@ use warp::Filter;
 /// What the fake saw: `METHOD /path?query`, and the token.
 type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
 
-/// A fake Nomad on 127.0.0.1 answering the job list (empty) and the leader.
+/// A fake Nomad on 127.0.0.1 answering the job list (empty) and the leader, each with the
+/// `X-Nomad-Index` Nomad gives every read.
 fn fake_nomad() -> (String, Seen) {
     let seen: Seen = Arc::default();
     let record = seen.clone();
@@ -37,7 +38,7 @@ fn fake_nomad() -> (String, Seen) {
                     "/v1/status/leader" => json!("127.0.0.1:4647"),
                     _ => json!([]),
                 };
-                warp::reply::json(&body)
+                warp::reply::with_header(warp::reply::json(&body), "X-Nomad-Index", "7")
             },
         );
     let (tx, rx) = std::sync::mpsc::channel();
@@ -123,9 +124,15 @@ fn the_config_files_nomad_section_with_its_token() {
     assert_eq!(agent.get("/v1/jobs"), (200, json!([])));
     assert_eq!(agent.get("/v1/leader"), (200, json!("127.0.0.1:4647")));
     let seen = seen.lock().expect("seen").clone();
+    // The list is read twice: for its index (X-Nomad-Index, as a blocking query would), then
+    // itself.
     assert_eq!(
         seen,
         vec![
+            (
+                "GET /v1/jobs?region=eu&namespace=dtle".to_owned(),
+                Some("file-token".to_owned())
+            ),
             (
                 "GET /v1/jobs?region=eu&namespace=dtle".to_owned(),
                 Some("file-token".to_owned())
@@ -153,7 +160,7 @@ fn the_flag_wins_and_the_token_comes_from_the_environment() {
     assert_eq!(agent.get("/v1/jobs"), (200, json!([])));
     assert_eq!(
         seen.lock().expect("seen").clone(),
-        vec![("GET /v1/jobs".to_owned(), Some("env-token".to_owned()))]
+        vec![("GET /v1/jobs".to_owned(), Some("env-token".to_owned())); 2]
     );
     drop(agent);
 

@@ -3,7 +3,8 @@
 //! HTTP gateway alone in front of a Nomad cluster whose clients run the tasks in the dtle plugin.
 //!
 //! Settings come from flags, then a config file (TOML, or HCL when the file ends in `.hcl`),
-//! then defaults. Logs go to stderr; passwords are never logged (jobs are logged by ID only).
+//! then defaults. The address the API advertises (`/v1/leader`, members, nodes) is `--advertise`
+//! (or `advertise`), else derived from the listen address, never `0.0.0.0` ([`super::advertise`]). Logs go to stderr; passwords are never logged (jobs are logged by ID only).
 //! Nomad's ACL token comes from the config file or `NOMAD_TOKEN`, never from a flag (a flag would
 //! show in the process list).
 //!
@@ -33,6 +34,10 @@ pub struct AgentArgs {
     /// Where the HTTP API listens.
     #[arg(long)]
     listen: Option<SocketAddr>,
+    /// Where others reach the HTTP API (`host[:port]`), as `/v1/leader`, members and nodes show
+    /// it; default: the listen address, or this host's primary address when it listens on all.
+    #[arg(long)]
+    advertise: Option<String>,
     /// The NATS server the tasks use.
     #[arg(long)]
     nats: Option<String>,
@@ -51,6 +56,8 @@ pub struct AgentArgs {
 struct FileConfig {
     /// `host:port` of the HTTP API (default 127.0.0.1:8190).
     listen: Option<SocketAddr>,
+    /// `host[:port]` others reach the HTTP API at (`--advertise` wins).
+    advertise: Option<String>,
     /// NATS URL (default nats://127.0.0.1:8193).
     nats_url: Option<String>,
     /// State folder (default ./state/agent).
@@ -160,6 +167,10 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
             ),
             (file.restart.is_some(), "the restart section"),
             (file.kill_timeout_s.is_some(), "kill_timeout_s"),
+            (
+                args.advertise.is_some() || file.advertise.is_some(),
+                "the advertised address (Nomad's own addresses are shown)",
+            ),
         ] {
             if given {
                 tracing::warn!(
@@ -170,6 +181,10 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         }
         return run_nomad(listen, nomad);
     }
+    let http_addr = super::advertise::advertised(
+        args.advertise.as_deref().or(file.advertise.as_deref()),
+        listen,
+    )?;
     let restart = file.restart.unwrap_or_default();
     let defaults = RestartPolicy::default();
     let config = EmbeddedConfig {
@@ -187,7 +202,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
                 .unwrap_or_else(|_| "dtle".into())
         }),
         datacenter: file.datacenter.unwrap_or_else(|| "dc1".into()),
-        http_addr: listen.to_string(),
+        http_addr,
         restart: RestartPolicy {
             attempts: restart.attempts.unwrap_or(defaults.attempts),
             interval: restart
@@ -219,7 +234,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         let (addr, server) = warp::serve(routes)
             .try_bind_with_graceful_shutdown(listen, super::shutdown_signal())
             .with_context(|| format!("listening on {listen}"))?;
-        tracing::info!(%addr, state_dir = %config.state_dir.display(), nats = %config.nats_url, "dtle agent listening");
+        tracing::info!(%addr, advertise = %config.http_addr, state_dir = %config.state_dir.display(), nats = %config.nats_url, "dtle agent listening");
         server.await;
         tracing::info!("stopping the tasks");
         // Waits until every task has ended, at most the kill timeout.

@@ -1,5 +1,6 @@
 //! One module per subcommand group.
 
+mod advertise;
 pub mod agent;
 pub mod job;
 pub mod plugin;
