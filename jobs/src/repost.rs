@@ -8,8 +8,8 @@
 //! back unchanged is equal to the stored one (nothing restarts), and an edited one keeps its
 //! passwords:
 //! - a password (or a kept secret-looking field) posted as `*` is the stored one;
-//! - a `NodeName`/`NodeID` naming the node the task runs on, where the stored job pinned none, is
-//!   no pin;
+//! - a `NodeName`/`NodeID` naming the node the task runs on is the stored placement (no pin, or
+//!   the stored one, which an orchestrator of one node does not follow);
 //! - a `Gtid` (start after these executed transactions) that the job has already executed (a
 //!   subset of the executed set shown) is no new start position: the stored one stays. Tasks
 //!   resume from the target's stored position anyway.
@@ -96,14 +96,14 @@ fn unmask(posted: &mut [KeptField], stored: &[KeptField]) {
     }
 }
 
-/// A pin on the node the task runs on, where the stored job had none, is the server's echo.
+/// A pin on the node the task runs on is the server's echo: the stored placement stays.
 fn unpin(posted: &mut Placement, stored: &Placement, node: Option<(&str, &str)>) {
     let Some((name, id)) = node else { return };
-    if stored.node_name.is_none() && posted.node_name.as_deref() == Some(name) {
-        posted.node_name = None;
+    if posted.node_name.as_deref() == Some(name) {
+        posted.node_name.clone_from(&stored.node_name);
     }
-    if stored.node_id.is_none() && posted.node_id.as_deref() == Some(id) {
-        posted.node_id = None;
+    if posted.node_id.as_deref() == Some(id) {
+        posted.node_id.clone_from(&stored.node_id);
     }
 }
 
@@ -137,6 +137,11 @@ mod tests {
         let merged = ahead.reconciled_with(&stored, &shown);
         assert_ne!(merged.src.extract.start, stored.src.extract.start);
         assert_eq!(merged.src.connection.password.expose(), "secret");
+        let pinned = job("", "secret", "there");
+        assert_eq!(
+            job("", "*", "here").reconciled_with(&pinned, &shown),
+            pinned
+        );
         let elsewhere = job("", "new", "there").reconciled_with(&stored, &shown);
         assert_eq!(elsewhere.src.placement.node_name.as_deref(), Some("there"));
         assert_eq!(elsewhere.dest.connection.password.expose(), "new");

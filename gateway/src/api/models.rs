@@ -7,7 +7,9 @@
 //! stays a string; [`jobs::posted`]), with what dtle 2.x's server wrote into every task's config:
 //! `NatsAddr` (the NATS server the tasks use) and `Gtid`. The Src's `Gtid` follows what the
 //! target has committed once that is known (so a job posted back as shown resumes where it is),
-//! not the value first posted; the Dest shows the same. `NodeName` is the node that runs the
+//! not the value first posted; the Dest shows the same. With it, the other start fields show
+//! that position too (`AutoGtid` false, no `GtidStart` or `BinlogFile`): the job as shown is the
+//! job that resumes where it is, and can be posted back. `NodeName` is the node that runs the
 //! task; `ConfigLock` is dtle 2.x's (always `{}`).
 
 use crate::orchestrator::{rfc3339, Allocation, JobRecord, Node, Registered};
@@ -38,6 +40,18 @@ pub fn job(record: &JobRecord) -> Value {
         };
         if let Some(nats) = &record.nats_addr {
             config.insert("NatsAddr".into(), json!(nats));
+        }
+        if role == Role::Src && shown_gtid.is_some() {
+            for (key, none) in [
+                ("GtidStart", json!("")),
+                ("AutoGtid", json!(false)),
+                ("BinlogFile", json!("")),
+                ("BinlogPos", json!(0)),
+            ] {
+                if let Some(value) = config.get_mut(key) {
+                    *value = none;
+                }
+            }
         }
         let gtid = shown_gtid.get_or_insert_with(|| {
             config
@@ -373,5 +387,30 @@ mod tests {
             (&json!("stopped"), &json!(10), &json!(0))
         );
         assert_eq!(shown["CreateIndex"], 0);
+    }
+
+    #[test]
+    fn a_job_shown_with_its_executed_position_posts_back_as_itself() {
+        let text = r#"{"Name": "g", "Tasks": [
+          {"Type": "Src", "NodeName": "n1", "Config": {"AutoGtid": true, "ChunkSize": "10",
+            "ConnectionConfig": {"Host": "h", "Port": "1", "User": "u", "Password": "secret"}}},
+          {"Type": "Dest", "Config": {"ConnectionConfig": {"Host": "h", "Port": 2, "User": "u", "Password": "secret"}}}]}"#;
+        let parsed = jobs::parse_job(text).expect("valid");
+        let mut record = JobRecord::new(parsed.spec.clone(), parsed.posted, 3);
+        record.executed_gtid = Some("0-1-90".into());
+        let here = crate::orchestrator::TaskNode {
+            id: "id-1".into(),
+            name: "n1".into(),
+        };
+        record.task_nodes = [Some(here.clone()), Some(here)];
+        let shown = job(&record);
+        assert_eq!(shown["Tasks"][0]["Config"]["AutoGtid"], false);
+        assert_eq!(shown["Tasks"][0]["Config"]["ChunkSize"], "10");
+        let again = jobs::from_json_value(&shown).expect("the shown job parses");
+        let executed = record.executed();
+        let merged = again
+            .spec
+            .reconciled_with(&record.spec, &record.shown(executed.as_ref()));
+        assert_eq!(merged, parsed.spec);
     }
 }
