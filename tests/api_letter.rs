@@ -575,7 +575,7 @@ async fn a_job_without_id_never_replaces_one_of_the_same_name() {
 /// its allocations.
 #[tokio::test(flavor = "multi_thread")]
 async fn watchers_block_instead_of_polling() {
-    let agent = Agent::fresh("letter_watch", 18745);
+    let mut agent = Agent::fresh("letter_watch", 18745);
     let jobs = ["letter_watch_a", "letter_watch_b", "letter_other"];
     for job in jobs {
         reset(job, job).await;
@@ -660,6 +660,17 @@ async fn watchers_block_instead_of_polling() {
     for job in jobs {
         purge(&agent, job);
     }
+
+    // A watcher waiting minutes does not hold up the agent's shutdown: it is answered.
+    let index = call("GET", &job_url, None).index.expect("index");
+    let blocked = std::thread::spawn({
+        let url = format!("{job_url}?index={index}&wait=5m");
+        move || call("GET", &url, None)
+    });
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(agent.terminate(Duration::from_secs(20)), "the agent exits");
+    let answer = blocked.join().expect("the blocked query");
+    assert_eq!(answer.index, Some(index), "{:?}", answer);
 }
 
 /// Point 7: advertised addresses come from `--advertise` (or the config file's `advertise`),

@@ -230,9 +230,9 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         let orchestrator = EmbeddedOrchestrator::start(config.clone())
             .map_err(|e| anyhow::anyhow!("starting the orchestrator: {e}"))?;
         let shared: gateway::api::handlers::Shared = Arc::new(orchestrator.clone());
-        let routes = gateway::api::routes::routes(shared);
+        let routes = gateway::api::routes::routes(shared.clone());
         let (addr, server) = warp::serve(routes)
-            .try_bind_with_graceful_shutdown(listen, super::shutdown_signal())
+            .try_bind_with_graceful_shutdown(listen, stopping(shared))
             .with_context(|| format!("listening on {listen}"))?;
         tracing::info!(%addr, advertise = %config.http_addr, state_dir = %config.state_dir.display(), nats = %config.nats_url, "dtle agent listening");
         server.await;
@@ -248,6 +248,14 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     // for blocking work, at most 5 s).
     runtime.shutdown_timeout(Duration::from_secs(5));
     Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves at Ctrl-C or SIGTERM, once the blocking queries have been told to answer: the
+/// server's graceful shutdown waits for every request in flight, and a watcher may be waiting
+/// for minutes.
+async fn stopping(orchestrator: gateway::api::handlers::Shared) {
+    super::shutdown_signal().await;
+    orchestrator.release_watchers();
 }
 
 /// The Nomad orchestrator's settings, when the agent is to run in front of Nomad.
@@ -290,9 +298,9 @@ fn run_nomad(listen: SocketAddr, config: NomadConfig) -> anyhow::Result<ExitCode
         let orchestrator = NomadOrchestrator::new(config.clone())
             .map_err(|e| anyhow::anyhow!("the Nomad orchestrator: {e}"))?;
         let shared: gateway::api::handlers::Shared = Arc::new(orchestrator);
-        let routes = gateway::api::routes::routes(shared);
+        let routes = gateway::api::routes::routes(shared.clone());
         let (addr, server) = warp::serve(routes)
-            .try_bind_with_graceful_shutdown(listen, super::shutdown_signal())
+            .try_bind_with_graceful_shutdown(listen, stopping(shared))
             .with_context(|| format!("listening on {listen}"))?;
         tracing::info!(%addr, "dtle agent listening");
         server.await;

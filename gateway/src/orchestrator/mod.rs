@@ -309,11 +309,16 @@ pub trait Orchestrator: Send + Sync {
     /// The address of the leader (`host:port`).
     async fn leader(&self) -> Result<String, OrchestratorError>;
     /// The index of what `watched` reads, once it is above `min_index` or `wait` has passed
-    /// (at once when `min_index` is 0): a blocking query's wait, before it reads.
+    /// (at once when `min_index` is 0, or once [`Self::release_watchers`] was called): a
+    /// blocking query's wait, before it reads.
     async fn wait_index(
         &self,
         watched: Watched<'_>,
         min_index: u64,
         wait: Duration,
     ) -> Result<u64, OrchestratorError>;
+    /// Ends every wait of [`Self::wait_index`], now and later: the server is shutting down and
+    /// should not wait minutes for blocked queries to answer. Nothing to do for an orchestrator
+    /// whose waits do not block.
+    fn release_watchers(&self) {}
 }

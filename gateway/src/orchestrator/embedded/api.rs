@@ -331,4 +331,8 @@ impl Orchestrator for EmbeddedOrchestrator {
     ) -> Result<u64, OrchestratorError> {
         self.wait_for(watched, min_index, wait).await
     }
+
+    fn release_watchers(&self) {
+        self.release();
+    }
 }

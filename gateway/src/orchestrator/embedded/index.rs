@@ -11,7 +11,7 @@
 //! Watchers ([`EmbeddedOrchestrator::wait_for`]) subscribe to the counter and wake at each
 //! change to see whether what they watch has passed the index they know. As Nomad, a wait is
 //! lengthened by up to a sixteenth at random, so that watchers that started together do not all
-//! come back at once.
+//! come back at once. At the agent's shutdown every wait ends at once.
 
 use super::{EmbeddedOrchestrator, State};
 use crate::orchestrator::{Allocation, OrchestratorError, Watched};
@@ -125,8 +125,13 @@ impl EmbeddedOrchestrator {
         Ok(index.max(1))
     }
 
-    /// Waits until the index of `watched` is above `min_index` (at once for 0), at most `wait`;
-    /// returns it.
+    /// Ends every wait, now and later.
+    pub(super) fn release(&self) {
+        self.inner.watchers.cancel();
+    }
+
+    /// Waits until the index of `watched` is above `min_index` (at once for 0), at most `wait`,
+    /// or until [`Self::release`]; returns it.
     pub(super) async fn wait_for(
         &self,
         watched: Watched<'_>,
@@ -140,10 +145,13 @@ impl EmbeddedOrchestrator {
             if min_index == 0 || index > min_index {
                 return Ok(index);
             }
-            match tokio::time::timeout_at(deadline, changes.changed()).await {
-                Ok(Ok(())) => {}
-                // The wait is over (or the orchestrator is gone): answer with what there is.
-                _ => return self.index_of(watched),
+            tokio::select! {
+                changed = tokio::time::timeout_at(deadline, changes.changed()) => match changed {
+                    Ok(Ok(())) => {}
+                    // The wait is over (or the orchestrator is gone): answer with what there is.
+                    _ => return self.index_of(watched),
+                },
+                () = self.inner.watchers.cancelled() => return self.index_of(watched),
             }
         }
     }

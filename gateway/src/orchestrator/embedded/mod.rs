@@ -138,6 +138,8 @@ struct Inner {
     tasks: TaskTracker,
     /// The last change's index, for watchers.
     changes: watch::Sender<u64>,
+    /// Ends the watchers' waits (the agent is shutting down).
+    watchers: CancellationToken,
 }
 
 impl EmbeddedOrchestrator {
@@ -174,6 +176,7 @@ impl EmbeddedOrchestrator {
             root: CancellationToken::new(),
             tasks: TaskTracker::new(),
             changes: watch::Sender::new(index),
+            watchers: CancellationToken::new(),
         });
         let orchestrator = Self { inner };
         for stored in orchestrator.inner.store.load() {
@@ -187,6 +190,7 @@ impl EmbeddedOrchestrator {
     /// still running at the deadline (each also logged as a warning); no task starts after.
     pub async fn shutdown(&self) -> Vec<String> {
         // Begin: one cancellation reaches every run, detached ones included.
+        self.inner.watchers.cancel();
         self.inner.root.cancel();
         self.inner.tasks.close();
         // Complete.

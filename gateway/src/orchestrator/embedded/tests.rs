@@ -335,6 +335,20 @@ async fn indexes_grow_with_every_change_and_wake_the_watchers() {
     assert!(paused.modify_index > record.modify_index);
     assert_eq!(paused.job_modify_index, record.job_modify_index);
 
+    // Released (the agent is shutting down), a wait ends at once.
+    let waiting = {
+        let o = o.clone();
+        tokio::spawn(async move {
+            let index = o.wait_index(Watched::Jobs, u64::MAX - 1, Duration::from_secs(300));
+            (index.await, VirtualInstant::now())
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let released = VirtualInstant::now();
+    o.release_watchers();
+    let (_, answered) = waiting.await.expect("watcher");
+    assert_eq!(answered, released);
+
     // A purge is a change of the list; the index survives a restart.
     let list = o
         .wait_index(Watched::Jobs, 0, Duration::ZERO)

@@ -80,6 +80,8 @@ pub struct NomadConfig {
 pub struct NomadOrchestrator {
     client: NomadClient,
     stop_timeout: Duration,
+    /// Ends the blocking queries' waits (the agent is shutting down).
+    watchers: tokio_util::sync::CancellationToken,
 }
 
 impl NomadOrchestrator {
@@ -91,6 +93,7 @@ impl NomadOrchestrator {
         Ok(Self {
             client: NomadClient::new(config.client)?,
             stop_timeout: config.stop_timeout,
+            watchers: tokio_util::sync::CancellationToken::new(),
         })
     }
 
@@ -573,12 +576,18 @@ impl Orchestrator for NomadOrchestrator {
             Watched::Job(id) => vec!["v1", "job", id],
             Watched::Allocations(id) => vec!["v1", "job", id, "allocations"],
         };
-        self.client
-            .blocking_index(&segments, min_index, wait)
-            .await
-            .map_err(|e| {
+        let blocking = self.client.blocking_index(&segments, min_index, wait);
+        tokio::select! {
+            index = blocking => index.map_err(|e| {
                 e.into_error(|| OrchestratorError::Upstream("Nomad has no such path".into()))
-            })
+            }),
+            // Shutting down: answer as if nothing changed; the watcher asks again.
+            () = self.watchers.cancelled() => Ok(min_index.max(1)),
+        }
+    }
+
+    fn release_watchers(&self) {
+        self.watchers.cancel();
     }
 
     async fn leader(&self) -> Result<String, OrchestratorError> {
