@@ -287,8 +287,8 @@ pub fn nodes(nodes: &[Node]) -> Value {
                     "HTTPAddr": n.http_addr,
                     "Status": n.status,
                     "StatusDescription": "",
-                    "CreateIndex": 0,
-                    "ModifyIndex": 0,
+                    "CreateIndex": n.create_index,
+                    "ModifyIndex": n.modify_index,
                 })
             })
             .collect(),

@@ -270,6 +270,10 @@ pub struct Node {
     pub http_addr: String,
     /// `ready` or `down`.
     pub status: String,
+    /// The index it was registered at.
+    pub create_index: u64,
+    /// The index of its last change.
+    pub modify_index: u64,
 }
 
 /// The scheduler that runs jobs.

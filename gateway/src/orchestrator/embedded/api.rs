@@ -310,7 +310,10 @@ impl Orchestrator for EmbeddedOrchestrator {
     }
 
     async fn nodes(&self) -> Result<Vec<Node>, OrchestratorError> {
+        // The node is this agent: registered at its start, the first index, and never changed.
         Ok(vec![Node {
+            create_index: 1,
+            modify_index: 1,
             id: self.inner.node_id.clone(),
             name: self.inner.config.node_name.clone(),
             datacenter: self.inner.config.datacenter.clone(),

@@ -204,7 +204,10 @@ pub fn node(value: &Value) -> Option<Node> {
         .into_iter()
         .find(|a| !a.is_empty())
         .unwrap_or_default();
+    let index = |key: &str| value.get(key).and_then(Value::as_u64).unwrap_or(0);
     Some(Node {
+        create_index: index("CreateIndex"),
+        modify_index: index("ModifyIndex"),
         id: text("ID").to_owned(),
         name: text("Name").to_owned(),
         datacenter: text("Datacenter").to_owned(),
