@@ -30,6 +30,7 @@ mod read;
 mod redact;
 pub mod render;
 mod replicate;
+pub mod seatunnel;
 pub mod spec;
 pub mod sql_filter;
 mod task_config;
