@@ -32,7 +32,7 @@ pub struct TaskContext {
 /// # Errors
 /// A [`TaskError`]: definite (do not restart) or transient (restart with backoff).
 pub async fn run(spec: &JobSpec, role: Role, ctx: TaskContext) -> Result<(), TaskError> {
-    let span = tracing::info_span!("task", job = %spec.name, task = %role);
+    let span = tracing::info_span!("task", job = %spec.name, job_id = %spec.id, task = %role);
     run_task(spec, role, ctx).instrument(span).await
 }
 

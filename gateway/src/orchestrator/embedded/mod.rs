@@ -258,7 +258,7 @@ impl EmbeddedOrchestrator {
             let persist = self.clone();
             let job_id = id.to_owned();
             let role = task.alloc.lock().map(|a| a.role).unwrap_or(Role::Src);
-            let span = tracing::info_span!("alloc", job = %spec.id, task = %role);
+            let span = tracing::info_span!("alloc", job_id = %spec.id, task = %role);
             let supervised = |cancel| Supervised {
                 spec: spec.clone(),
                 alloc: task.alloc.clone(),
