@@ -529,7 +529,7 @@ async fn a_failing_task_is_restarted_with_backoff_and_its_error_shown() {
         "{job_log}"
     );
     assert!(job_log.lines().all(|l| l.contains(job)), "{job_log}");
-    assert!(!job_log.contains(&PASSWORD), "no password in job logs");
+    assert!(!job_log.contains(PASSWORD), "no password in job logs");
     http(
         "DELETE",
         &agent.url(&format!("/v1/job/{job}?purge=true")),
