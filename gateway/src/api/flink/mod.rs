@@ -27,6 +27,8 @@ pub mod handlers;
 pub mod ids;
 pub mod models;
 pub mod savepoints;
+#[cfg(test)]
+mod tests;
 pub mod view;
 
 use super::handlers::Shared;
