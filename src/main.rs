@@ -9,6 +9,8 @@ mod cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// dtle-rs: MySQL/MariaDB change-data-capture replication (snapshot + binlog) between servers.
 #[derive(Parser, Debug)]
@@ -53,13 +55,24 @@ fn main() -> ExitCode {
         Command::Agent(args) => cmd::agent::log_level(args).unwrap_or_else(|| "info".into()),
         _ => "info".into(),
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
+    // The agent also keeps each job's lines in a file of its own (SeaTunnel's `/logs`).
+    let job_logs = match &cli.command {
+        Command::Agent(args) => {
+            cmd::agent::job_log_dir(args).map(gateway::joblog::JobLogLayer::new)
+        }
+        _ => None,
+    };
+    tracing_subscriber::registry()
+        .with(
             tracing_subscriber::EnvFilter::try_from_env("DTLE_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+        )
+        .with(job_logs)
         .init();
     let result = match cli.command {
         Command::Agent(args) => cmd::agent::run(args),

@@ -526,6 +526,15 @@ async fn a_failing_task_is_restarted_with_backoff_and_its_error_shown() {
     );
     let (_, one) = http("GET", &agent.url(&format!("/v1/job/{job}")), None);
     assert_eq!(one["Status"], "running", "the Src still runs");
+    // The job's own log file holds its failures (and nothing of other jobs).
+    let job_log = std::fs::read_to_string(agent.state_dir.join(format!("logs/job-{job}.log")))
+        .expect("the job's log file");
+    assert!(
+        job_log.contains("task failed") && job_log.contains("127.0.0.1:1"),
+        "{job_log}"
+    );
+    assert!(job_log.lines().all(|l| l.contains(job)), "{job_log}");
+    assert!(!job_log.contains(PASSWORD), "no password in job logs");
     http(
         "DELETE",
         &agent.url(&format!("/v1/job/{job}?purge=true")),

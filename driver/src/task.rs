@@ -32,7 +32,7 @@ pub struct TaskContext {
 /// # Errors
 /// A [`TaskError`]: definite (do not restart) or transient (restart with backoff).
 pub async fn run(spec: &JobSpec, role: Role, ctx: TaskContext) -> Result<(), TaskError> {
-    let span = tracing::info_span!("task", job = %spec.name, task = %role);
+    let span = tracing::info_span!("task", job = %spec.name, job_id = %spec.id, task = %role);
     // The throughput is measured on a timer while the task runs, never by whoever reads it.
     let sampler = Sampler(tokio::spawn(crate::stats::sample_throughput_every(
         ctx.stats.clone(),

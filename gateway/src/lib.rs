@@ -4,7 +4,9 @@
 //!
 //! - [`api`]: routes, handlers, the dtle response shapes and the one error-to-status mapping;
 //! - [`orchestrator`]: the trait, the embedded single-node orchestrator, and the one in front of
-//!   Nomad.
+//!   Nomad;
+//! - [`joblog`]: one log file per job, written by a tracing layer the agent installs.
 
 pub mod api;
+pub mod joblog;
 pub mod orchestrator;

@@ -41,6 +41,7 @@ mod redact;
 pub mod render;
 mod replicate;
 pub mod repost;
+pub mod seatunnel;
 pub mod spec;
 pub mod sql_filter;
 mod task_config;

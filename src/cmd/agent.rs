@@ -146,6 +146,26 @@ pub fn log_level(args: &AgentArgs) -> Option<String> {
         .and_then(|c| c.log_level)
 }
 
+/// Where the embedded orchestrator's per-job log files go (`<state_dir>/logs`); none in front of
+/// Nomad, where no task runs here.
+pub fn job_log_dir(args: &AgentArgs) -> Option<PathBuf> {
+    let file = args
+        .config
+        .as_deref()
+        .and_then(|p| read_config(p).ok())
+        .unwrap_or_default();
+    if nomad_config(args, &file).is_some() {
+        return None;
+    }
+    Some(state_dir(args.state_dir.clone(), file.state_dir).join("logs"))
+}
+
+/// The state folder: the flag, else the config file's, else `state/agent`.
+fn state_dir(flag: Option<PathBuf>, file: Option<PathBuf>) -> PathBuf {
+    flag.or(file)
+        .unwrap_or_else(|| PathBuf::from("state/agent"))
+}
+
 pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     let file = match &args.config {
         Some(path) => read_config(path)?,
@@ -188,10 +208,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     let restart = file.restart.unwrap_or_default();
     let defaults = RestartPolicy::default();
     let config = EmbeddedConfig {
-        state_dir: args
-            .state_dir
-            .or(file.state_dir)
-            .unwrap_or_else(|| PathBuf::from("state/agent")),
+        state_dir: state_dir(args.state_dir, file.state_dir),
         nats_url: args
             .nats
             .or(file.nats_url)

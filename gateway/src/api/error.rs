@@ -87,6 +87,7 @@ impl From<OrchestratorError> for ApiError {
                 StatusCode::BAD_REQUEST
             }
             OrchestratorError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            OrchestratorError::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
         };
         Self::new(status, err.to_string())
     }

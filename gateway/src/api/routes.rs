@@ -121,6 +121,8 @@ pub fn routes(
         .unify()
         .or(members)
         .unify()
+        .or(super::flink::routes(orchestrator.clone()))
+        .unify()
         .recover(recover)
         .unify()
 }

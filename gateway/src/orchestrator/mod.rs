@@ -15,6 +15,7 @@
 //! `X-Nomad-Index`).
 
 pub mod embedded;
+pub mod history;
 pub mod nomad;
 
 use driver::stats::StatsSnapshot;
@@ -80,6 +81,9 @@ pub enum OrchestratorError {
     /// The scheduler (or a plugin) failed, or answered what the gateway cannot read.
     #[error("{0}")]
     Upstream(String),
+    /// This orchestrator does not do that (the message says what and why).
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// The answer to a job registration.
@@ -325,4 +329,29 @@ pub trait Orchestrator: Send + Sync {
     /// should not wait minutes for blocked queries to answer. Nothing to do for an orchestrator
     /// whose waits do not block.
     fn release_watchers(&self) {}
+    /// One job's history (see [`history`]): its states, failures and checkpoints, also once
+    /// the job has been purged.
+    async fn history(&self, id: &str) -> Result<history::JobHistory, OrchestratorError> {
+        let _ = id;
+        Err(OrchestratorError::Unsupported(
+            "this orchestrator keeps no job history".into(),
+        ))
+    }
+    /// Every job's history, sorted by job ID, purged jobs included.
+    async fn histories(&self) -> Result<Vec<history::JobHistory>, OrchestratorError> {
+        Err(OrchestratorError::Unsupported(
+            "this orchestrator keeps no job history".into(),
+        ))
+    }
+    /// Stops a running job once the target has committed everything its Src read, records
+    /// that position as a savepoint, and returns it; posting the job again resumes from it.
+    async fn stop_with_savepoint(
+        &self,
+        id: &str,
+    ) -> Result<history::Checkpoint, OrchestratorError> {
+        let _ = id;
+        Err(OrchestratorError::Unsupported(
+            "this orchestrator cannot stop a job with a savepoint".into(),
+        ))
+    }
 }

@@ -16,6 +16,7 @@
 
 use super::supervisor::push_event;
 use super::{EmbeddedOrchestrator, JobEntry};
+use crate::orchestrator::history::{Checkpoint, JobHistory, JobState};
 use crate::orchestrator::{
     Allocation, JobRecord, Node, Orchestrator, OrchestratorError, Registered, Watched,
 };
@@ -123,6 +124,7 @@ impl Orchestrator for EmbeddedOrchestrator {
                 );
             }
         }
+        self.history_registered(&id, "registered");
         self.launch(&id);
         tracing::info!(job = %id, "job registered");
         self.registered(&id, eval_id, true)
@@ -174,7 +176,11 @@ impl Orchestrator for EmbeddedOrchestrator {
             };
             self.inner.store.remove(id)?;
             self.inner.store.save_index(index)?;
+            self.inner.history.purged(id);
         } else {
+            self.inner
+                .history
+                .transition(id, JobState::Canceled, "stopped by the user");
             let mut state = self.lock()?;
             let index = self.bump_jobs(&mut state);
             if let Some(entry) = state.jobs.get_mut(id) {
@@ -221,6 +227,9 @@ impl Orchestrator for EmbeddedOrchestrator {
                 entry.record.modify_index = index;
             }
         }
+        self.inner
+            .history
+            .transition(id, JobState::Paused, "paused by the user");
         self.touch(id);
         self.registered(id, uuid::Uuid::new_v4().to_string(), true)
     }
@@ -228,16 +237,21 @@ impl Orchestrator for EmbeddedOrchestrator {
     async fn resume(&self, id: &str) -> Result<Registered, OrchestratorError> {
         {
             let mut state = self.lock()?;
-            let index = self.bump_jobs(&mut state);
-            let entry = state
+            let paused = state
                 .jobs
-                .get_mut(id)
-                .ok_or_else(|| OrchestratorError::JobNotFound(id.to_owned()))?;
-            if !entry.record.paused {
+                .get(id)
+                .ok_or_else(|| OrchestratorError::JobNotFound(id.to_owned()))?
+                .record
+                .paused;
+            if !paused {
                 return Err(OrchestratorError::Conflict(format!(
                     "job {id} is not paused"
                 )));
             }
+            let index = self.bump_jobs(&mut state);
+            let Some(entry) = state.jobs.get_mut(id) else {
+                return Err(OrchestratorError::JobNotFound(id.to_owned()));
+            };
             entry.record.paused = false;
             entry.record.modify_index = index;
             for task in &entry.tasks {
@@ -252,6 +266,7 @@ impl Orchestrator for EmbeddedOrchestrator {
                 }
             }
         }
+        self.inner.history.resumed(id, "resumed by the user");
         self.launch(id);
         self.registered(id, uuid::Uuid::new_v4().to_string(), true)
     }
@@ -337,5 +352,20 @@ impl Orchestrator for EmbeddedOrchestrator {
 
     fn release_watchers(&self) {
         self.release();
+    }
+
+    async fn history(&self, id: &str) -> Result<JobHistory, OrchestratorError> {
+        self.inner
+            .history
+            .get(id)
+            .ok_or_else(|| OrchestratorError::JobNotFound(id.to_owned()))
+    }
+
+    async fn histories(&self) -> Result<Vec<JobHistory>, OrchestratorError> {
+        Ok(self.inner.history.all())
+    }
+
+    async fn stop_with_savepoint(&self, id: &str) -> Result<Checkpoint, OrchestratorError> {
+        self.savepoint_stop(id).await
     }
 }

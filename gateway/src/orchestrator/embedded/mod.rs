@@ -29,13 +29,18 @@
 //! there (passwords shown as `*`, the executed `Gtid`, the node: see `jobs::repost`).
 
 mod api;
+mod history_feed;
+#[cfg(test)]
+mod history_tests;
 mod index;
 pub mod lifecycle;
+pub mod savepoint;
 pub mod store;
 pub mod supervisor;
 #[cfg(test)]
 mod tests;
 
+use super::history::History;
 use super::now_ns;
 use super::{Allocation, JobRecord, OrchestratorError, Registered, TaskNode, TaskState};
 use driver::retry::RetryPolicy;
@@ -140,6 +145,8 @@ struct Inner {
     changes: watch::Sender<u64>,
     /// Ends the watchers' waits (the agent is shutting down).
     watchers: CancellationToken,
+    /// What the monitoring APIs are told of each job ([`history_feed`]).
+    history: History,
 }
 
 impl EmbeddedOrchestrator {
@@ -163,6 +170,8 @@ impl EmbeddedOrchestrator {
         let store = Store::open(&config.state_dir)?;
         let node_id = node_id(&config.state_dir)?;
         let index = store.load_index();
+        let history = History::open(&config.state_dir)
+            .map_err(|e| OrchestratorError::Internal(e.to_string()))?;
         let inner = Arc::new(Inner {
             config,
             node_id,
@@ -177,11 +186,13 @@ impl EmbeddedOrchestrator {
             tasks: TaskTracker::new(),
             changes: watch::Sender::new(index),
             watchers: CancellationToken::new(),
+            history,
         });
         let orchestrator = Self { inner };
         for stored in orchestrator.inner.store.load() {
             orchestrator.restore(stored);
         }
+        history_feed::spawn_sampler(&orchestrator);
         Ok(orchestrator)
     }
 
@@ -224,6 +235,7 @@ impl EmbeddedOrchestrator {
     fn restore(&self, stored: StoredJob) {
         let id = stored.record.spec.id.clone();
         let run = stored.record.status != "dead" && !stored.record.paused;
+        self.history_restored(&stored.record.spec, run, stored.record.paused);
         let Ok(mut state) = self.inner.state.lock() else {
             return;
         };
@@ -295,7 +307,7 @@ impl EmbeddedOrchestrator {
             let persist = self.clone();
             let job_id = id.to_owned();
             let role = task.alloc.lock().map(|a| a.role).unwrap_or(Role::Src);
-            let span = tracing::info_span!("alloc", job = %spec.id, task = %role);
+            let span = tracing::info_span!("alloc", job_id = %spec.id, task = %role);
             let supervised = |cancel| Supervised {
                 spec: spec.clone(),
                 alloc: task.alloc.clone(),
@@ -319,6 +331,11 @@ impl EmbeddedOrchestrator {
     /// ([`lifecycle`]); then records `kind` (`Killed`, `Paused`) with `message` on each, and
     /// warns of each task left detached.
     async fn halt(&self, id: &str, kind: &str, message: &str) {
+        self.halt_tasks(id, None, kind, message).await;
+    }
+
+    /// As [`Self::halt`], for the task of role `only` alone when given.
+    async fn halt_tasks(&self, id: &str, only: Option<Role>, kind: &str, message: &str) {
         let runs: Vec<_> = {
             let Ok(state) = self.inner.state.lock() else {
                 return;
@@ -329,6 +346,9 @@ impl EmbeddedOrchestrator {
             entry
                 .tasks
                 .iter()
+                .filter(|task| {
+                    only.is_none_or(|role| task.alloc.lock().is_ok_and(|a| a.role == role))
+                })
                 .map(|task| {
                     if let Ok(mut alloc) = task.alloc.lock() {
                         alloc.desired_status = "stop".into();
@@ -390,6 +410,7 @@ impl EmbeddedOrchestrator {
         if let Err(err) = self.inner.store.save(&stored) {
             tracing::error!(job = %id, %err, "could not persist the job");
         }
+        self.history_observe(id);
     }
 
     fn new_allocations(&self, record: &JobRecord, eval_id: &str) -> Vec<Running> {
