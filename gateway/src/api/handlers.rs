@@ -40,10 +40,11 @@ async fn block(
 pub async fn register(
     orchestrator: Shared,
     path_id: Option<String>,
-    body: bytes::Bytes,
+    body: Result<bytes::Bytes, ApiError>,
 ) -> Response {
     respond(
         async {
+            let body = body?;
             let text = std::str::from_utf8(&body).map_err(|e| {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,

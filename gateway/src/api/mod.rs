@@ -1,8 +1,10 @@
 //! The dtle 2.x HTTP API: [`routes`] (paths and methods), [`handlers`] (calls on the
 //! orchestrator), [`models`] (response shapes), [`query`] (query strings, blocking reads),
+//! [`body`] (a job's body),
 //! [`metrics`] (Prometheus) and [`error`] (statuses). [`flink`] serves Flink's monitoring REST
 //! API over the same jobs.
 
+pub mod body;
 pub mod error;
 pub mod flink;
 pub mod handlers;

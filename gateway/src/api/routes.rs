@@ -2,14 +2,12 @@
 //! method 405, both as JSON (see [`super::error::recover`]). Jobs are registered with `POST` or
 //! `PUT` (dtle 2.x's Go client writes with `PUT`), on `/v1/jobs` or `/v1/job/{ID}`.
 
+use super::body::job_body;
 use super::error::recover;
 use super::handlers::{self, Shared};
 use super::query::ReadQuery;
 use std::convert::Infallible;
 use warp::Filter;
-
-/// Largest job body accepted.
-const MAX_BODY: u64 = 16 * 1024 * 1024;
 
 fn with(orchestrator: Shared) -> impl Filter<Extract = (Shared,), Error = Infallible> + Clone {
     warp::any().map(move || orchestrator.clone())
@@ -34,8 +32,7 @@ pub fn routes(
         .and(warp::path::end())
         .and(write())
         .and(o())
-        .and(warp::body::content_length_limit(MAX_BODY))
-        .and(warp::body::bytes())
+        .and(job_body())
         .then(|o, body| handlers::register(o, None, body));
     let job_get = v1
         .and(warp::path!("job" / String))
@@ -47,8 +44,7 @@ pub fn routes(
         .and(warp::path!("job" / String))
         .and(write())
         .and(o())
-        .and(warp::body::content_length_limit(MAX_BODY))
-        .and(warp::body::bytes())
+        .and(job_body())
         .then(|id, o, body| handlers::register(o, Some(id), body));
     let job_delete = v1
         .and(warp::path!("job" / String))
