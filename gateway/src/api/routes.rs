@@ -106,6 +106,8 @@ pub fn routes(
         .unify()
         .or(members)
         .unify()
+        .or(super::seatunnel::routes(orchestrator.clone()))
+        .unify()
         .recover(recover)
         .unify()
 }

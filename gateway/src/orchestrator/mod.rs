@@ -196,4 +196,9 @@ pub trait Orchestrator: Send + Sync {
     async fn nodes(&self) -> Result<Vec<Node>, OrchestratorError>;
     /// The address of the leader (`host:port`).
     async fn leader(&self) -> Result<String, OrchestratorError>;
+    /// The folder of the per-job log files ([`crate::joblog`]) of the tasks this process runs;
+    /// `None` when it runs none (in front of Nomad).
+    fn job_log_dir(&self) -> Option<std::path::PathBuf> {
+        None
+    }
 }

@@ -697,4 +697,9 @@ impl Orchestrator for EmbeddedOrchestrator {
     async fn leader(&self) -> Result<String, OrchestratorError> {
         Ok(self.inner.config.http_addr.clone())
     }
+
+    fn job_log_dir(&self) -> Option<PathBuf> {
+        // Where the agent's `JobLogLayer` writes (see `dtle agent`).
+        Some(self.inner.config.state_dir.join("logs"))
+    }
 }

@@ -1,0 +1,498 @@
+//! A dtle job as SeaTunnel sees it: its status word, times, error, pending reason and tables,
+//! read from the orchestrator's record, the job's allocations and their live stats.
+//!
+//! # Status (dtle → SeaTunnel)
+//! | dtle | SeaTunnel |
+//! |---|---|
+//! | a task failed for good (`ClientStatus` failed) | `FAILED` (the job cannot go on; errorMsg is the task's error) |
+//! | paused (the position is kept; stop-job with a savepoint pauses) | `SAVEPOINT_DONE` |
+//! | dead, every task ended by itself (`SkipIncrementalCopy`: the snapshot is copied) | `FINISHED` |
+//! | dead otherwise (stopped: `DELETE /v1/job/{ID}`, stop-job) | `CANCELED` |
+//! | a task waits to start, or to be restarted after a failure | `PENDING` (with the reason) |
+//! | every task runs | `RUNNING` |
+
+use crate::api::handlers::Shared;
+use crate::orchestrator::{Allocation, JobRecord};
+use driver::stats::StatsSnapshot;
+use jobs::{JobSpec, NameMatch, Role};
+
+/// SeaTunnel's job states that a dtle job can be in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum StStatus {
+    /// Waiting for a task to start or to be restarted.
+    Pending,
+    /// Every task runs.
+    Running,
+    /// Ended by itself.
+    Finished,
+    /// Stopped by the user.
+    Canceled,
+    /// A task failed for good.
+    Failed,
+    /// Stopped with its position kept, to be resumed.
+    SavepointDone,
+}
+
+impl StStatus {
+    /// SeaTunnel's word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StStatus::Pending => "PENDING",
+            StStatus::Running => "RUNNING",
+            StStatus::Finished => "FINISHED",
+            StStatus::Canceled => "CANCELED",
+            StStatus::Failed => "FAILED",
+            StStatus::SavepointDone => "SAVEPOINT_DONE",
+        }
+    }
+
+    /// Whether the job has ended (it is listed by `/finished-jobs`).
+    pub fn is_ended(self) -> bool {
+        !matches!(self, StStatus::Pending | StStatus::Running)
+    }
+}
+
+/// One task: its allocation and, while the orchestrator has them, its counters.
+#[derive(Debug, Clone)]
+pub struct TaskView {
+    /// The allocation.
+    pub alloc: Allocation,
+    /// Its live counters (of the current or last run).
+    pub stats: Option<StatsSnapshot>,
+}
+
+impl TaskView {
+    /// Seconds the counters have been counting: since the task last started, until it ended.
+    pub fn counting_secs(&self, now_ms: u64) -> f64 {
+        let started = self
+            .alloc
+            .task_state
+            .started_at
+            .as_deref()
+            .and_then(parse_rfc3339_ms);
+        let ended = self
+            .alloc
+            .task_state
+            .finished_at
+            .as_deref()
+            .and_then(parse_rfc3339_ms)
+            .filter(|end| started.is_some_and(|s| *end >= s));
+        match started {
+            Some(start) => (ended.unwrap_or(now_ms).saturating_sub(start)) as f64 / 1000.0,
+            None => 0.0,
+        }
+    }
+}
+
+/// What SeaTunnel shows of one job.
+#[derive(Debug, Clone)]
+pub struct JobView {
+    /// The dtle job ID (SeaTunnel's jobId).
+    pub id: String,
+    /// The job's name.
+    pub name: String,
+    /// Its state.
+    pub status: StStatus,
+    /// When it was created, ms since the epoch, if known.
+    pub created_ms: Option<u64>,
+    /// When its tasks last started, ms.
+    pub started_ms: Option<u64>,
+    /// When it ended, ms (ended jobs only).
+    pub finished_ms: Option<u64>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Why it is pending.
+    pub pending_reason: Option<String>,
+    /// When it became pending, ms.
+    pub pending_since_ms: Option<u64>,
+    /// Whether it is pending after a failure (rather than before its first start).
+    pub restoring: bool,
+    /// The job, passwords masked.
+    pub spec: JobSpec,
+    /// The Src task.
+    pub src: Option<TaskView>,
+    /// The Dest task.
+    pub dest: Option<TaskView>,
+}
+
+/// The view of one job, asking the orchestrator for its allocations and their stats (what it
+/// cannot answer is left out).
+pub async fn load(orchestrator: &Shared, record: &JobRecord) -> JobView {
+    let allocations = orchestrator
+        .allocations(&record.spec.id)
+        .await
+        .unwrap_or_default();
+    let mut tasks = Vec::with_capacity(allocations.len());
+    for alloc in allocations {
+        let stats = orchestrator
+            .allocation_stats(&alloc.id)
+            .await
+            .ok()
+            .map(|(_, stats, _)| stats);
+        tasks.push(TaskView { alloc, stats });
+    }
+    from_parts(record, tasks)
+}
+
+/// Every job's view, in the orchestrator's order.
+pub async fn load_all(orchestrator: &Shared) -> Result<Vec<JobView>, super::error::StError> {
+    let records = orchestrator.jobs().await?;
+    let mut views = Vec::with_capacity(records.len());
+    for record in &records {
+        views.push(load(orchestrator, record).await);
+    }
+    Ok(views)
+}
+
+/// The view from a record and its tasks.
+pub fn from_parts(record: &JobRecord, tasks: Vec<TaskView>) -> JobView {
+    let allocs: Vec<&Allocation> = tasks.iter().map(|t| &t.alloc).collect();
+    let status = status(record, &allocs);
+    let error = allocs
+        .iter()
+        .filter(|a| a.client_status == "failed")
+        .find_map(|a| last_error(a, "Terminated"));
+    let pending = allocs
+        .iter()
+        .filter(|a| a.client_status == "pending")
+        .map(|a| pending_reason(a))
+        .max_by_key(|p| p.1);
+    let created_ms = allocs.iter().map(|a| a.create_time / 1_000_000).min();
+    let started_ms = allocs
+        .iter()
+        .filter_map(|a| a.task_state.started_at.as_deref())
+        .filter_map(parse_rfc3339_ms)
+        .max();
+    let finished_ms = status.is_ended().then(|| finish_ms(&allocs)).flatten();
+    let (mut src, mut dest) = (None, None);
+    for task in tasks {
+        match task.alloc.role {
+            Role::Src => src = Some(task),
+            Role::Dest => dest = Some(task),
+        }
+    }
+    JobView {
+        id: record.spec.id.clone(),
+        name: record.spec.name.clone(),
+        status,
+        created_ms,
+        started_ms,
+        finished_ms,
+        error: if status == StStatus::Failed {
+            error
+        } else {
+            None
+        },
+        pending_reason: (status == StStatus::Pending)
+            .then(|| pending.as_ref().map(|p| p.0.clone()))
+            .flatten(),
+        pending_since_ms: pending.as_ref().map(|p| p.1),
+        restoring: pending.as_ref().is_some_and(|p| p.2),
+        spec: record.spec.redacted(),
+        src,
+        dest,
+    }
+}
+
+/// SeaTunnel's state of a job (see the module docs).
+pub fn status(record: &JobRecord, allocs: &[&Allocation]) -> StStatus {
+    if allocs.iter().any(|a| a.client_status == "failed") {
+        return StStatus::Failed;
+    }
+    if record.paused {
+        return StStatus::SavepointDone;
+    }
+    if record.status == "dead" {
+        let finished_by_itself = !allocs.is_empty()
+            && allocs.iter().all(|a| {
+                a.client_status == "complete"
+                    && a.task_state
+                        .events
+                        .last()
+                        .is_some_and(|e| e.kind == "Terminated" && e.driver_error.is_empty())
+            });
+        return if finished_by_itself {
+            StStatus::Finished
+        } else {
+            StStatus::Canceled
+        };
+    }
+    if allocs.is_empty() || allocs.iter().any(|a| a.client_status == "pending") {
+        StStatus::Pending
+    } else {
+        StStatus::Running
+    }
+}
+
+/// The driver error of the last event of `kind` that has one.
+fn last_error(alloc: &Allocation, kind: &str) -> Option<String> {
+    alloc
+        .task_state
+        .events
+        .iter()
+        .rev()
+        .find(|e| e.kind == kind && !e.driver_error.is_empty())
+        .map(|e| e.driver_error.clone())
+}
+
+/// Why a pending task waits, since when (ms), and whether it is being restarted.
+pub fn pending_reason(alloc: &Allocation) -> (String, u64, bool) {
+    let task = alloc.role.as_str();
+    match alloc.task_state.events.last() {
+        Some(e) if e.kind == "Restarting" => (
+            format!(
+                "the {task} task failed and waits {}s to be restarted (restart {}): {}",
+                e.restart_delay / 1_000_000_000,
+                alloc.task_state.restarts,
+                e.driver_error
+            ),
+            e.time / 1_000_000,
+            true,
+        ),
+        Some(e) => (
+            format!("the {task} task waits to start ({})", e.message),
+            e.time / 1_000_000,
+            false,
+        ),
+        None => (
+            format!("the {task} task waits to be placed"),
+            alloc.create_time / 1_000_000,
+            false,
+        ),
+    }
+}
+
+/// When an ended job ended: its tasks' last ending event (else their last change).
+fn finish_ms(allocs: &[&Allocation]) -> Option<u64> {
+    allocs
+        .iter()
+        .filter_map(|a| {
+            a.task_state
+                .events
+                .iter()
+                .rev()
+                .find(|e| matches!(e.kind.as_str(), "Terminated" | "Killed" | "Paused"))
+                .map(|e| e.time / 1_000_000)
+        })
+        .max()
+        .or_else(|| allocs.iter().map(|a| a.modify_time / 1_000_000).max())
+}
+
+/// `yyyy-MM-dd HH:mm:ss` (UTC), as SeaTunnel shows times.
+pub fn seatunnel_time(ms: u64) -> String {
+    let (y, mo, d, h, mi, s) = driver::change::civil::civil_from_epoch(ms / 1000);
+    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}")
+}
+
+/// ms since the epoch of an RFC 3339 UTC time (`2024-01-02T03:04:05.123456789Z`).
+pub fn parse_rfc3339_ms(text: &str) -> Option<u64> {
+    let (date, time) = text.trim().split_once('T')?;
+    let mut date = date.splitn(3, '-').map(str::parse::<i64>);
+    let (year, month, day) = (date.next()?.ok()?, date.next()?.ok()?, date.next()?.ok()?);
+    let time = time.strip_suffix('Z')?;
+    let (hms, fraction) = time.split_once('.').unwrap_or((time, ""));
+    let mut hms = hms.splitn(3, ':').map(str::parse::<i64>);
+    let (hour, minute, second) = (hms.next()?.ok()?, hms.next()?.ok()?, hms.next()?.ok()?);
+    let millis: i64 = format!("{:0<3}", fraction.get(..3.min(fraction.len()))?)
+        .parse()
+        .ok()?;
+    let days = driver::change::civil::days_from_civil(year, month, day);
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second;
+    u64::try_from(secs * 1000 + millis).ok()
+}
+
+fn name_of(m: &NameMatch) -> String {
+    match m {
+        NameMatch::Exact(name) => name.clone(),
+        NameMatch::Regex(pattern) => pattern.as_str().to_owned(),
+    }
+}
+
+/// The job's tables as its rules name them, on the source side or (with renames) the target's:
+/// `db.table`, `db.*` for a whole schema, the pattern for a regular expression.
+pub fn rule_tables(spec: &JobSpec, target: bool) -> Vec<String> {
+    let mut tables = Vec::new();
+    for schema in &spec.src.extract.replicate_do_db {
+        let schema_name = match (&schema.rename, target) {
+            (Some(rename), true) => rename.clone(),
+            _ => name_of(&schema.schema),
+        };
+        if schema.tables.is_empty() {
+            tables.push(format!("{schema_name}.*"));
+        }
+        for table in &schema.tables {
+            let table_name = match (&table.rename, target) {
+                (Some(rename), true) => rename.clone(),
+                _ => name_of(&table.table),
+            };
+            tables.push(format!("{schema_name}.{table_name}"));
+        }
+    }
+    if tables.is_empty() {
+        tables.push("*.*".into());
+    }
+    tables
+}
+
+impl JobView {
+    /// The tables the applier has written (`db.table`), else the job's rules.
+    pub fn tables(&self, target: bool) -> Vec<String> {
+        let seen: Vec<String> = self
+            .dest
+            .as_ref()
+            .and_then(|t| t.stats.as_ref())
+            .map(|s| s.tables.keys().cloned().collect())
+            .unwrap_or_default();
+        if seen.is_empty() {
+            rule_tables(&self.spec, target)
+        } else {
+            seen
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::orchestrator::{TaskEvent, TaskState};
+
+    fn record(status: &str, paused: bool) -> JobRecord {
+        let text = r#"{"Name": "st_v", "Tasks": [
+          {"Type": "Src", "Config": {"ReplicateDoDb": [{"TableSchema": "a", "TableSchemaRename": "b",
+             "Tables": [{"TableName": "t", "TableRename": "u"}]}, {"TableSchema": "c"}],
+            "ConnectionConfig": {"Host": "h", "Port": 1, "User": "u", "Password": "secret"}}},
+          {"Type": "Dest", "Config": {"ConnectionConfig": {"Host": "h", "Port": 2, "User": "u", "Password": "secret"}}}]}"#;
+        JobRecord {
+            spec: jobs::parse_job(text).expect("valid").spec,
+            status: status.into(),
+            status_description: String::new(),
+            create_index: 1,
+            modify_index: 1,
+            job_modify_index: 1,
+            paused,
+            executed_gtid: None,
+        }
+    }
+
+    fn alloc(role: Role, client_status: &str, events: &[(&str, &str)]) -> Allocation {
+        Allocation {
+            id: format!("{role}-id"),
+            job_id: "st_v".into(),
+            eval_id: String::new(),
+            node_id: "n".into(),
+            name: format!("st_v.{role}"),
+            role,
+            client_status: client_status.into(),
+            desired_status: "run".into(),
+            create_time: 1_700_000_000_000_000_000,
+            modify_time: 1_700_000_100_000_000_000,
+            task_state: TaskState {
+                state: String::new(),
+                failed: client_status == "failed",
+                started_at: Some("2023-11-14T22:13:20.5Z".into()),
+                finished_at: None,
+                restarts: 1,
+                events: events
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (kind, error))| TaskEvent {
+                        kind: (*kind).into(),
+                        time: 1_700_000_000_000_000_000 + i as u64 * 1_000_000_000,
+                        message: "m".into(),
+                        driver_error: (*error).into(),
+                        restart_delay: 2_000_000_000,
+                        driver_message: String::new(),
+                    })
+                    .collect(),
+            },
+        }
+    }
+
+    fn view(record: &JobRecord, allocs: Vec<Allocation>) -> JobView {
+        from_parts(
+            record,
+            allocs
+                .into_iter()
+                .map(|alloc| TaskView { alloc, stats: None })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn dtle_states_read_as_seatunnel_states() {
+        let running = alloc(Role::Src, "running", &[("Started", "")]);
+        let dest = alloc(Role::Dest, "running", &[("Started", "")]);
+        let v = view(
+            &record("running", false),
+            vec![running.clone(), dest.clone()],
+        );
+        assert_eq!(v.status, StStatus::Running);
+        assert_eq!((v.error, v.finished_ms), (None, None));
+
+        let failed = alloc(
+            Role::Dest,
+            "failed",
+            &[("Started", ""), ("Terminated", "Connection refused")],
+        );
+        let v = view(&record("running", false), vec![running.clone(), failed]);
+        assert_eq!(v.status, StStatus::Failed);
+        assert_eq!(v.error.as_deref(), Some("Connection refused"));
+        assert_eq!(v.finished_ms, Some(1_700_000_001_000));
+
+        let restarting = alloc(
+            Role::Dest,
+            "pending",
+            &[("Started", ""), ("Restarting", "Connection refused")],
+        );
+        let v = view(&record("running", false), vec![running.clone(), restarting]);
+        assert_eq!(v.status, StStatus::Pending);
+        assert!(v.restoring);
+        let reason = v.pending_reason.expect("a reason");
+        assert!(
+            reason.contains("Dest") && reason.contains("Connection refused"),
+            "{reason}"
+        );
+
+        let killed = |role| alloc(role, "complete", &[("Started", ""), ("Killed", "")]);
+        let v = view(
+            &record("dead", false),
+            vec![killed(Role::Src), killed(Role::Dest)],
+        );
+        assert_eq!(v.status, StStatus::Canceled);
+        assert!(v.finished_ms.is_some());
+
+        let done = |role| alloc(role, "complete", &[("Started", ""), ("Terminated", "")]);
+        let v = view(
+            &record("dead", false),
+            vec![done(Role::Src), done(Role::Dest)],
+        );
+        assert_eq!(v.status, StStatus::Finished);
+
+        let v = view(
+            &record("paused", true),
+            vec![killed(Role::Src), killed(Role::Dest)],
+        );
+        assert_eq!(v.status, StStatus::SavepointDone);
+        assert!(v.status.is_ended());
+        assert_eq!(v.created_ms, Some(1_700_000_000_000));
+        assert_eq!(v.started_ms, Some(1_700_000_000_500));
+        assert!(!format!("{:?}", v.spec).contains("secret"));
+    }
+
+    #[test]
+    fn times_and_tables() {
+        assert_eq!(seatunnel_time(1_700_000_000_999), "2023-11-14 22:13:20");
+        assert_eq!(
+            parse_rfc3339_ms("2023-11-14T22:13:20.123456789Z"),
+            Some(1_700_000_000_123)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2023-11-14T22:13:20Z"),
+            Some(1_700_000_000_000)
+        );
+        assert_eq!(parse_rfc3339_ms("yesterday"), None);
+        let spec = record("running", false).spec;
+        assert_eq!(rule_tables(&spec, false), ["a.t", "c.*"]);
+        assert_eq!(rule_tables(&spec, true), ["b.u", "c.*"]);
+    }
+}
