@@ -238,6 +238,19 @@ impl StatsSnapshot {
     }
 }
 
+/// A task's NATS traffic ([`TaskStats::traffic`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// Messages received.
+    pub msgs_in: u64,
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Messages sent.
+    pub msgs_out: u64,
+    /// Bytes sent.
+    pub bytes_out: u64,
+}
+
 /// What a task waits for: the stages of the pipeline that can keep it idle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wait {
@@ -377,6 +390,32 @@ impl TaskStats {
     /// What the target has committed, if the Src has learnt it.
     pub fn executed(&self) -> Option<SourcePosition> {
         self.text.lock().ok().and_then(|t| t.executed.clone())
+    }
+
+    /// NATS traffic so far, without taking a snapshot (which samples the throughput).
+    pub fn traffic(&self) -> Traffic {
+        Traffic {
+            msgs_in: self.msgs_in.load(Relaxed),
+            bytes_in: self.bytes_in.load(Relaxed),
+            msgs_out: self.msgs_out.load(Relaxed),
+            bytes_out: self.bytes_out.load(Relaxed),
+        }
+    }
+
+    /// The current source coordinates (the Src: read; the Dest: committed).
+    pub fn position(&self) -> SourcePosition {
+        self.text
+            .lock()
+            .map(|t| t.position.clone())
+            .unwrap_or_default()
+    }
+
+    /// The tables counted so far (`schema.table`).
+    pub fn table_names(&self) -> Vec<String> {
+        self.tables
+            .lock()
+            .map(|t| t.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Copies every counter.

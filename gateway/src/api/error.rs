@@ -78,6 +78,7 @@ impl From<OrchestratorError> for ApiError {
             OrchestratorError::Forbidden(_) => StatusCode::FORBIDDEN,
             OrchestratorError::Rejected(_) => StatusCode::BAD_REQUEST,
             OrchestratorError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            OrchestratorError::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
         };
         Self::new(status, err.to_string())
     }

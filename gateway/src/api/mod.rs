@@ -1,8 +1,10 @@
 //! The dtle 2.x HTTP API: [`routes`] (paths and methods), [`handlers`] (calls on the
 //! orchestrator), [`models`] (response shapes), [`metrics`] (Prometheus) and [`error`]
-//! (statuses). [`seatunnel`] serves SeaTunnel Zeta's REST API over the same jobs.
+//! (statuses). [`seatunnel`] serves SeaTunnel Zeta's REST API and [`flink`] Flink's monitoring
+//! REST API over the same jobs.
 
 pub mod error;
+pub mod flink;
 pub mod handlers;
 pub mod metrics;
 pub mod models;

@@ -7,6 +7,7 @@
 //! Nomad cluster would need (indexes, evaluation IDs, allocation IDs, node IDs) is in the records.
 
 pub mod embedded;
+pub mod history;
 pub mod nomad;
 
 use driver::stats::StatsSnapshot;
@@ -49,6 +50,9 @@ pub enum OrchestratorError {
     /// The scheduler (or a plugin) failed, or answered what the gateway cannot read.
     #[error("{0}")]
     Upstream(String),
+    /// This orchestrator does not do that (the message says what and why).
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// The answer to a job registration.
@@ -196,6 +200,31 @@ pub trait Orchestrator: Send + Sync {
     async fn nodes(&self) -> Result<Vec<Node>, OrchestratorError>;
     /// The address of the leader (`host:port`).
     async fn leader(&self) -> Result<String, OrchestratorError>;
+    /// One job's history (see [`history`]): its states, failures and checkpoints, also once
+    /// the job has been purged.
+    async fn history(&self, id: &str) -> Result<history::JobHistory, OrchestratorError> {
+        let _ = id;
+        Err(OrchestratorError::Unsupported(
+            "this orchestrator keeps no job history".into(),
+        ))
+    }
+    /// Every job's history, sorted by job ID, purged jobs included.
+    async fn histories(&self) -> Result<Vec<history::JobHistory>, OrchestratorError> {
+        Err(OrchestratorError::Unsupported(
+            "this orchestrator keeps no job history".into(),
+        ))
+    }
+    /// Stops a running job once the target has committed everything its Src read, records
+    /// that position as a savepoint, and returns it; posting the job again resumes from it.
+    async fn stop_with_savepoint(
+        &self,
+        id: &str,
+    ) -> Result<history::Checkpoint, OrchestratorError> {
+        let _ = id;
+        Err(OrchestratorError::Unsupported(
+            "this orchestrator cannot stop a job with a savepoint".into(),
+        ))
+    }
     /// The folder of the per-job log files ([`crate::joblog`]) of the tasks this process runs;
     /// `None` when it runs none (in front of Nomad).
     fn job_log_dir(&self) -> Option<std::path::PathBuf> {

@@ -21,12 +21,17 @@
 //! timeout, for every run ever spawned, detached ones included; the jobs stay as they are on
 //! disk, to be restored by the next start.
 
+mod history_feed;
+#[cfg(test)]
+mod history_tests;
 pub mod lifecycle;
+pub mod savepoint;
 pub mod store;
 pub mod supervisor;
 #[cfg(test)]
 mod tests;
 
+use super::history::{Checkpoint, History, JobHistory, JobState};
 use super::now_ns;
 use super::{Allocation, JobRecord, Node, Orchestrator, OrchestratorError, Registered, TaskState};
 use driver::retry::RetryPolicy;
@@ -116,6 +121,8 @@ struct Inner {
     root: CancellationToken,
     /// Every run ever spawned, so the shutdown can wait for all of them, detached ones too.
     tasks: TaskTracker,
+    /// What the monitoring APIs are told of each job ([`history_feed`]).
+    history: History,
 }
 
 impl EmbeddedOrchestrator {
@@ -138,6 +145,8 @@ impl EmbeddedOrchestrator {
     ) -> Result<Self, OrchestratorError> {
         let store = Store::open(&config.state_dir)?;
         let node_id = node_id(&config.state_dir)?;
+        let history = History::open(&config.state_dir)
+            .map_err(|e| OrchestratorError::Internal(e.to_string()))?;
         let inner = Arc::new(Inner {
             config,
             node_id,
@@ -149,11 +158,13 @@ impl EmbeddedOrchestrator {
             runner,
             root: CancellationToken::new(),
             tasks: TaskTracker::new(),
+            history,
         });
         let orchestrator = Self { inner };
         for stored in orchestrator.inner.store.load() {
             orchestrator.restore(stored);
         }
+        history_feed::spawn_sampler(&orchestrator);
         Ok(orchestrator)
     }
 
@@ -195,6 +206,7 @@ impl EmbeddedOrchestrator {
     fn restore(&self, stored: StoredJob) {
         let id = stored.record.spec.id.clone();
         let run = stored.record.status != "dead" && !stored.record.paused;
+        self.history_restored(&stored.record.spec, run, stored.record.paused);
         let Ok(mut state) = self.inner.state.lock() else {
             return;
         };
@@ -282,6 +294,11 @@ impl EmbeddedOrchestrator {
     /// ([`lifecycle`]); then records `kind` (`Killed`, `Paused`) with `message` on each, and
     /// warns of each task left detached.
     async fn halt(&self, id: &str, kind: &str, message: &str) {
+        self.halt_tasks(id, None, kind, message).await;
+    }
+
+    /// As [`Self::halt`], for the task of role `only` alone when given.
+    async fn halt_tasks(&self, id: &str, only: Option<Role>, kind: &str, message: &str) {
         let runs: Vec<_> = {
             let Ok(state) = self.inner.state.lock() else {
                 return;
@@ -292,6 +309,9 @@ impl EmbeddedOrchestrator {
             entry
                 .tasks
                 .iter()
+                .filter(|task| {
+                    only.is_none_or(|role| task.alloc.lock().is_ok_and(|a| a.role == role))
+                })
                 .map(|task| {
                     if let Ok(mut alloc) = task.alloc.lock() {
                         alloc.desired_status = "stop".into();
@@ -349,6 +369,7 @@ impl EmbeddedOrchestrator {
         if let Err(err) = self.inner.store.save(&stored) {
             tracing::error!(job = %id, %err, "could not persist the job");
         }
+        self.history_observe(id);
     }
 
     fn next_index(state: &mut State) -> u64 {
@@ -515,6 +536,7 @@ impl Orchestrator for EmbeddedOrchestrator {
                 state.jobs.insert(id.clone(), JobEntry { record, tasks });
             }
         }
+        self.history_registered(&id, "registered");
         self.launch(&id);
         tracing::info!(job = %id, "job registered");
         self.registered(&id, eval_id, true)
@@ -561,7 +583,11 @@ impl Orchestrator for EmbeddedOrchestrator {
         if purge {
             self.lock()?.jobs.remove(id);
             self.inner.store.remove(id)?;
+            self.inner.history.purged(id);
         } else {
+            self.inner
+                .history
+                .transition(id, JobState::Canceled, "stopped by the user");
             let mut state = self.lock()?;
             let index = Self::next_index(&mut state);
             if let Some(entry) = state.jobs.get_mut(id) {
@@ -608,6 +634,9 @@ impl Orchestrator for EmbeddedOrchestrator {
                 entry.record.modify_index = index;
             }
         }
+        self.inner
+            .history
+            .transition(id, JobState::Paused, "paused by the user");
         self.persist(id);
         self.registered(id, uuid::Uuid::new_v4().to_string(), true)
     }
@@ -639,6 +668,7 @@ impl Orchestrator for EmbeddedOrchestrator {
                 }
             }
         }
+        self.inner.history.resumed(id, "resumed by the user");
         self.launch(id);
         self.registered(id, uuid::Uuid::new_v4().to_string(), true)
     }
@@ -696,6 +726,21 @@ impl Orchestrator for EmbeddedOrchestrator {
 
     async fn leader(&self) -> Result<String, OrchestratorError> {
         Ok(self.inner.config.http_addr.clone())
+    }
+
+    async fn history(&self, id: &str) -> Result<JobHistory, OrchestratorError> {
+        self.inner
+            .history
+            .get(id)
+            .ok_or_else(|| OrchestratorError::JobNotFound(id.to_owned()))
+    }
+
+    async fn histories(&self) -> Result<Vec<JobHistory>, OrchestratorError> {
+        Ok(self.inner.history.all())
+    }
+
+    async fn stop_with_savepoint(&self, id: &str) -> Result<Checkpoint, OrchestratorError> {
+        self.savepoint_stop(id).await
     }
 
     fn job_log_dir(&self) -> Option<PathBuf> {
