@@ -470,7 +470,38 @@ async fn a_seatunnel_config_replicates_and_every_query_shows_it() {
         (&overview["runningJobs"], &overview["cancelledJobs"]),
         (&json!("0"), &json!("1"))
     );
+    // One /overview answers Flink's keys too.
+    assert_eq!(
+        (&overview["jobs-cancelled"], &overview["taskmanagers"]),
+        (&json!(1), &json!(1))
+    );
+
+    // Purged: still queryable, with its finish time.
+    let (status, _) = http(
+        "DELETE",
+        &agent.url(&format!("/v1/job/{id}?purge=true")),
+        None,
+    );
+    assert_eq!(status, 200);
+    let (status, _) = http("GET", &agent.url(&format!("/v1/job/{id}")), None);
+    assert_eq!(status, 404);
+    let (_, after) = http("GET", &agent.url("/finished-jobs/CANCELED"), None);
+    let kept = after
+        .as_array()
+        .and_then(|l| l.iter().find(|j| j["jobId"] == id.as_str()))
+        .unwrap_or_else(|| panic!("kept after the purge: {after}"));
+    assert_eq!(kept["finishTime"], entry["finishTime"]);
+    assert_eq!(kept["createTime"], entry["createTime"]);
+    assert_eq!(kept["jobName"], job);
+    let (_, info) = http("GET", &info_url, None);
+    assert_eq!(
+        (&info["jobId"], &info["jobStatus"]),
+        (&json!(id), &json!("CANCELED"))
+    );
+    let (_, overview) = http("GET", &agent.url("/overview"), None);
+    assert_eq!(overview["cancelledJobs"], "1");
     seen.push_str(&all.to_string());
+    seen.push_str(&info.to_string());
     no_password(&seen);
 }
 
@@ -676,7 +707,20 @@ async fn a_failing_job_is_pending_with_its_reason_then_failed_with_its_error() {
     );
     let (_, pending) = http("GET", &agent.url("/pending-jobs"), None);
     assert_eq!(pending["pendingJobs"], json!([]));
+
+    // Purged: its error is still there.
+    let (status, _) = http(
+        "DELETE",
+        &agent.url(&format!("/v1/job/{id}?purge=true")),
+        None,
+    );
+    assert_eq!(status, 200);
+    let (_, after) = http("GET", &agent.url("/finished-jobs/failed"), None);
+    assert_eq!(after[0]["jobId"], id, "{after}");
+    assert_eq!(after[0]["errorMsg"], entry["errorMsg"]);
+    assert_eq!(after[0]["finishTime"], entry["finishTime"]);
     seen.push_str(&info.to_string());
+    seen.push_str(&after.to_string());
     no_password(&seen);
 }
 

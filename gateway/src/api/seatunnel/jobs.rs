@@ -5,7 +5,7 @@ use super::error::{ok_json, respond, StError};
 use super::render::{finished_job, job_info as info_object, with_short_metrics};
 use super::view::{self, seatunnel_time, JobView, StStatus};
 use super::{id_value, Api};
-use crate::orchestrator::{now_ns, OrchestratorError};
+use crate::orchestrator::now_ns;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use warp::reply::Response;
@@ -27,7 +27,7 @@ pub async fn running_jobs(api: Api) -> Response {
             let list: Vec<Value> = views
                 .iter()
                 .map(|v| {
-                    let info = info_object(v, api.started_with_savepoint(&v.id), now);
+                    let info = info_object(v, api.started_with_savepoint(v), now);
                     Value::Object(with_short_metrics(info))
                 })
                 .collect();
@@ -38,19 +38,14 @@ pub async fn running_jobs(api: Api) -> Response {
 }
 
 /// `GET /job-info/:jobId` (`short`: the deprecated `/running-job/:jobId`). A job this agent
-/// does not know answers `{"jobId": ""}`, as SeaTunnel does.
+/// does not know (nor its history) answers `{"jobId": ""}`, as SeaTunnel does.
 pub async fn job_info(api: Api, id: String, short: bool) -> Response {
     respond(
         async {
-            let record = match api.orchestrator.job(&id).await {
-                Ok(record) => record,
-                Err(OrchestratorError::JobNotFound(_)) => {
-                    return Ok(ok_json(&json!({"jobId": ""})));
-                }
-                Err(err) => return Err(StError::from(err)),
+            let Some(view) = view::load_one(&api.orchestrator, &id).await? else {
+                return Ok(ok_json(&json!({"jobId": ""})));
             };
-            let view = view::load(&api.orchestrator, &record).await;
-            let info = info_object(&view, api.started_with_savepoint(&id), now_ms());
+            let info = info_object(&view, api.started_with_savepoint(&view), now_ms());
             let info = if short {
                 with_short_metrics(info)
             } else {

@@ -69,12 +69,15 @@ impl ApiState {
         })
     }
 
-    /// Whether job `id` was last submitted with `isStartWithSavePoint=true`.
-    pub fn started_with_savepoint(&self, id: &str) -> bool {
+    /// Whether the job's current run was submitted with `isStartWithSavePoint=true`: as this
+    /// API remembers it, else (the agent restarted since) whether the history saw its run start
+    /// from a savepoint.
+    pub fn started_with_savepoint(&self, view: &view::JobView) -> bool {
         self.start_with_savepoint
             .lock()
-            .map(|m| m.get(id).copied().unwrap_or(false))
-            .unwrap_or(false)
+            .ok()
+            .and_then(|m| m.get(&view.id).copied())
+            .unwrap_or(view.restored_from_savepoint)
     }
 
     fn remember_start(&self, id: &str, with_savepoint: bool) {

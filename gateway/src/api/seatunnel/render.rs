@@ -18,8 +18,7 @@
 //! counts; per-table bytes are the task's bytes shared out by the table's rows. Counters start
 //! from zero when a task restarts.
 
-use super::view::{seatunnel_time, JobView, TaskView};
-use driver::stats::StatsSnapshot;
+use super::view::{seatunnel_time, Counters, JobView};
 use serde_json::{json, Map, Value};
 
 /// The rate of `count` over `secs`, two decimals.
@@ -31,26 +30,11 @@ fn rate(count: u64, secs: f64) -> String {
     }
 }
 
-fn stats(task: Option<&TaskView>) -> Option<&StatsSnapshot> {
-    task.and_then(|t| t.stats.as_ref())
-}
-
 /// SeaTunnel's metrics object of a job.
 pub fn metrics(view: &JobView, now_ms: u64) -> Map<String, Value> {
-    let src = stats(view.src.as_ref());
-    let dest = stats(view.dest.as_ref());
-    let src_secs = view.src.as_ref().map_or(0.0, |t| t.counting_secs(now_ms));
-    let dest_secs = view.dest.as_ref().map_or(0.0, |t| t.counting_secs(now_ms));
-    let received = src.map_or(0, |s| s.rows_read);
-    let received_bytes = src.map_or(0, |s| s.bytes_out);
-    let written = dest.map_or(0, |s| s.rows_applied);
-    let written_bytes = dest.map_or(0, |s| s.bytes_in);
-    let committed = src
-        .map(|s| s.rows_applied)
-        .filter(|n| *n > 0)
-        .unwrap_or(written);
-    let committed_bytes = if written > 0 {
-        (written_bytes as f64 * committed.min(written) as f64 / written as f64) as u64
+    let c = view.counters(now_ms);
+    let committed_bytes = if c.written > 0 {
+        (c.written_bytes as f64 * c.committed.min(c.written) as f64 / c.written as f64) as u64
     } else {
         0
     };
@@ -58,45 +42,38 @@ pub fn metrics(view: &JobView, now_ms: u64) -> Map<String, Value> {
     let mut put = |key: &str, value: String| {
         m.insert(key.to_owned(), Value::String(value));
     };
-    put(
-        "IntermediateQueueSize",
-        src.map_or(0, |s| s.backlog.0).to_string(),
-    );
-    put("SourceReceivedCount", received.to_string());
-    put("SourceReceivedQPS", rate(received, src_secs));
-    put("SourceReceivedBytes", received_bytes.to_string());
+    put("IntermediateQueueSize", c.queue.to_string());
+    put("SourceReceivedCount", c.received.to_string());
+    put("SourceReceivedQPS", rate(c.received, c.src_secs));
+    put("SourceReceivedBytes", c.received_bytes.to_string());
     put(
         "SourceReceivedBytesPerSeconds",
-        rate(received_bytes, src_secs),
+        rate(c.received_bytes, c.src_secs),
     );
-    put("SinkWriteCount", written.to_string());
-    put("SinkWriteQPS", rate(written, dest_secs));
-    put("SinkWriteBytes", written_bytes.to_string());
-    put("SinkWriteBytesPerSeconds", rate(written_bytes, dest_secs));
-    put("SinkCommittedCount", committed.to_string());
-    put("SinkCommittedQPS", rate(committed, dest_secs));
+    put("SinkWriteCount", c.written.to_string());
+    put("SinkWriteQPS", rate(c.written, c.dest_secs));
+    put("SinkWriteBytes", c.written_bytes.to_string());
+    put(
+        "SinkWriteBytesPerSeconds",
+        rate(c.written_bytes, c.dest_secs),
+    );
+    put("SinkCommittedCount", c.committed.to_string());
+    put("SinkCommittedQPS", rate(c.committed, c.dest_secs));
     put("SinkCommittedBytes", committed_bytes.to_string());
     put(
         "SinkCommittedBytesPerSeconds",
-        rate(committed_bytes, dest_secs),
+        rate(committed_bytes, c.dest_secs),
     );
-    table_metrics(&mut m, dest, src_secs, dest_secs, received_bytes);
+    table_metrics(&mut m, &c);
     m
 }
 
 /// The `Table*` metrics, from the applier's per-table rows.
-fn table_metrics(
-    m: &mut Map<String, Value>,
-    dest: Option<&StatsSnapshot>,
-    src_secs: f64,
-    dest_secs: f64,
-    received_bytes: u64,
-) {
-    let tables: Vec<(String, u64)> = dest
-        .map(|s| s.tables.iter().map(|(t, c)| (t.clone(), c.rows)).collect())
-        .unwrap_or_default();
+fn table_metrics(m: &mut Map<String, Value>, c: &Counters) {
+    let tables = &c.tables;
     let all_rows: u64 = tables.iter().map(|(_, rows)| rows).sum();
-    let written_bytes = dest.map_or(0, |s| s.bytes_in);
+    let (received_bytes, written_bytes) = (c.received_bytes, c.written_bytes);
+    let (src_secs, dest_secs) = (c.src_secs, c.dest_secs);
     let share = |bytes: u64, rows: u64| {
         if all_rows > 0 {
             (bytes as f64 * rows as f64 / all_rows as f64) as u64
@@ -149,7 +126,7 @@ fn table_metrics(
     let mut flat = Vec::new();
     for (family, render) in &families {
         let mut per_table = Map::new();
-        for (table, rows) in &tables {
+        for (table, rows) in tables {
             let value = render(*rows);
             flat.push((format!("{family}#{table}"), value.clone()));
             per_table.insert(table.clone(), Value::String(value));
@@ -163,11 +140,11 @@ fn table_metrics(
 
 /// The job's `env` options, as a SeaTunnel config would have set them.
 pub fn env_options(view: &JobView) -> Value {
-    let mode = if view.spec.src.extract.skip_incremental_copy {
-        "BATCH"
-    } else {
-        "STREAMING"
-    };
+    let batch = view
+        .spec
+        .as_ref()
+        .is_some_and(|s| s.src.extract.skip_incremental_copy);
+    let mode = if batch { "BATCH" } else { "STREAMING" };
     json!({"job.mode": mode, "job.name": view.name, "parallelism": 1})
 }
 
@@ -258,7 +235,7 @@ mod tests {
     use super::*;
     use crate::api::seatunnel::view::{StStatus, TaskView};
     use crate::orchestrator::{Allocation, TaskState};
-    use driver::stats::{RowCount, TaskStats};
+    use driver::stats::{RowCount, StatsSnapshot, TaskStats};
     use jobs::Role;
     use std::sync::atomic::Ordering::Relaxed;
 
@@ -311,9 +288,13 @@ mod tests {
             pending_reason: None,
             pending_since_ms: None,
             restoring: false,
-            spec,
+            spec: Some(spec),
             src: Some(task(Role::Src, src)),
             dest: Some(task(Role::Dest, dest)),
+            totals: Default::default(),
+            history_tables: Vec::new(),
+            restored_from_savepoint: false,
+            purged: false,
         }
     }
 

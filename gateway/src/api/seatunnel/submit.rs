@@ -19,11 +19,13 @@
 //!
 //! # Savepoints
 //! dtle's target always holds the position of what it has committed, so stopping keeps a
-//! resumable position. `stop-job` with `isStopWithSavePoint: true` stops the job keeping that
-//! position (the job shows `SAVEPOINT_DONE`); without it the job is cancelled (`CANCELED`), its
-//! position still on the target.
+//! resumable position. `stop-job` with `isStopWithSavePoint: true` stops the Src, lets the Dest
+//! apply everything in flight, stops it and records the committed position as a savepoint in
+//! the job's history (`Orchestrator::stop_with_savepoint`; the job shows `SAVEPOINT_DONE`); an
+//! orchestrator without savepoints (Nomad) pauses the job instead. Without it the job is
+//! cancelled (`CANCELED`), its position still on the target.
 //!
-//! Submitting a job ID this agent knows:
+//! Submitting a job ID this agent knows (a purged job's history counts):
 //! - with `isStartWithSavePoint=true`: the job starts again from the position the target has
 //!   committed (a savepoint, or wherever a cancelled job had got to): nothing is lost or applied
 //!   twice;
@@ -39,6 +41,7 @@
 use super::error::{ok_json, respond, StError};
 use super::view::{self, JobView};
 use super::{id_value, Api};
+use crate::orchestrator::OrchestratorError;
 use jobs::seatunnel::{self as st, ConfigFormat, SubmitParams};
 use jobs::ParsedJob;
 use serde_json::{json, Map, Value};
@@ -179,12 +182,24 @@ fn from_value(value: &Value, params: &Params, api: &Api) -> Result<ParsedJob, St
     }
 }
 
-/// Refuses a submission that would run a job twice or share a name (see the module docs).
-fn check_conflicts(job: &ParsedJob, views: &[JobView]) -> Result<Option<JobView>, StError> {
+/// Whether, and how, a submitted job ID is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Known {
+    /// A new ID.
+    No,
+    /// A job the orchestrator has (ended).
+    Job,
+    /// A purged job its history remembers.
+    Purged,
+}
+
+/// Refuses a submission that would run a job twice or share a name with another job (see the
+/// module docs); tells whether the ID is known.
+fn check_conflicts(job: &ParsedJob, views: &[JobView]) -> Result<Known, StError> {
     let id = &job.spec.id;
     if let Some(other) = views
         .iter()
-        .find(|v| v.name == job.spec.name && v.id != *id)
+        .find(|v| v.name == job.spec.name && v.id != *id && !v.purged)
     {
         return Err(StError::conflict(format!(
             "job name {} is used by job {}: a dtle job's name keys its position on the target and its NATS subjects; choose another jobName",
@@ -196,16 +211,34 @@ fn check_conflicts(job: &ParsedJob, views: &[JobView]) -> Result<Option<JobView>
             "job {id} is {}: stop it first (POST /stop-job)",
             v.status.as_str()
         ))),
-        found => Ok(found.cloned()),
+        Some(v) if v.purged => Ok(Known::Purged),
+        Some(_) => Ok(Known::Job),
+        None => Ok(Known::No),
     }
 }
 
 /// Registers a checked submission: afresh or from the savepoint when the job is known.
-async fn start(api: &Api, sub: Submission, known: bool) -> Result<(String, String), StError> {
+async fn start(api: &Api, sub: Submission, known: Known) -> Result<(String, String), StError> {
     let (id, name) = (sub.job.spec.id.clone(), sub.job.spec.name.clone());
-    if known && !sub.start_with_savepoint {
-        tracing::info!(job = %id, "submit-job without a savepoint: forgetting the job's position first");
-        api.orchestrator.stop(&id, false, true).await?;
+    if !sub.start_with_savepoint {
+        match known {
+            Known::No => {}
+            Known::Job => {
+                tracing::info!(job = %id, "submitted without a savepoint: forgetting the job's position first");
+                api.orchestrator.stop(&id, false, true).await?;
+            }
+            Known::Purged => {
+                tracing::info!(job = %id, "submitted without a savepoint: forgetting the purged job's position first");
+                driver::task::forget_position(&sub.job.spec)
+                    .await
+                    .map_err(|e| {
+                        StError::new(
+                            warp::http::StatusCode::BAD_GATEWAY,
+                            format!("deleting the position of job {id} on the target: {e}"),
+                        )
+                    })?;
+            }
+        }
     }
     api.orchestrator.register(sub.job).await?;
     api.remember_start(&id, sub.start_with_savepoint);
@@ -227,7 +260,7 @@ pub async fn submit_job(api: Api, query: HashMap<String, String>, body: bytes::B
                 .map_err(|e| StError::bad_request(format!("the body is not UTF-8: {e}")))?;
             let job = parse(text, &params, &api)?;
             let views = view::load_all(&api.orchestrator).await?;
-            let known = check_conflicts(&job, &views)?.is_some();
+            let known = check_conflicts(&job, &views)?;
             let submission = Submission {
                 job,
                 start_with_savepoint: params.start_with_savepoint,
@@ -252,9 +285,9 @@ pub async fn submit_jobs(api: Api, body: bytes::Bytes) -> Response {
             };
             let views = view::load_all(&api.orchestrator).await?;
             let count = items.len();
-            let mut checked: Vec<(Submission, bool)> = Vec::with_capacity(count);
+            let mut checked: Vec<(Submission, Known)> = Vec::with_capacity(count);
             for (i, item) in items.into_iter().enumerate() {
-                let one = || -> Result<(Submission, bool), StError> {
+                let one = || -> Result<(Submission, Known), StError> {
                     let Value::Object(mut config) = item.clone() else {
                         return Err(StError::bad_request("a job config is a JSON object"));
                     };
@@ -274,7 +307,7 @@ pub async fn submit_jobs(api: Api, body: bytes::Bytes) -> Response {
                             )));
                         }
                     }
-                    let known = check_conflicts(&job, &views)?.is_some();
+                    let known = check_conflicts(&job, &views)?;
                     let submission = Submission {
                         job,
                         start_with_savepoint: params.start_with_savepoint,
@@ -341,8 +374,9 @@ fn stop_request(value: &Map<String, Value>) -> Result<(Value, String, bool), StE
     Ok((given, id, savepoint))
 }
 
-/// Stops one job: with a savepoint, keeping its position to resume from (it pauses); without,
-/// cancelling it.
+/// Stops one job: with a savepoint, once the target has committed what the Src read, keeping
+/// that position to resume from (an orchestrator without savepoints pauses the job, which
+/// keeps the target's position too); without, cancelling it.
 async fn stop(api: &Api, id: &str, savepoint: bool) -> Result<(), StError> {
     let record = api.orchestrator.job(id).await?;
     let view = view::load(&api.orchestrator, &record).await;
@@ -354,8 +388,19 @@ async fn stop(api: &Api, id: &str, savepoint: bool) -> Result<(), StError> {
                 status.as_str()
             ))),
             _ => {
-                api.orchestrator.pause(id).await?;
-                tracing::info!(job = %id, "job stopped with a savepoint");
+                match api.orchestrator.stop_with_savepoint(id).await {
+                    Ok(checkpoint) => tracing::info!(
+                        job = %id,
+                        savepoint = checkpoint.id,
+                        position = %checkpoint.position_text(),
+                        "job stopped with a savepoint"
+                    ),
+                    Err(OrchestratorError::Unsupported(why)) => {
+                        tracing::info!(job = %id, %why, "no savepoints here: pausing the job, which keeps its position");
+                        api.orchestrator.pause(id).await?;
+                    }
+                    Err(err) => return Err(err.into()),
+                }
                 Ok(())
             }
         }

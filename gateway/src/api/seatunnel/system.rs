@@ -76,9 +76,18 @@ pub async fn overview_fields(api: &Api, tags: &HashMap<String, String>) -> Map<S
     m
 }
 
-/// `GET /overview?tag=value`.
+/// `GET /overview?tag=value`: SeaTunnel's keys and Flink's
+/// ([`crate::api::flink::handlers::overview_fields`]) in one object; they do not collide.
 pub async fn overview(api: Api, tags: HashMap<String, String>) -> Response {
-    ok_json(&Value::Object(overview_fields(&api, &tags).await))
+    let mut fields = match crate::api::flink::handlers::overview_fields(&api.orchestrator).await {
+        Ok(flink) => flink,
+        Err(err) => {
+            tracing::warn!(?err, "overview: Flink's keys are left out");
+            Map::new()
+        }
+    };
+    fields.extend(overview_fields(&api, &tags).await);
+    ok_json(&Value::Object(fields))
 }
 
 fn percent(part: f64, whole: f64) -> String {
