@@ -9,7 +9,7 @@
 use super::ids;
 use super::view::JobView;
 use crate::orchestrator::embedded::savepoint::DRAIN_TIMEOUT;
-use crate::orchestrator::history::{Checkpoint, ExceptionEntry, SAMPLE_EVERY};
+use crate::orchestrator::history::{scrub, Checkpoint, ExceptionEntry, SAMPLE_EVERY};
 use jobs::Role;
 use serde_json::{json, Map, Value};
 
@@ -17,35 +17,40 @@ use serde_json::{json, Map, Value};
 const ENDED_TASK: &str = "TaskFailure";
 const RESTARTED_TASK: &str = "TaskRestart";
 
-/// The task failures to show, newest first: from the history, else from the tasks' events.
+/// The task failures to show, newest first, and how many there were: the history's, and
+/// those in the tasks' events it has not recorded yet (a failure is on the allocation a moment
+/// before it is in the history), passwords scrubbed.
 fn exception_entries(view: &JobView) -> (Vec<ExceptionEntry>, u64) {
-    if let Some(h) = &view.history {
-        return (
-            h.exceptions.iter().rev().cloned().collect(),
-            h.exceptions_total,
-        );
+    let history = view.history.as_ref();
+    let mut entries: Vec<ExceptionEntry> = history
+        .map(|h| h.exceptions.iter().cloned().collect())
+        .unwrap_or_default();
+    let mut total = history.map_or(0, |h| h.exceptions_total);
+    for task in &view.tasks {
+        let role = task.alloc.role;
+        let seen = history
+            .and_then(|h| h.seen_event_ns.get(&role).copied())
+            .unwrap_or(0);
+        for e in &task.alloc.task_state.events {
+            let failure =
+                !e.driver_error.is_empty() && (e.kind == "Restarting" || e.kind == "Terminated");
+            if !failure || e.time <= seen {
+                continue;
+            }
+            let message = match &view.record {
+                Some(record) => scrub(&e.driver_error, &record.spec),
+                None => e.driver_error.clone(),
+            };
+            entries.push(ExceptionEntry {
+                time_ms: e.time / 1_000_000,
+                task: role,
+                message,
+                restarted: e.kind == "Restarting",
+            });
+            total += 1;
+        }
     }
-    let mut entries: Vec<ExceptionEntry> = view
-        .tasks
-        .iter()
-        .flat_map(|t| {
-            t.alloc
-                .task_state
-                .events
-                .iter()
-                .filter(|e| {
-                    !e.driver_error.is_empty() && (e.kind == "Restarting" || e.kind == "Terminated")
-                })
-                .map(|e| ExceptionEntry {
-                    time_ms: e.time / 1_000_000,
-                    task: t.alloc.role,
-                    message: e.driver_error.clone(),
-                    restarted: e.kind == "Restarting",
-                })
-        })
-        .collect();
     entries.sort_by_key(|e| std::cmp::Reverse(e.time_ms));
-    let total = entries.len() as u64;
     (entries, total)
 }
 

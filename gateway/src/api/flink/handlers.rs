@@ -323,6 +323,15 @@ fn must_be_active(v: &JobView) -> Result<(), FlinkError> {
 /// Starts a stop with savepoint of `v`, answering 202 with its trigger ID.
 fn trigger_stop(api: &Api, v: &JobView, trigger: Option<String>) -> Result<Response, FlinkError> {
     must_be_active(v)?;
+    if v.state() == "SUSPENDED" {
+        return Err(FlinkError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "Job {} ({}) is paused: resume it (POST /v1/job/{}/resume) before stopping it with a savepoint",
+                v.flink_id, v.id, v.id
+            ),
+        ));
+    }
     if v.history.is_none() {
         return Err(FlinkError::new(
             StatusCode::NOT_IMPLEMENTED,

@@ -215,6 +215,14 @@ async fn a_job_through_the_flink_routes_from_start_to_savepoint_and_restore() {
     let checkpoints = get(&routes, &format!("/jobs/{jid}/checkpoints")).await;
     assert_eq!(checkpoints["latest"]["restored"]["id"], 2);
     assert_eq!(checkpoints["latest"]["restored"]["is_savepoint"], true);
+    let (status, _) = call(&routes, "POST", "/v1/job/fj/pause", "").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        get(&routes, "/jobs").await["jobs"][0]["status"],
+        "SUSPENDED"
+    );
+    let (status, body) = call(&routes, "POST", &format!("/jobs/{jid}/stop"), "").await;
+    assert_eq!(status, 409, "a paused job: {body}");
     let (status, _) = call(&routes, "PATCH", &format!("/jobs/{jid}?mode=cancel"), "").await;
     assert_eq!(status, 202);
     assert_eq!(get(&routes, "/jobs").await["jobs"][0]["status"], "CANCELED");

@@ -14,30 +14,12 @@
 
 use super::{EmbeddedOrchestrator, Inner};
 use crate::orchestrator::history::{
-    JobState, PositionSample, Sample, TaskFailure, VertexTotals, SAMPLE_EVERY,
+    scrub, JobState, PositionSample, Sample, TaskFailure, VertexTotals, SAMPLE_EVERY,
 };
 use driver::change::SourcePosition;
 use driver::stats::TaskStats;
 use jobs::{JobSpec, Role};
 use std::sync::{Arc, Weak};
-
-/// Passwords shorter than this are not scrubbed from messages (they would mangle every word).
-const SHORTEST_SCRUBBED: usize = 3;
-
-/// `message` with the job's passwords replaced by `*`.
-pub(super) fn scrub(message: &str, spec: &JobSpec) -> String {
-    let mut out = message.to_owned();
-    for password in [
-        &spec.src.connection.password,
-        &spec.dest.connection.password,
-    ] {
-        let plain = password.expose();
-        if plain.len() >= SHORTEST_SCRUBBED {
-            out = out.replace(plain, jobs::Password::MASK);
-        }
-    }
-    out
-}
 
 /// The position a sample records, from a task's coordinates.
 pub(super) fn position_sample(position: &SourcePosition, rows: u64, txns: u64) -> PositionSample {

@@ -14,6 +14,9 @@
 //!
 //! Resuming from the savepoint is posting the job again: its tasks start from the position
 //! stored on the target, which is the savepoint's (nothing ran in between).
+//!
+//! A job still copying its snapshot has committed no binlog position yet: its savepoint has
+//! none, and the job posted again goes on with the snapshot from the target's progress rows.
 
 use super::EmbeddedOrchestrator;
 use crate::orchestrator::history::{Checkpoint, PositionSample};

@@ -56,6 +56,24 @@ pub fn now_ms() -> u64 {
     super::now_ns() / 1_000_000
 }
 
+/// Passwords shorter than this are not scrubbed from messages (they would mangle every word).
+const SHORTEST_SCRUBBED: usize = 3;
+
+/// `message` with the job's passwords replaced by `*`, whatever wrote it.
+pub fn scrub(message: &str, spec: &JobSpec) -> String {
+    let mut out = message.to_owned();
+    for password in [
+        &spec.src.connection.password,
+        &spec.dest.connection.password,
+    ] {
+        let plain = password.expose();
+        if plain.len() >= SHORTEST_SCRUBBED {
+            out = out.replace(plain, jobs::Password::MASK);
+        }
+    }
+    out
+}
+
 /// Why the history could not be opened or written.
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
