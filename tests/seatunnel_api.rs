@@ -429,6 +429,19 @@ async fn a_seatunnel_config_replicates_and_every_query_shows_it() {
     );
     seen.push_str(&refused.to_string());
 
+    let (status, refused) = http("GET", &agent.url("/hazelcast/rest/maps/submit-job"), None);
+    assert_eq!(
+        (status, &refused["status"]),
+        (405, &json!("fail")),
+        "{refused}"
+    );
+    let (status, refused) = http("POST", &agent.url("/stop-job"), Some("[1"));
+    assert_eq!(
+        (status, &refused["status"]),
+        (400, &json!("fail")),
+        "{refused}"
+    );
+
     // Stopped without a savepoint: cancelled, with its finish time.
     let numeric: i64 = id.parse().expect("numeric");
     let (status, stopped) = http(

@@ -87,6 +87,40 @@ impl From<JobError> for StError {
     }
 }
 
+/// Warp's rejections on SeaTunnel's paths (wrong method, body too large or without a length,
+/// bad query) as SeaTunnel's errors. A path that is not SeaTunnel's is passed on untouched, for
+/// the other APIs' routes.
+///
+/// # Errors
+/// The rejection itself when no SeaTunnel path matched.
+pub async fn recover(rejection: warp::Rejection) -> Result<Response, warp::Rejection> {
+    use warp::reject::{InvalidQuery, LengthRequired, MethodNotAllowed, PayloadTooLarge};
+    if rejection.is_not_found() {
+        return Err(rejection);
+    }
+    let error = if rejection.find::<PayloadTooLarge>().is_some() {
+        StError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the request body is too large",
+        )
+    } else if rejection.find::<LengthRequired>().is_some() {
+        StError::new(
+            StatusCode::LENGTH_REQUIRED,
+            "the request needs a Content-Length",
+        )
+    } else if let Some(err) = rejection.find::<InvalidQuery>() {
+        StError::bad_request(format!("bad query string: {err}"))
+    } else if rejection.find::<MethodNotAllowed>().is_some() {
+        StError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed on this path",
+        )
+    } else {
+        return Err(rejection);
+    };
+    Ok(error.into_response())
+}
+
 /// The response for a handler's result.
 pub fn respond(result: Result<Response, StError>) -> Response {
     result.unwrap_or_else(StError::into_response)

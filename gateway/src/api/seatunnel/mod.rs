@@ -142,6 +142,8 @@ pub fn routes(orchestrator: Shared) -> BoxedFilter<(Response,)> {
         .unify()
         .or(v1_metrics)
         .unify()
+        .recover(error::recover)
+        .unify()
         .boxed()
 }
 
