@@ -1,8 +1,7 @@
 //! The dtle 2.x HTTP API: [`routes`] (paths and methods), [`handlers`] (calls on the
 //! orchestrator), [`models`] (response shapes), [`query`] (query strings, blocking reads),
-//! [`body`] (a job's body),
-//! [`metrics`] (Prometheus) and [`error`] (statuses). [`flink`] serves Flink's monitoring REST
-//! API over the same jobs.
+//! [`body`] (a job's body), [`metrics`] (Prometheus) and [`error`] (statuses). [`seatunnel`]
+//! serves SeaTunnel Zeta's REST API and [`flink`] Flink's monitoring REST API over the same jobs.
 
 pub mod body;
 pub mod error;
@@ -12,3 +11,4 @@ pub mod metrics;
 pub mod models;
 pub mod query;
 pub mod routes;
+pub mod seatunnel;

@@ -117,6 +117,9 @@ pub fn routes(
         .unify()
         .or(members)
         .unify()
+        // SeaTunnel's `/overview` answers Flink's keys too: it is mounted first.
+        .or(super::seatunnel::routes(orchestrator.clone()))
+        .unify()
         .or(super::flink::routes(orchestrator.clone()))
         .unify()
         .recover(recover)

@@ -354,4 +354,9 @@ pub trait Orchestrator: Send + Sync {
             "this orchestrator cannot stop a job with a savepoint".into(),
         ))
     }
+    /// The folder of the per-job log files ([`crate::joblog`]) of the tasks this process runs;
+    /// `None` when it runs none (in front of Nomad).
+    fn job_log_dir(&self) -> Option<std::path::PathBuf> {
+        None
+    }
 }

@@ -22,6 +22,7 @@ use crate::orchestrator::{
 };
 use driver::stats::StatsSnapshot;
 use jobs::ParsedJob;
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[async_trait::async_trait]
@@ -367,5 +368,10 @@ impl Orchestrator for EmbeddedOrchestrator {
 
     async fn stop_with_savepoint(&self, id: &str) -> Result<Checkpoint, OrchestratorError> {
         self.savepoint_stop(id).await
+    }
+
+    fn job_log_dir(&self) -> Option<PathBuf> {
+        // Where the agent's `JobLogLayer` writes (see `dtle agent`).
+        Some(self.inner.config.state_dir.join("logs"))
     }
 }
