@@ -72,24 +72,28 @@ impl From<JobError> for ApiError {
     }
 }
 
+/// The HTTP status of an orchestrator error, for every API family alike.
+pub fn status_of(err: &OrchestratorError) -> StatusCode {
+    match err {
+        OrchestratorError::JobNotFound(_) | OrchestratorError::AllocationNotFound(_) => {
+            StatusCode::NOT_FOUND
+        }
+        OrchestratorError::Conflict(_) => StatusCode::CONFLICT,
+        OrchestratorError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        // The gateway is up; what is behind it is not.
+        OrchestratorError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        OrchestratorError::Forbidden(_) => StatusCode::FORBIDDEN,
+        OrchestratorError::Rejected(_) | OrchestratorError::AmbiguousPrefix { .. } => {
+            StatusCode::BAD_REQUEST
+        }
+        OrchestratorError::Upstream(_) => StatusCode::BAD_GATEWAY,
+        OrchestratorError::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
+    }
+}
+
 impl From<OrchestratorError> for ApiError {
     fn from(err: OrchestratorError) -> Self {
-        let status = match &err {
-            OrchestratorError::JobNotFound(_) | OrchestratorError::AllocationNotFound(_) => {
-                StatusCode::NOT_FOUND
-            }
-            OrchestratorError::Conflict(_) => StatusCode::CONFLICT,
-            OrchestratorError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            // The gateway is up; what is behind it is not.
-            OrchestratorError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            OrchestratorError::Forbidden(_) => StatusCode::FORBIDDEN,
-            OrchestratorError::Rejected(_) | OrchestratorError::AmbiguousPrefix { .. } => {
-                StatusCode::BAD_REQUEST
-            }
-            OrchestratorError::Upstream(_) => StatusCode::BAD_GATEWAY,
-            OrchestratorError::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
-        };
-        Self::new(status, err.to_string())
+        Self::new(status_of(&err), err.to_string())
     }
 }
 

@@ -17,6 +17,7 @@
 pub mod embedded;
 pub mod history;
 pub mod nomad;
+pub mod state_file;
 
 use driver::stats::StatsSnapshot;
 use jobs::{JobSpec, ParsedJob, Posted, Role};

@@ -47,21 +47,7 @@ impl FlinkError {
 
 impl From<OrchestratorError> for FlinkError {
     fn from(err: OrchestratorError) -> Self {
-        let status = match &err {
-            OrchestratorError::JobNotFound(_) | OrchestratorError::AllocationNotFound(_) => {
-                StatusCode::NOT_FOUND
-            }
-            OrchestratorError::Conflict(_) => StatusCode::CONFLICT,
-            OrchestratorError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            OrchestratorError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            OrchestratorError::Forbidden(_) => StatusCode::FORBIDDEN,
-            OrchestratorError::Rejected(_) | OrchestratorError::AmbiguousPrefix { .. } => {
-                StatusCode::BAD_REQUEST
-            }
-            OrchestratorError::Upstream(_) => StatusCode::BAD_GATEWAY,
-            OrchestratorError::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
-        };
-        Self::new(status, err.to_string())
+        Self::new(crate::api::error::status_of(&err), err.to_string())
     }
 }
 

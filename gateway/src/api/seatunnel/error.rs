@@ -60,18 +60,7 @@ impl StError {
 
 impl From<OrchestratorError> for StError {
     fn from(err: OrchestratorError) -> Self {
-        let status = match &err {
-            OrchestratorError::JobNotFound(_) | OrchestratorError::AllocationNotFound(_) => {
-                StatusCode::NOT_FOUND
-            }
-            OrchestratorError::Conflict(_) => StatusCode::CONFLICT,
-            OrchestratorError::Rejected(_) => StatusCode::BAD_REQUEST,
-            OrchestratorError::Forbidden(_) => StatusCode::FORBIDDEN,
-            OrchestratorError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            OrchestratorError::Upstream(_) => StatusCode::BAD_GATEWAY,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        Self::new(status, err.to_string())
+        Self::new(crate::api::error::status_of(&err), err.to_string())
     }
 }
 

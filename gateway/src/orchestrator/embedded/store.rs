@@ -4,7 +4,6 @@
 
 use super::super::{Allocation, JobRecord, OrchestratorError};
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// What is persisted of one job.
@@ -51,24 +50,11 @@ impl Store {
     /// When the file cannot be written.
     pub fn save(&self, job: &StoredJob) -> Result<(), OrchestratorError> {
         let path = self.path(&job.record.spec.id);
-        let tmp = path.with_extension("json.tmp");
         let text = serde_json::to_vec_pretty(job)
             .map_err(|e| OrchestratorError::Internal(format!("encoding job state: {e}")))?;
-        let write = || -> std::io::Result<()> {
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                options.mode(0o600);
-            }
-            let mut file = options.open(&tmp)?;
-            file.write_all(&text)?;
-            file.sync_all()?;
-            std::fs::rename(&tmp, &path)
-        };
         let _one_at_a_time = self.writing.lock().unwrap_or_else(|p| p.into_inner());
-        write().map_err(|e| OrchestratorError::Internal(format!("writing {}: {e}", path.display())))
+        crate::orchestrator::state_file::write_private(&path, &text)
+            .map_err(|e| OrchestratorError::Internal(format!("writing {}: {e}", path.display())))
     }
 
     /// Forgets one job.

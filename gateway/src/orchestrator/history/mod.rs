@@ -43,7 +43,6 @@ pub use model::{
 
 use jobs::{JobSpec, Role};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -185,25 +184,12 @@ impl History {
     fn write(&self, history: &JobHistory) -> Result<(), HistoryError> {
         // Job IDs are validated to [A-Za-z0-9_-], so they are safe file names.
         let path = self.dir.join(format!("{}.json", history.job_id));
-        let tmp = path.with_extension("json.tmp");
         let text = serde_json::to_vec(history).map_err(|source| HistoryError::Encode {
             job: history.job_id.clone(),
             source,
         })?;
-        let write = || -> std::io::Result<()> {
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                options.mode(0o600);
-            }
-            let mut file = options.open(&tmp)?;
-            file.write_all(&text)?;
-            file.sync_all()?;
-            std::fs::rename(&tmp, &path)
-        };
-        write().map_err(|source| HistoryError::Write { path, source })
+        super::state_file::write_private(&path, &text)
+            .map_err(|source| HistoryError::Write { path, source })
     }
 
     /// A job was posted (created, updated, or posted again after it ended): it runs.
