@@ -1,7 +1,8 @@
 //! The dtle 2.x HTTP API: [`routes`] (paths and methods), [`handlers`] (calls on the
 //! orchestrator), [`models`] (response shapes), [`query`] (query strings, blocking reads),
-//! [`body`] (a job's body), [`metrics`] (Prometheus) and [`error`] (statuses). [`seatunnel`]
-//! serves SeaTunnel Zeta's REST API and [`flink`] Flink's monitoring REST API over the same jobs.
+//! [`body`] (a job's body), [`metrics`] (Prometheus), [`error`] (statuses) and [`openapi`] (the
+//! served contract of all three APIs). [`seatunnel`] serves SeaTunnel Zeta's REST API and
+//! [`flink`] Flink's monitoring REST API over the same jobs.
 
 pub mod body;
 pub mod error;
@@ -9,6 +10,7 @@ pub mod flink;
 pub mod handlers;
 pub mod metrics;
 pub mod models;
+pub mod openapi;
 pub mod query;
 pub mod routes;
 pub mod seatunnel;

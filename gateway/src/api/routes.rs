@@ -95,6 +95,8 @@ pub fn routes(
     jobs_list
         .or(metrics)
         .unify()
+        .or(super::openapi::route())
+        .unify()
         .or(jobs_post)
         .unify()
         .or(job_get)

@@ -26,6 +26,7 @@ pub mod error;
 pub mod handlers;
 pub mod ids;
 pub mod models;
+pub mod openapi;
 pub mod savepoints;
 #[cfg(test)]
 mod tests;

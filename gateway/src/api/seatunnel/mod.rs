@@ -20,6 +20,7 @@
 pub mod error;
 pub mod jobs;
 pub mod logs;
+pub mod openapi;
 pub mod openmetrics;
 pub mod procfs;
 pub mod render;
