@@ -35,3 +35,5 @@ echo "== cargo test" >&2
 cargo test --workspace --locked "$@"
 echo "== Nomad conformance" >&2
 scripts/conformance.sh
+echo "== API contract (schemathesis)" >&2
+scripts/contract.sh

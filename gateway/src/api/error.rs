@@ -9,7 +9,8 @@
 
 use crate::orchestrator::OrchestratorError;
 use jobs::{Diagnostic, JobError};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::Reply;
@@ -36,23 +37,91 @@ impl ApiError {
 
     /// The response.
     pub fn into_response(self) -> Response {
-        let problems: Vec<_> = self
-            .problems
-            .iter()
-            .map(|d| json!({"Path": d.path, "Message": d.message}))
-            .collect();
-        let warnings: Vec<_> = self
-            .warnings
-            .iter()
-            .map(|d| json!({"Path": d.path, "Message": d.message}))
-            .collect();
-        let body = json!({
-            "Error": self.message,
-            "Errors": problems,
-            "Warnings": warnings,
-        });
+        let problem = |d: Diagnostic| Problem {
+            path: d.path,
+            message: d.message,
+        };
+        let body = ErrorBody {
+            error: self.message,
+            errors: self.problems.into_iter().map(problem).collect(),
+            warnings: self.warnings.into_iter().map(problem).collect(),
+        };
         warp::reply::with_status(warp::reply::json(&body), self.status).into_response()
     }
+}
+
+/// The body of every dtle 2.x error, and of a request no route answers.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+#[schema(as = DtleError)]
+pub struct ErrorBody {
+    /// What went wrong and what to do.
+    pub error: String,
+    /// A rejected job's problems, one per field.
+    pub errors: Vec<Problem>,
+    /// What the job model noted without refusing.
+    pub warnings: Vec<Problem>,
+}
+
+/// What any call on the orchestrator may answer instead of success, for the document (the
+/// handlers answer these through [`ApiError`] and [`status_of`]).
+#[derive(utoipa::IntoResponses)]
+#[allow(
+    dead_code,
+    reason = "never built: the document's list of error responses"
+)]
+pub enum OrchestratorFailure {
+    /// The request or the job is refused (a bad job or query, an ambiguous allocation prefix,
+    /// Nomad refusing the job).
+    #[response(status = 400)]
+    Rejected(ErrorBody),
+    /// Nomad refused the agent's token.
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
+    /// No such job or allocation.
+    #[response(status = 404)]
+    NotFound(ErrorBody),
+    /// The change conflicts with the job's state (another job has the Name, the job is not
+    /// running, ...).
+    #[response(status = 409)]
+    Conflict(ErrorBody),
+    /// The agent failed (its state folder cannot be written, ...).
+    #[response(status = 500)]
+    Internal(ErrorBody),
+    /// The orchestrator in use cannot do this.
+    #[response(status = 501)]
+    Unsupported(ErrorBody),
+    /// Nomad answered something the agent cannot read.
+    #[response(status = 502)]
+    Upstream(ErrorBody),
+    /// Nomad (or a node's agent) cannot be reached.
+    #[response(status = 503)]
+    Unavailable(ErrorBody),
+}
+
+/// What a request with a body may also answer.
+#[derive(utoipa::IntoResponses)]
+#[allow(
+    dead_code,
+    reason = "never built: the document's list of error responses"
+)]
+pub enum BodyFailure {
+    /// The body has no Content-Length.
+    #[response(status = 411)]
+    LengthRequired(ErrorBody),
+    /// The body is over 16 MiB.
+    #[response(status = 413)]
+    TooLarge(ErrorBody),
+}
+
+/// A problem at one place of a posted job.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+#[schema(as = DtleJobProblem)]
+pub struct Problem {
+    /// Where in the posted document, e.g. `Tasks[0].Config.ConnectionConfig.Port`.
+    pub path: String,
+    pub message: String,
 }
 
 impl From<JobError> for ApiError {

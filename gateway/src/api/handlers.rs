@@ -3,7 +3,7 @@
 //! through [`super::models`], which redacts). Reads that may block ([`super::query`]) first wait
 //! for the orchestrator's index, then read, and answer with that index.
 
-use super::error::ApiError;
+use super::error::{ApiError, BodyFailure, OrchestratorFailure};
 use super::models;
 use super::query::{go_bool, with_index, ReadQuery};
 use crate::orchestrator::{Orchestrator, Watched};
@@ -16,7 +16,7 @@ use warp::Reply;
 /// The orchestrator, shared by every handler.
 pub type Shared = Arc<dyn Orchestrator>;
 
-fn ok(body: serde_json::Value) -> Response {
+fn ok(body: impl serde::Serialize) -> Response {
     warp::reply::json(&body).into_response()
 }
 
@@ -34,10 +34,60 @@ async fn block(
     Ok(orchestrator.wait_index(watched, min_index, wait).await?)
 }
 
-/// `POST`/`PUT` `/v1/jobs`, and `/v1/job/{ID}` (`path_id`): create or update a job (dtle JSON,
-/// either shape, bare or in a Go client's `{"Job": ...}`; Nomad JSON; Nomad HCL). Under
-/// `/v1/job/{ID}` the job's ID is the path's: a job that names another is a 400.
-pub async fn register(
+/// `POST`/`PUT` `/v1/jobs`: create or update a job (dtle JSON, either shape, bare or in a Go
+/// client's `{"Job": ...}`; Nomad JSON; Nomad HCL).
+#[utoipa::path(
+    method(post, put),
+    path = "/v1/jobs",
+    tag = "dtle",
+    request_body(
+        description = "A dtle 2.x job (either task shape, bare or as `{\"Job\": ...}`), a Nomad \
+                       JSON job, or a Nomad HCL job as text. A Password shown as `*` keeps the \
+                       stored one.",
+        content(
+            (Object = "application/json"),
+            (String = "text/plain"),
+        ),
+    ),
+    responses(
+        (status = 200, description = "Registered (or unchanged)", body = models::RegisterResponse),
+        OrchestratorFailure,
+        BodyFailure,
+    ),
+)]
+pub async fn register_job(orchestrator: Shared, body: Result<bytes::Bytes, ApiError>) -> Response {
+    register(orchestrator, None, body).await
+}
+
+/// `POST`/`PUT` `/v1/job/{ID}`: as [`register_job`], the job's ID being the path's (a job that
+/// names another is a 400).
+#[utoipa::path(
+    method(post, put),
+    path = "/v1/job/{ID}",
+    tag = "dtle",
+    params(("ID" = String, Path, description = "The job's ID")),
+    request_body(
+        description = "As for `POST /v1/jobs`.",
+        content(
+            (Object = "application/json"),
+            (String = "text/plain"),
+        ),
+    ),
+    responses(
+        (status = 200, description = "Registered (or unchanged)", body = models::RegisterResponse),
+        OrchestratorFailure,
+        BodyFailure,
+    ),
+)]
+pub async fn register_at(
+    orchestrator: Shared,
+    id: String,
+    body: Result<bytes::Bytes, ApiError>,
+) -> Response {
+    register(orchestrator, Some(id), body).await
+}
+
+async fn register(
     orchestrator: Shared,
     path_id: Option<String>,
     body: Result<bytes::Bytes, ApiError>,
@@ -83,6 +133,20 @@ pub async fn register(
 }
 
 /// `GET /v1/jobs[?prefix=][&index=&wait=]`: the jobs whose ID starts with the prefix.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs",
+    tag = "dtle",
+    params(ReadQuery),
+    responses(
+        (status = 200, description = "The jobs", body = Vec<models::JobStub>, headers(
+            ("X-Nomad-Index" = u64, description = "The index of what is shown: pass it as `?index=` to wait for a change"),
+            ("X-Nomad-KnownLeader" = bool),
+            ("X-Nomad-LastContact" = u64),
+        )),
+        OrchestratorFailure,
+    ),
+)]
 pub async fn list(orchestrator: Shared, query: ReadQuery) -> Response {
     let index = match block(&orchestrator, Watched::Jobs, &query).await {
         Ok(index) => index,
@@ -93,18 +157,32 @@ pub async fn list(orchestrator: Shared, query: ReadQuery) -> Response {
         .jobs()
         .await
         .map(|jobs| {
-            ok(serde_json::Value::Array(
-                jobs.iter()
-                    .filter(|j| j.spec.id.starts_with(&prefix))
-                    .map(models::job_stub)
-                    .collect(),
-            ))
+            let stubs: Vec<_> = jobs
+                .iter()
+                .filter(|j| j.spec.id.starts_with(&prefix))
+                .map(models::job_stub)
+                .collect();
+            ok(stubs)
         })
         .map_err(Into::into);
     with_index(respond(answer), index)
 }
 
 /// `GET /v1/job/{ID}[?index=&wait=]`.
+#[utoipa::path(
+    get,
+    path = "/v1/job/{ID}",
+    tag = "dtle",
+    params(("ID" = String, Path, description = "The job's ID"), ReadQuery),
+    responses(
+        (status = 200, description = "The job (passwords as `*`)", body = models::Job, headers(
+            ("X-Nomad-Index" = u64, description = "The index of what is shown: pass it as `?index=` to wait for a change"),
+            ("X-Nomad-KnownLeader" = bool),
+            ("X-Nomad-LastContact" = u64),
+        )),
+        OrchestratorFailure,
+    ),
+)]
 pub async fn get(orchestrator: Shared, id: String, query: ReadQuery) -> Response {
     let index = match block(&orchestrator, Watched::Job(&id), &query).await {
         Ok(index) => index,
@@ -118,8 +196,10 @@ pub async fn get(orchestrator: Shared, id: String, query: ReadQuery) -> Response
     with_index(respond(answer), index)
 }
 
-/// Query of `DELETE /v1/job/{ID}`: booleans as Go's `strconv.ParseBool` reads them.
-#[derive(Debug, Default, Deserialize)]
+/// Query of `DELETE /v1/job/{ID}`: booleans as Go's `strconv.ParseBool` reads them (`1`, `t`,
+/// `TRUE`, `true`, ..., `0`, `f`, `FALSE`, ...; absent or empty is false).
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StopQuery {
     /// Also forget the job.
     pub purge: Option<String>,
@@ -128,6 +208,16 @@ pub struct StopQuery {
 }
 
 /// `DELETE /v1/job/{ID}[?purge=true][&purge_position=true]`.
+#[utoipa::path(
+    delete,
+    path = "/v1/job/{ID}",
+    tag = "dtle",
+    params(("ID" = String, Path, description = "The job's ID"), StopQuery),
+    responses(
+        (status = 200, description = "Stopped (and purged)", body = models::RegisterResponse),
+        OrchestratorFailure,
+    ),
+)]
 pub async fn stop(orchestrator: Shared, id: String, query: StopQuery) -> Response {
     respond(
         async {
@@ -141,6 +231,16 @@ pub async fn stop(orchestrator: Shared, id: String, query: StopQuery) -> Respons
 }
 
 /// `POST /v1/job/{ID}/pause`.
+#[utoipa::path(
+    post,
+    path = "/v1/job/{ID}/pause",
+    tag = "dtle",
+    params(("ID" = String, Path, description = "The job's ID")),
+    responses(
+        (status = 200, description = "Paused", body = models::RegisterResponse),
+        OrchestratorFailure,
+    ),
+)]
 pub async fn pause(orchestrator: Shared, id: String) -> Response {
     respond(
         orchestrator
@@ -152,6 +252,16 @@ pub async fn pause(orchestrator: Shared, id: String) -> Response {
 }
 
 /// `POST /v1/job/{ID}/resume`.
+#[utoipa::path(
+    post,
+    path = "/v1/job/{ID}/resume",
+    tag = "dtle",
+    params(("ID" = String, Path, description = "The job's ID")),
+    responses(
+        (status = 200, description = "Resumed", body = models::RegisterResponse),
+        OrchestratorFailure,
+    ),
+)]
 pub async fn resume(orchestrator: Shared, id: String) -> Response {
     respond(
         orchestrator
@@ -163,6 +273,20 @@ pub async fn resume(orchestrator: Shared, id: String) -> Response {
 }
 
 /// `GET /v1/job/{ID}/allocations[?index=&wait=]`.
+#[utoipa::path(
+    get,
+    path = "/v1/job/{ID}/allocations",
+    tag = "dtle",
+    params(("ID" = String, Path, description = "The job's ID"), ReadQuery),
+    responses(
+        (status = 200, description = "The job's allocations (one per task run)", body = Vec<models::AllocationView>, headers(
+            ("X-Nomad-Index" = u64, description = "The index of what is shown: pass it as `?index=` to wait for a change"),
+            ("X-Nomad-KnownLeader" = bool),
+            ("X-Nomad-LastContact" = u64),
+        )),
+        OrchestratorFailure,
+    ),
+)]
 pub async fn allocations(orchestrator: Shared, id: String, query: ReadQuery) -> Response {
     let index = match block(&orchestrator, Watched::Allocations(&id), &query).await {
         Ok(index) => index,
@@ -172,15 +296,24 @@ pub async fn allocations(orchestrator: Shared, id: String, query: ReadQuery) -> 
         .allocations(&id)
         .await
         .map(|allocs| {
-            ok(serde_json::Value::Array(
-                allocs.iter().map(models::allocation).collect(),
-            ))
+            let shown: Vec<_> = allocs.iter().map(models::allocation).collect();
+            ok(shown)
         })
         .map_err(Into::into);
     with_index(respond(answer), index)
 }
 
 /// `GET /v1/agent/allocation/{allocID}/stats`.
+#[utoipa::path(
+    get,
+    path = "/v1/agent/allocation/{allocID}/stats",
+    tag = "dtle",
+    params(("allocID" = String, Path, description = "The allocation's ID, or a unique prefix of it")),
+    responses(
+        (status = 200, description = "The task's figures", body = models::AllocationStats),
+        OrchestratorFailure,
+    ),
+)]
 pub async fn stats(orchestrator: Shared, alloc_id: String) -> Response {
     respond(
         orchestrator
@@ -199,17 +332,29 @@ pub async fn stats(orchestrator: Shared, alloc_id: String) -> Response {
 }
 
 /// `GET /v1/leader`: a JSON string `"host:port"`.
+#[utoipa::path(
+    get,
+    path = "/v1/leader",
+    tag = "dtle",
+    responses(
+        (status = 200, description = "The leader's `host:port`", body = String, content_type = "application/json"),
+        OrchestratorFailure,
+    ),
+)]
 pub async fn leader(orchestrator: Shared) -> Response {
-    respond(
-        orchestrator
-            .leader()
-            .await
-            .map(|leader| ok(serde_json::Value::String(leader)))
-            .map_err(Into::into),
-    )
+    respond(orchestrator.leader().await.map(ok).map_err(Into::into))
 }
 
 /// `GET /v1/nodes`.
+#[utoipa::path(
+    get,
+    path = "/v1/nodes",
+    tag = "dtle",
+    responses(
+        (status = 200, description = "The nodes", body = Vec<models::NodeView>),
+        OrchestratorFailure,
+    ),
+)]
 pub async fn nodes(orchestrator: Shared) -> Response {
     respond(
         orchestrator
@@ -221,6 +366,15 @@ pub async fn nodes(orchestrator: Shared) -> Response {
 }
 
 /// `GET /v1/members`.
+#[utoipa::path(
+    get,
+    path = "/v1/members",
+    tag = "dtle",
+    responses(
+        (status = 200, description = "The agents", body = models::Members),
+        OrchestratorFailure,
+    ),
+)]
 pub async fn members(orchestrator: Shared) -> Response {
     respond(
         orchestrator

@@ -149,6 +149,15 @@ fn families() -> Result<Families, prometheus::Error> {
 }
 
 /// The scrape.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "dtle",
+    responses(
+        (status = 200, description = "Prometheus' text exposition format (0.0.4)", body = String, content_type = "text/plain"),
+        (status = 500, description = "The metrics cannot be rendered", body = super::error::ErrorBody),
+    ),
+)]
 pub async fn scrape(orchestrator: Shared) -> warp::reply::Response {
     match render(orchestrator).await {
         Ok(text) => warp::http::Response::builder()

@@ -11,19 +11,56 @@
 //!
 //! `scripts/contract.sh` holds the server to this document with schemathesis.
 
+use super::{handlers, metrics};
+use std::collections::HashSet;
 use std::sync::OnceLock;
 use utoipa::OpenApi as _;
 use warp::Filter;
 
-/// The dtle 2.x API's part.
+/// The dtle 2.x API's part, with the document itself.
 #[derive(utoipa::OpenApi)]
-#[openapi(info(
-    title = "dtle-rs agent",
-    description = "The dtle 2.x job API, SeaTunnel Zeta's REST API (v2 at the root, v1 under \
-                   /hazelcast/rest/maps) and Flink's monitoring REST API, over MySQL/MariaDB \
-                   replication jobs."
-))]
+#[openapi(
+    info(
+        title = "dtle-rs agent",
+        description = "The dtle 2.x job API, SeaTunnel Zeta's REST API (v2 at the root, v1 under \
+                       /hazelcast/rest/maps) and Flink's monitoring REST API, over MySQL/MariaDB \
+                       replication jobs."
+    ),
+    paths(
+        handlers::list,
+        handlers::register_job,
+        handlers::get,
+        handlers::register_at,
+        handlers::stop,
+        handlers::pause,
+        handlers::resume,
+        handlers::allocations,
+        handlers::stats,
+        handlers::leader,
+        handlers::nodes,
+        handlers::members,
+        metrics::scrape,
+        served,
+    ),
+    tags(
+        (name = "dtle", description = "dtle 2.x's job API (Nomad-style keys)"),
+        (name = "contract", description = "This document"),
+    )
+)]
 struct DtleApi;
+
+/// `GET /openapi.json`.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "contract",
+    responses((status = 200, description = "This document (OpenAPI 3.1)", body = Object)),
+)]
+#[allow(
+    dead_code,
+    reason = "the document's entry for `route`, which serves it"
+)]
+fn served() {}
 
 /// The whole document.
 pub fn document() -> utoipa::openapi::OpenApi {
@@ -31,7 +68,34 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     doc.merge(super::seatunnel::openapi::document());
     doc.merge(super::flink::openapi::document());
+    unique_operation_ids(&mut doc);
     doc
+}
+
+/// One handler documented for several methods (`POST` and `PUT`) gets one operation ID per
+/// method: OpenAPI wants them unique.
+fn unique_operation_ids(doc: &mut utoipa::openapi::OpenApi) {
+    let mut seen = HashSet::new();
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            ("get", &mut item.get),
+            ("put", &mut item.put),
+            ("post", &mut item.post),
+            ("delete", &mut item.delete),
+            ("patch", &mut item.patch),
+        ];
+        for (method, operation) in operations {
+            let Some(operation) = operation else { continue };
+            let Some(id) = operation.operation_id.clone() else {
+                continue;
+            };
+            if !seen.insert(id.clone()) {
+                let renamed = format!("{id}_{method}");
+                seen.insert(renamed.clone());
+                operation.operation_id = Some(renamed);
+            }
+        }
+    }
 }
 
 /// `GET /openapi.json`: the document, rendered once.
@@ -46,4 +110,61 @@ pub fn route() -> impl Filter<Extract = (warp::reply::Response,), Error = warp::
         );
         response
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn served() -> Value {
+        serde_json::from_str(&document().to_json().expect("serialises")).expect("JSON")
+    }
+
+    #[test]
+    fn every_dtle_route_is_documented_with_its_methods() {
+        let doc = served();
+        let routes = [
+            ("/v1/jobs", &["get", "post", "put"][..]),
+            ("/v1/job/{ID}", &["get", "post", "put", "delete"]),
+            ("/v1/job/{ID}/pause", &["post"]),
+            ("/v1/job/{ID}/resume", &["post"]),
+            ("/v1/job/{ID}/allocations", &["get"]),
+            ("/v1/agent/allocation/{allocID}/stats", &["get"]),
+            ("/v1/leader", &["get"]),
+            ("/v1/nodes", &["get"]),
+            ("/v1/members", &["get"]),
+            ("/metrics", &["get"]),
+            ("/openapi.json", &["get"]),
+        ];
+        for (path, methods) in routes {
+            for method in methods {
+                assert!(
+                    doc["paths"][path][method].is_object(),
+                    "{method} {path} is not documented"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn operation_ids_are_unique_and_schemas_resolve() {
+        let doc = served();
+        let mut ids = HashSet::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("path item") {
+                let id = operation["operationId"].as_str().unwrap_or_default();
+                assert!(ids.insert(id.to_owned()), "{method} {path}: {id} twice");
+            }
+        }
+        let text = doc.to_string();
+        let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+        for reference in text.split("\"#/components/schemas/").skip(1) {
+            let name = reference.split('"').next().unwrap_or_default();
+            assert!(
+                schemas.contains_key(name),
+                "{name} is referenced, not defined"
+            );
+        }
+    }
 }

@@ -47,11 +47,13 @@ pub fn go_bool(name: &str, value: Option<&str>) -> Result<bool, ApiError> {
 }
 
 /// The query of a read that may block (`GET /v1/jobs`, `/v1/job/{ID}`, its allocations).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReadQuery {
-    /// Wait until the index passes this.
+    /// Wait until the index of what is read passes this (a blocking query; absent or 0: no
+    /// wait).
     pub index: Option<String>,
-    /// For at most this long (a Go duration).
+    /// For at most this long (a Go duration: `30s`, `5m`; default 5m, at most 10m).
     pub wait: Option<String>,
     /// `GET /v1/jobs`: only jobs whose ID starts with this.
     pub prefix: Option<String>,

@@ -33,7 +33,7 @@ pub fn routes(
         .and(write())
         .and(o())
         .and(job_body())
-        .then(|o, body| handlers::register(o, None, body));
+        .then(handlers::register_job);
     let job_get = v1
         .and(warp::path!("job" / String))
         .and(warp::get())
@@ -45,7 +45,7 @@ pub fn routes(
         .and(write())
         .and(o())
         .and(job_body())
-        .then(|id, o, body| handlers::register(o, Some(id), body));
+        .then(|id, o, body| handlers::register_at(o, id, body));
     let job_delete = v1
         .and(warp::path!("job" / String))
         .and(warp::delete())
