@@ -7,7 +7,7 @@
 
 mod cmd;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use std::process::ExitCode;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
@@ -50,7 +50,13 @@ fn main() -> ExitCode {
     if std::env::var_os(driver::plugin::handshake::MAGIC_COOKIE_KEY).is_some() {
         return cmd::plugin::run();
     }
-    let cli = Cli::parse();
+    let command = Cli::command();
+    let matches = command.clone().get_matches();
+    if let Err(err) = cmd::refuse_secrets_on_command_line(&command, &matches) {
+        eprintln!("dtle: {err}");
+        return ExitCode::from(2);
+    }
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
     let default_level = match &cli.command {
         Command::Agent(args) => cmd::agent::log_level(args).unwrap_or_else(|| "info".into()),
         _ => "info".into(),

@@ -15,6 +15,7 @@
 use anyhow::Context;
 use clap::Args;
 use driver::retry::RetryPolicy;
+use gateway::access::{AccessPolicy, AuditLog, Role, TokenError};
 use gateway::orchestrator::embedded::supervisor::RestartPolicy;
 use gateway::orchestrator::embedded::{EmbeddedConfig, EmbeddedOrchestrator, DEFAULT_KILL_TIMEOUT};
 use gateway::orchestrator::nomad::client::ClientConfig;
@@ -25,6 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
+use warp::Filter as _;
 
 #[derive(Args, Debug)]
 pub struct AgentArgs {
@@ -48,6 +50,26 @@ pub struct AgentArgs {
     /// instead of running the tasks here. The ACL token: the config file, or NOMAD_TOKEN.
     #[arg(long)]
     nomad_addr: Option<String>,
+    /// The API token that may do everything (named `admin` in the audit log). From the
+    /// environment (or `[[api.tokens]]` in the config file) only: a value on the command line is
+    /// refused, it would show in the process list. Without any token the API is open and the
+    /// agent listens on loopback only.
+    #[arg(
+        long,
+        env = "DTLE_ADMIN_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    admin_token: Option<String>,
+    /// The API token that may only read (`GET`; named `read` in the audit log). From the
+    /// environment or the config file only.
+    #[arg(
+        long,
+        env = "DTLE_READ_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    read_token: Option<String>,
 }
 
 /// The agent's config file.
@@ -76,6 +98,153 @@ struct FileConfig {
     /// The Nomad cluster to serve the API in front of; without an `address` (here or
     /// `--nomad-addr`) the agent runs the tasks itself.
     nomad: Option<NomadSection>,
+    /// Who may call the API, and over what.
+    api: Option<ApiSection>,
+}
+
+/// The config file's `api` section.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApiSection {
+    /// Named tokens: `[[api.tokens]]` with `name`, `role` (`read` or `admin`) and `token`.
+    #[serde(default)]
+    tokens: Vec<TokenEntry>,
+    /// PEM certificate chain of the API's TLS listener (with `tls_key`): HTTPS only.
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of that certificate.
+    tls_key: Option<PathBuf>,
+    /// PEM CA bundle: clients must present a certificate signed by it.
+    tls_client_ca: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenEntry {
+    name: String,
+    role: String,
+    token: String,
+}
+
+impl std::fmt::Debug for ApiSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<(&str, &str)> = self
+            .tokens
+            .iter()
+            .map(|t| (t.name.as_str(), t.role.as_str()))
+            .collect();
+        f.debug_struct("ApiSection")
+            .field("tokens", &names)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .field("tls_client_ca", &self.tls_client_ca)
+            .finish()
+    }
+}
+
+/// The API's listener: who may call it, and TLS.
+struct Listener {
+    addr: SocketAddr,
+    access: Arc<AccessPolicy>,
+    tls: Option<ApiTls>,
+}
+
+struct ApiTls {
+    cert: PathBuf,
+    key: PathBuf,
+    client_ca: Option<PathBuf>,
+}
+
+/// The tokens from the environment and the config file, and the rule that an open API stays on
+/// loopback.
+fn listener(args: &AgentArgs, file: &FileConfig, addr: SocketAddr) -> anyhow::Result<Listener> {
+    let section = file.api.as_ref();
+    let mut access = AccessPolicy::open();
+    for (name, role, secret) in [
+        ("admin", Role::Admin, &args.admin_token),
+        ("read", Role::Read, &args.read_token),
+    ] {
+        if let Some(secret) = secret.as_deref().filter(|s| !s.is_empty()) {
+            access = access.with_token(name, role, secret)?;
+        }
+    }
+    for entry in section.map(|s| s.tokens.as_slice()).unwrap_or_default() {
+        let role = Role::parse(&entry.role).ok_or_else(|| TokenError::UnknownRole {
+            name: entry.name.clone(),
+            role: entry.role.clone(),
+        })?;
+        access = access.with_token(&entry.name, role, &entry.token)?;
+    }
+    if !access.is_enforced() {
+        if !addr.ip().is_loopback() {
+            anyhow::bail!(
+                "refusing to serve the API on {addr} without a token: anyone who reaches it could \
+                 create and delete jobs. Set DTLE_ADMIN_TOKEN (and DTLE_READ_TOKEN), or \
+                 [[api.tokens]] in the config file, or listen on 127.0.0.1"
+            );
+        }
+        tracing::warn!(
+            %addr,
+            "no API token is configured: the API is open to every user of this machine, so it \
+             listens on loopback only (set DTLE_ADMIN_TOKEN to serve it further)"
+        );
+    }
+    let tls = match section.map(|s| (&s.tls_cert, &s.tls_key, &s.tls_client_ca)) {
+        Some((Some(cert), Some(key), client_ca)) => Some(ApiTls {
+            cert: cert.clone(),
+            key: key.clone(),
+            client_ca: client_ca.clone(),
+        }),
+        Some((None, None, None)) | None => None,
+        Some(_) => anyhow::bail!(
+            "the [api] section needs both tls_cert and tls_key (and tls_client_ca only with them)"
+        ),
+    };
+    Ok(Listener {
+        addr,
+        access: Arc::new(access),
+        tls,
+    })
+}
+
+/// A running HTTP server; ends after its graceful shutdown.
+type Server = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Serves `routes` behind the listener's tokens until `shutdown`; answers the bound address.
+fn serve(
+    listener: &Listener,
+    audit: AuditLog,
+    routes: warp::filters::BoxedFilter<(warp::reply::Response,)>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<(SocketAddr, Server)> {
+    let guarded = gateway::access::guarded(listener.access.clone(), Arc::new(audit), routes);
+    let addr = listener.addr;
+    match &listener.tls {
+        None => {
+            let (bound, server) = warp::serve(guarded)
+                .try_bind_with_graceful_shutdown(addr, shutdown)
+                .with_context(|| format!("listening on {addr}"))?;
+            Ok((bound, Box::pin(server)))
+        }
+        Some(tls) => {
+            let mut server = warp::serve(guarded)
+                .tls()
+                .cert_path(&tls.cert)
+                .key_path(&tls.key);
+            if let Some(ca) = &tls.client_ca {
+                server = server.client_auth_required_path(ca);
+            }
+            let (bound, server) = server
+                .try_bind_with_graceful_shutdown(addr, shutdown)
+                .with_context(|| {
+                    format!(
+                        "listening with TLS on {addr} (certificate {}, key {})",
+                        tls.cert.display(),
+                        tls.key.display()
+                    )
+                })?;
+            Ok((bound, Box::pin(server)))
+        }
+    }
 }
 
 /// The config file's `nomad` section.
@@ -199,8 +368,10 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
                 );
             }
         }
-        return run_nomad(listen, nomad);
+        let listener = listener(&args, &file, listen)?;
+        return run_nomad(listener, nomad);
     }
+    let listener = listener(&args, &file, listen)?;
     let http_addr = super::advertise::advertised(
         args.advertise.as_deref().or(file.advertise.as_deref()),
         listen,
@@ -247,11 +418,12 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         let orchestrator = EmbeddedOrchestrator::start(config.clone())
             .map_err(|e| anyhow::anyhow!("starting the orchestrator: {e}"))?;
         let shared: gateway::api::handlers::Shared = Arc::new(orchestrator.clone());
-        let routes = gateway::api::routes::routes(shared.clone());
-        let (addr, server) = warp::serve(routes)
-            .try_bind_with_graceful_shutdown(listen, stopping(shared))
-            .with_context(|| format!("listening on {listen}"))?;
-        tracing::info!(%addr, advertise = %config.http_addr, state_dir = %config.state_dir.display(), nats = %config.nats_url, "dtle agent listening");
+        let routes = gateway::api::routes::routes(shared.clone()).boxed();
+        let audit_path = config.state_dir.join("audit.log");
+        let audit = AuditLog::open(&audit_path)
+            .with_context(|| format!("opening the audit log {}", audit_path.display()))?;
+        let (addr, server) = serve(&listener, audit, routes, stopping(shared))?;
+        tracing::info!(%addr, tls = listener.tls.is_some(), advertise = %config.http_addr, state_dir = %config.state_dir.display(), nats = %config.nats_url, "dtle agent listening");
         server.await;
         tracing::info!("stopping the tasks");
         // Waits until every task has ended, at most the kill timeout.
@@ -301,7 +473,7 @@ fn nomad_config(args: &AgentArgs, file: &FileConfig) -> Option<NomadConfig> {
 
 /// Serves the API in front of Nomad until Ctrl-C or SIGTERM: nothing runs here, so nothing is
 /// left to stop.
-fn run_nomad(listen: SocketAddr, config: NomadConfig) -> anyhow::Result<ExitCode> {
+fn run_nomad(listener: Listener, config: NomadConfig) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let client = &config.client;
@@ -315,11 +487,10 @@ fn run_nomad(listen: SocketAddr, config: NomadConfig) -> anyhow::Result<ExitCode
         let orchestrator = NomadOrchestrator::new(config.clone())
             .map_err(|e| anyhow::anyhow!("the Nomad orchestrator: {e}"))?;
         let shared: gateway::api::handlers::Shared = Arc::new(orchestrator);
-        let routes = gateway::api::routes::routes(shared.clone());
-        let (addr, server) = warp::serve(routes)
-            .try_bind_with_graceful_shutdown(listen, stopping(shared))
-            .with_context(|| format!("listening on {listen}"))?;
-        tracing::info!(%addr, "dtle agent listening");
+        let routes = gateway::api::routes::routes(shared.clone()).boxed();
+        // No state folder in front of Nomad: the audit lines go to the log only.
+        let (addr, server) = serve(&listener, AuditLog::to_tracing(), routes, stopping(shared))?;
+        tracing::info!(%addr, tls = listener.tls.is_some(), "dtle agent listening");
         server.await;
         Ok::<_, anyhow::Error>(())
     })?;

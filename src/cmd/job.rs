@@ -11,6 +11,21 @@ pub struct Agent {
     /// The agent's HTTP address.
     #[arg(long, default_value = "http://127.0.0.1:8190", env = "DTLE_ADDR")]
     address: String,
+    /// The API token sent to the agent (`Authorization: Bearer`). From the environment only: a
+    /// value on the command line is refused.
+    #[arg(long, env = "DTLE_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    token: Option<String>,
+}
+
+impl Agent {
+    /// A request to the agent, with the token.
+    fn request(&self, method: &str, path: &str) -> ureq::Request {
+        let request = ureq::request(method, &format!("{}{path}", self.address));
+        match self.token.as_deref().filter(|t| !t.is_empty()) {
+            Some(token) => request.set("Authorization", &format!("Bearer {token}")),
+            None => request,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -131,10 +146,7 @@ fn call(request: ureq::Request, body: Option<&str>) -> anyhow::Result<serde_json
 
 fn submit(file: &PathBuf, agent: &Agent) -> anyhow::Result<ExitCode> {
     let text = read(file)?;
-    let answer = call(
-        ureq::post(&format!("{}/v1/jobs", agent.address)),
-        Some(&text),
-    )?;
+    let answer = call(agent.request("POST", "/v1/jobs"), Some(&text))?;
     for warning in answer["Warnings"].as_array().into_iter().flatten() {
         eprintln!("warning: {}", warning.as_str().unwrap_or_default());
     }
@@ -152,11 +164,8 @@ fn submit(file: &PathBuf, agent: &Agent) -> anyhow::Result<ExitCode> {
 }
 
 fn stop(id: &str, purge: bool, purge_position: bool, agent: &Agent) -> anyhow::Result<ExitCode> {
-    let url = format!(
-        "{}/v1/job/{id}?purge={purge}&purge_position={purge_position}",
-        agent.address
-    );
-    call(ureq::delete(&url), None)?;
+    let path = format!("/v1/job/{id}?purge={purge}&purge_position={purge_position}");
+    call(agent.request("DELETE", &path), None)?;
     println!(
         "job {id} stopped{}{}",
         if purge { " and purged" } else { "" },
@@ -179,7 +188,7 @@ fn bar(pct: f64, width: usize) -> String {
 
 fn status(id: Option<&str>, agent: &Agent) -> anyhow::Result<ExitCode> {
     let Some(id) = id else {
-        let jobs = call(ureq::get(&format!("{}/v1/jobs", agent.address)), None)?;
+        let jobs = call(agent.request("GET", "/v1/jobs"), None)?;
         println!("{:<30} {:<10}", "ID", "STATUS");
         for job in jobs.as_array().into_iter().flatten() {
             println!(
@@ -190,10 +199,10 @@ fn status(id: Option<&str>, agent: &Agent) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     };
-    let job = call(ureq::get(&format!("{}/v1/job/{id}", agent.address)), None)?;
+    let job = call(agent.request("GET", &format!("/v1/job/{id}")), None)?;
     println!("job {id}: {}", job["Status"].as_str().unwrap_or_default());
     let allocs = call(
-        ureq::get(&format!("{}/v1/job/{id}/allocations", agent.address)),
+        agent.request("GET", &format!("/v1/job/{id}/allocations")),
         None,
     )?;
     for alloc in allocs.as_array().into_iter().flatten() {
@@ -223,10 +232,7 @@ fn status(id: Option<&str>, agent: &Agent) -> anyhow::Result<ExitCode> {
             println!("       last error: {last_error}");
         }
         let Ok(stats) = call(
-            ureq::get(&format!(
-                "{}/v1/agent/allocation/{alloc_id}/stats",
-                agent.address
-            )),
+            agent.request("GET", &format!("/v1/agent/allocation/{alloc_id}/stats")),
             None,
         ) else {
             continue;
