@@ -6,9 +6,11 @@
 //! - [`access`]: API tokens, the gate in front of every route, and the audit log;
 //! - [`orchestrator`]: the trait, the embedded single-node orchestrator, and the one in front of
 //!   Nomad;
+//! - [`secrets`]: job passwords sealed at rest, and the agent's keys;
 //! - [`joblog`]: one log file per job, written by a tracing layer the agent installs.
 
 pub mod access;
 pub mod api;
 pub mod joblog;
 pub mod orchestrator;
+pub mod secrets;

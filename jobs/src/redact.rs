@@ -11,6 +11,14 @@ use serde_json::Value;
 const SECRET_KEY_PARTS: &[&str] = &["password", "passwd", "pwd", "secret", "token", "pasword"];
 
 impl JobSpec {
+    /// Every password of the job (to seal them at rest, or open sealed ones).
+    pub fn passwords_mut(&mut self) -> [&mut Password; 2] {
+        [
+            &mut self.src.connection.password,
+            &mut self.dest.connection.password,
+        ]
+    }
+
     /// This job with every password and secret-looking kept field replaced by `*`: the only form in
     /// which a job may be returned by an API, printed or logged.
     pub fn redacted(&self) -> JobSpec {

@@ -20,6 +20,7 @@ use gateway::orchestrator::embedded::supervisor::RestartPolicy;
 use gateway::orchestrator::embedded::{EmbeddedConfig, EmbeddedOrchestrator, DEFAULT_KILL_TIMEOUT};
 use gateway::orchestrator::nomad::client::ClientConfig;
 use gateway::orchestrator::nomad::{NomadConfig, NomadOrchestrator};
+use gateway::secrets::{self, KeyRing};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -70,6 +71,51 @@ pub struct AgentArgs {
         value_name = "TOKEN"
     )]
     read_token: Option<String>,
+    /// The key that seals job passwords at rest (32 random bytes in base64, e.g. `head -c 32
+    /// /dev/urandom | base64`). Environment only. Default: `<state_dir>/secret.key`, created on
+    /// first start (mode 0600).
+    #[arg(
+        long,
+        env = "DTLE_SECRET_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    secret_key: Option<String>,
+    /// Former keys, comma-separated, that may still open sealed passwords (which are then sealed
+    /// again under the current key). Environment only.
+    #[arg(
+        long,
+        env = "DTLE_SECRET_KEY_PREVIOUS",
+        hide_env_values = true,
+        value_name = "KEYS"
+    )]
+    secret_key_previous: Option<String>,
+}
+
+/// The keys that seal job passwords: the environment's, else the state folder's.
+fn key_ring(
+    secret_key: Option<&str>,
+    secret_key_previous: Option<&str>,
+    state_dir: &Path,
+) -> anyhow::Result<KeyRing> {
+    let previous = secret_key_previous
+        .unwrap_or_default()
+        .split(',')
+        .filter(|k| !k.trim().is_empty())
+        .map(|k| secrets::parse_key(k, "DTLE_SECRET_KEY_PREVIOUS"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let ring = match secret_key.filter(|k| !k.trim().is_empty()) {
+        Some(key) => {
+            let key = secrets::parse_key(key, "DTLE_SECRET_KEY")?;
+            KeyRing::with_current(&key, &previous, state_dir)?
+        }
+        None if previous.is_empty() => KeyRing::for_state_dir(state_dir)?,
+        None => anyhow::bail!(
+            "DTLE_SECRET_KEY_PREVIOUS is set without DTLE_SECRET_KEY: give the new key too"
+        ),
+    };
+    tracing::info!(key = ring.key_id(), "job passwords are sealed at rest");
+    Ok(ring)
 }
 
 /// The agent's config file.
@@ -413,9 +459,14 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     };
     std::fs::create_dir_all(&config.state_dir)
         .with_context(|| format!("creating {}", config.state_dir.display()))?;
+    let keys = key_ring(
+        args.secret_key.as_deref(),
+        args.secret_key_previous.as_deref(),
+        &config.state_dir,
+    )?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
-        let orchestrator = EmbeddedOrchestrator::start(config.clone())
+        let orchestrator = EmbeddedOrchestrator::start_with_keys(config.clone(), Arc::new(keys))
             .map_err(|e| anyhow::anyhow!("starting the orchestrator: {e}"))?;
         let shared: gateway::api::handlers::Shared = Arc::new(orchestrator.clone());
         let routes = gateway::api::routes::routes(shared.clone()).boxed();

@@ -29,11 +29,15 @@ use std::time::Duration;
 impl Orchestrator for EmbeddedOrchestrator {
     async fn register(&self, job: ParsedJob) -> Result<Registered, OrchestratorError> {
         let ParsedJob {
-            spec,
+            mut spec,
             posted,
             explicit_id,
             ..
         } = job;
+        // Passwords posted sealed (`POST /encrypt-config`) are opened here, once.
+        self.inner.store.keys().open_job(&mut spec).map_err(|why| {
+            OrchestratorError::Rejected(format!("a password of the job was {why}"))
+        })?;
         let id = spec.id.clone();
         let eval_id = uuid::Uuid::new_v4().to_string();
         let existing = {

@@ -43,6 +43,7 @@ mod tests;
 use super::history::History;
 use super::now_ns;
 use super::{Allocation, JobRecord, OrchestratorError, Registered, TaskNode, TaskState};
+use crate::secrets::KeyRing;
 use driver::retry::RetryPolicy;
 use driver::stats::TaskStats;
 use index::Seen;
@@ -159,6 +160,17 @@ impl EmbeddedOrchestrator {
         Self::start_with(config, Arc::new(DriverRunner))
     }
 
+    /// As [`EmbeddedOrchestrator::start`], sealing the jobs' passwords with `keys`.
+    ///
+    /// # Errors
+    /// When the state folder cannot be used.
+    pub fn start_with_keys(
+        config: EmbeddedConfig,
+        keys: Arc<KeyRing>,
+    ) -> Result<Self, OrchestratorError> {
+        Self::start_sealed(config, Arc::new(DriverRunner), keys)
+    }
+
     /// As [`EmbeddedOrchestrator::start`], with tasks run by `runner`.
     ///
     /// # Errors
@@ -167,7 +179,22 @@ impl EmbeddedOrchestrator {
         config: EmbeddedConfig,
         runner: Arc<dyn TaskRunner>,
     ) -> Result<Self, OrchestratorError> {
-        let store = Store::open(&config.state_dir)?;
+        let keys = KeyRing::for_state_dir(&config.state_dir)
+            .map_err(|e| OrchestratorError::Internal(e.to_string()))?;
+        Self::start_sealed(config, runner, Arc::new(keys))
+    }
+
+    /// As [`EmbeddedOrchestrator::start_with`], the jobs' passwords sealed with `keys` (the
+    /// agent's, from its environment) rather than the state folder's own key.
+    ///
+    /// # Errors
+    /// When the state folder cannot be used.
+    pub fn start_sealed(
+        config: EmbeddedConfig,
+        runner: Arc<dyn TaskRunner>,
+        keys: Arc<KeyRing>,
+    ) -> Result<Self, OrchestratorError> {
+        let store = Store::open(&config.state_dir, keys)?;
         let node_id = node_id(&config.state_dir)?;
         let index = store.load_index();
         let history = History::open(&config.state_dir)
@@ -295,6 +322,30 @@ impl EmbeddedOrchestrator {
             return;
         };
         let spec = entry.record.spec.clone();
+        if let Err(why) = self.inner.store.keys().open_job(&mut spec.clone()) {
+            // Sealed under a key this agent lacks: starting would log in with the sealed text.
+            entry.record.status = "dead".into();
+            entry.record.status_description =
+                format!("cannot be started: the job's passwords were {why}");
+            for task in &entry.tasks {
+                if let Ok(mut alloc) = task.alloc.lock() {
+                    alloc.desired_status = "stop".into();
+                    alloc.client_status = "failed".into();
+                    alloc.task_state.state = "dead".into();
+                    alloc.task_state.failed = true;
+                    let message = format!("the job's passwords were {why}");
+                    push_event(
+                        &mut alloc,
+                        "Setup Failure",
+                        &message,
+                        &message,
+                        Duration::ZERO,
+                    );
+                }
+            }
+            tracing::error!(job = %id, %why, "not starting the job's tasks");
+            return;
+        }
         for task in &mut entry.tasks {
             task.stats = Arc::new(TaskStats::default());
             task.since = Instant::now();

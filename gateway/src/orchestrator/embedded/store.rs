@@ -1,10 +1,15 @@
 //! The embedded orchestrator's state folder: one JSON file per job (its record and allocations),
-//! written atomically (temporary file, fsync, rename) and readable only by its owner, because it
-//! holds the job's passwords. An agent that restarts reads them back and restarts what ran.
+//! written atomically (temporary file, fsync, rename) and readable only by its owner. The job's
+//! passwords are sealed before the file is written ([`crate::secrets`]) and opened as it is read;
+//! one sealed under a previous key is sealed again under the current one. An agent that
+//! restarts reads the jobs back and restarts what ran; a job whose passwords it cannot open
+//! (a state folder copied without its key) is kept, stopped, with the reason as its status.
 
 use super::super::{Allocation, JobRecord, OrchestratorError};
+use crate::secrets::KeyRing;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// What is persisted of one job.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -21,14 +26,16 @@ pub struct Store {
     dir: PathBuf,
     /// Saves of the same job from two tasks' supervisors must not share the temporary file.
     writing: std::sync::Mutex<()>,
+    /// Seals and opens the jobs' passwords.
+    keys: Arc<KeyRing>,
 }
 
 impl Store {
-    /// Opens (creating) `<state_dir>/jobs`.
+    /// Opens (creating) `<state_dir>/jobs`, sealing with `keys`.
     ///
     /// # Errors
     /// When the folder cannot be created.
-    pub fn open(state_dir: &Path) -> Result<Self, OrchestratorError> {
+    pub fn open(state_dir: &Path, keys: Arc<KeyRing>) -> Result<Self, OrchestratorError> {
         let dir = state_dir.join("jobs");
         std::fs::create_dir_all(&dir).map_err(|e| {
             OrchestratorError::Internal(format!("creating the state folder {}: {e}", dir.display()))
@@ -36,7 +43,13 @@ impl Store {
         Ok(Self {
             dir,
             writing: std::sync::Mutex::new(()),
+            keys,
         })
+    }
+
+    /// The keys that seal the jobs' passwords.
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
     }
 
     fn path(&self, id: &str) -> PathBuf {
@@ -50,7 +63,9 @@ impl Store {
     /// When the file cannot be written.
     pub fn save(&self, job: &StoredJob) -> Result<(), OrchestratorError> {
         let path = self.path(&job.record.spec.id);
-        let text = serde_json::to_vec_pretty(job)
+        let mut sealed = job.clone();
+        self.keys.seal_job(&mut sealed.record.spec);
+        let text = serde_json::to_vec_pretty(&sealed)
             .map_err(|e| OrchestratorError::Internal(format!("encoding job state: {e}")))?;
         let _one_at_a_time = self.writing.lock().unwrap_or_else(|p| p.into_inner());
         crate::orchestrator::state_file::write_private(&path, &text)
@@ -111,13 +126,42 @@ impl Store {
                 .and_then(|bytes| {
                     serde_json::from_slice::<StoredJob>(&bytes).map_err(|e| e.to_string())
                 }) {
-                Ok(job) => jobs.push(job),
+                Ok(job) => jobs.push(self.opened(job)),
                 Err(err) => {
                     tracing::error!(file = %path.display(), %err, "skipping an unreadable job file")
                 }
             }
         }
         jobs
+    }
+
+    /// `job` with its passwords opened; sealed again under the current key if a previous one
+    /// sealed them; stopped, with the reason, if none of the keys can open them.
+    fn opened(&self, mut job: StoredJob) -> StoredJob {
+        let id = job.record.spec.id.clone();
+        let mut clear = job.record.spec.clone();
+        match self.keys.open_job(&mut clear) {
+            Ok(stale) => {
+                job.record.spec = clear;
+                if stale {
+                    match self.save(&job) {
+                        Ok(()) => {
+                            tracing::info!(job = %id, "job passwords sealed again under the current key")
+                        }
+                        Err(err) => {
+                            tracing::error!(job = %id, %err, "job passwords not sealed again")
+                        }
+                    }
+                }
+            }
+            Err(err) => {
+                tracing::error!(job = %id, %err, "the job cannot be started: its passwords cannot be opened");
+                job.record.status = "dead".into();
+                job.record.status_description =
+                    format!("cannot be started: the job's passwords were {err}");
+            }
+        }
+        job
     }
 }
 
@@ -145,7 +189,8 @@ mod tests {
     #[test]
     fn concurrent_saves_leave_a_readable_private_file() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = std::sync::Arc::new(Store::open(dir.path()).expect("store"));
+        let keys = Arc::new(KeyRing::from_keys(&[3; 32], &[]));
+        let store = std::sync::Arc::new(Store::open(dir.path(), keys).expect("store"));
         let threads: Vec<_> = (0..8)
             .map(|i| {
                 let store = store.clone();
