@@ -43,9 +43,8 @@ fn node_matches(node: &Node, tags: &HashMap<String, String>) -> bool {
     })
 }
 
-/// Flink's keys of `/overview` (`crate::api::flink::handlers::overview_fields`), which the
-/// same answer carries: all of them, or none when the orchestrator cannot list the jobs or
-/// nodes.
+/// Flink's keys of `/overview` (Flink's `GET /overview`), which the same answer carries: all
+/// of them, or none when the orchestrator cannot list the jobs or nodes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct StOverviewFlinkKeys {
     /// The nodes (Flink's task managers).
@@ -145,8 +144,9 @@ pub async fn overview_fields(api: &Api, tags: &HashMap<String, String>) -> StOve
     }
 }
 
-/// `GET /overview?tag=value`: SeaTunnel's keys and Flink's
-/// ([`crate::api::flink::handlers::overview_fields`]) in one object; they do not collide.
+/// `GET /overview?tag=value`: SeaTunnel's keys and Flink's in one object; they do not collide.
+///
+/// Flink's keys are those Flink's own `GET /overview` would answer: this path serves both APIs.
 #[utoipa::path(
     get,
     path = "/overview",
