@@ -1,14 +1,87 @@
 //! Errors as SeaTunnel answers them: `{"status": "fail", "message": "..."}`, with a 4xx status
 //! for what the request got wrong (SeaTunnel's `IllegalArgumentException`: 400) and a 5xx one
-//! for what failed here.
+//! for what failed here. The bodies are typed ([`StErrorBody`]) for the served OpenAPI document
+//! ([`super::openapi`]), as are the failures every call to the orchestrator can end in
+//! ([`StOrchestratorFailures`]).
 
 use crate::orchestrator::OrchestratorError;
 use jobs::seatunnel::SeaTunnelError;
 use jobs::JobError;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::{IntoResponses, ToSchema};
 use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::Reply;
+
+/// The `status` of a failure: always `fail`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StFailStatus {
+    /// The request failed.
+    Fail,
+}
+
+/// SeaTunnel's failure body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(example = json!({"status": "fail", "message": "job 7 not found"}))]
+pub struct StErrorBody {
+    /// `fail`.
+    pub status: StFailStatus,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// One problem of a dtle error body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct StDtleDiagnostic {
+    /// Where in the request.
+    pub path: String,
+    /// What is wrong there.
+    pub message: String,
+}
+
+/// The dtle API's error body (`crate::api::error::ApiError`), which the Prometheus scrape
+/// answers with when it cannot render the metrics.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct StDtleErrorBody {
+    /// What went wrong.
+    pub error: String,
+    /// The problems found, if any.
+    pub errors: Vec<StDtleDiagnostic>,
+    /// The warnings, if any.
+    pub warnings: Vec<StDtleDiagnostic>,
+}
+
+/// What a call to the orchestrator can fail with, on every operation that makes one
+/// (`crate::api::error::status_of`).
+#[derive(IntoResponses)]
+pub enum StOrchestratorFailures {
+    /// The orchestrator refused this agent (a Nomad ACL token without the rights).
+    #[response(status = 403)]
+    Forbidden(StErrorBody),
+    /// The orchestrator failed.
+    #[response(status = 500)]
+    Internal(StErrorBody),
+    /// What is behind the orchestrator (a database, a Nomad server) failed.
+    #[response(status = 502)]
+    Upstream(StErrorBody),
+    /// The orchestrator cannot be reached.
+    #[response(status = 503)]
+    Unavailable(StErrorBody),
+}
+
+/// What warp answers on the submit and stop calls before their handler runs.
+#[derive(IntoResponses)]
+pub enum StBodyRejections {
+    /// The body has no `Content-Length`.
+    #[response(status = 411)]
+    LengthRequired(StErrorBody),
+    /// The body is larger than 16 MiB.
+    #[response(status = 413)]
+    TooLarge(StErrorBody),
+}
 
 /// A failed SeaTunnel request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,7 +118,10 @@ impl StError {
 
     /// The response.
     pub fn into_response(self) -> Response {
-        let body = json!({"status": "fail", "message": self.message});
+        let body = StErrorBody {
+            status: StFailStatus::Fail,
+            message: self.message,
+        };
         warp::reply::with_status(warp::reply::json(&body), self.status).into_response()
     }
 
@@ -116,13 +192,14 @@ pub fn respond(result: Result<Response, StError>) -> Response {
 }
 
 /// A JSON answer with status 200.
-pub fn ok_json(body: &serde_json::Value) -> Response {
+pub fn ok_json<T: Serialize>(body: &T) -> Response {
     warp::reply::json(body).into_response()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[tokio::test]
     async fn failures_read_as_seatunnel_writes_them() {

@@ -10,12 +10,13 @@
 //! | Path | Module |
 //! |---|---|
 //! | `GET /overview?tag=value`, `/system-monitoring-information`, `/thread-dump` | [`system`] |
-//! | `GET /running-jobs`, `/job-info/:jobId`, `/running-job/:jobId`, `/finished-jobs[/:state]`, `/pending-jobs` | [`jobs`] |
+//! | `GET /running-jobs`, `/job-info/{jobId}`, `/running-job/{jobId}`, `/finished-jobs[/{state}]`, `/pending-jobs` | [`jobs`] |
 //! | `POST /submit-job`, `/submit-jobs`, `/stop-job`, `/stop-jobs` | [`submit`] |
-//! | `GET /logs[/:jobId \| /:file]`, `/log[/:file]` | [`logs`] |
-//! | `GET /openmetrics` (and `/metrics`, served by the dtle API at the root) | [`openmetrics`] |
+//! | `GET /logs[/{jobId} \| /{file}]`, `/log[/{file}]` | [`logs`] |
+//! | `GET /openmetrics`, and `/hazelcast/rest/maps/metrics` (the root's `/metrics` is the dtle API's) | [`openmetrics`] |
 //!
-//! States, times and errors: [`view`]; DAG, metrics and job objects: [`render`].
+//! States, times and errors: [`view`]; DAG, metrics and job objects: [`render`]. Every body is
+//! a typed value whose schema is in the served OpenAPI document ([`openapi`]).
 
 pub mod error;
 pub mod jobs;
@@ -114,10 +115,22 @@ impl ApiState {
 }
 
 /// A job ID as SeaTunnel's clients read it: a number when it is one, else the text.
-pub fn id_value(id: &str) -> serde_json::Value {
-    match id.parse::<i64>() {
-        Ok(n) if n >= 0 => serde_json::Value::from(n),
-        _ => serde_json::Value::String(id.to_owned()),
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum StJobId {
+    /// A SeaTunnel job ID: a positive 64-bit number.
+    Number(i64),
+    /// A dtle job ID that is not a number (letters, digits, `_`, `-`).
+    Text(String),
+}
+
+impl StJobId {
+    /// `id` as a number when it is a non-negative one, else as text.
+    pub fn of(id: &str) -> Self {
+        match id.parse::<i64>() {
+            Ok(n) if n >= 0 => StJobId::Number(n),
+            _ => StJobId::Text(id.to_owned()),
+        }
     }
 }
 
@@ -137,7 +150,7 @@ pub fn routes(orchestrator: Shared) -> BoxedFilter<(Response,)> {
     let v1_metrics = warp::path!("hazelcast" / "rest" / "maps" / "metrics")
         .and(warp::get())
         .and(with(api.clone()))
-        .then(|api: Api| crate::api::metrics::scrape(api.orchestrator.clone()));
+        .then(openmetrics::v1_metrics);
     under(root, "", api)
         .or(v1_paths)
         .unify()
@@ -179,18 +192,12 @@ fn under(prefix: BoxedFilter<()>, base: &'static str, api: Api) -> BoxedFilter<(
         .then(system::monitoring);
     let thread_dump = get("thread-dump").and(a()).then(system::thread_dump);
     let running_jobs = get("running-jobs").and(a()).then(jobs::running_jobs);
-    let job_info = get_one("job-info")
-        .and(a())
-        .then(|id, api| jobs::job_info(api, id, false));
-    let running_job = get_one("running-job")
-        .and(a())
-        .then(|id, api| jobs::job_info(api, id, true));
-    let finished_all = get("finished-jobs")
-        .and(a())
-        .then(|api| jobs::finished_jobs(api, String::new()));
+    let job_info = get_one("job-info").and(a()).then(jobs::get_job_info);
+    let running_job = get_one("running-job").and(a()).then(jobs::get_running_job);
+    let finished_all = get("finished-jobs").and(a()).then(jobs::all_finished_jobs);
     let finished = get_one("finished-jobs")
         .and(a())
-        .then(|state, api| jobs::finished_jobs(api, state));
+        .then(jobs::finished_jobs_in_state);
     let pending = get("pending-jobs")
         .and(a())
         .and(query())
@@ -213,7 +220,7 @@ fn under(prefix: BoxedFilter<()>, base: &'static str, api: Api) -> BoxedFilter<(
         .and(a())
         .and(query())
         .and(host())
-        .then(move |api, q, host| logs::list(api, None, q, host, base, "logs"));
+        .then(move |api, q, host| logs::all_logs(api, q, host, base));
     let logs_one = get_one("logs")
         .and(a())
         .and(query())
@@ -223,7 +230,7 @@ fn under(prefix: BoxedFilter<()>, base: &'static str, api: Api) -> BoxedFilter<(
         .and(a())
         .and(query())
         .and(host())
-        .then(move |api, q, host| logs::list(api, None, q, host, base, "log"));
+        .then(move |api, q, host| logs::node_logs(api, q, host, base));
     let log_one = get_one("log").and(a()).then(logs::file);
     let openmetrics = get("openmetrics").and(a()).then(openmetrics::scrape);
 
@@ -277,6 +284,7 @@ mod tests {
         let a: i64 = api.generate_id().parse().expect("a long");
         let b: i64 = api.generate_id().parse().expect("a long");
         assert!(a > 0 && b > 0 && a != b);
+        let id_value = |id: &str| serde_json::to_value(StJobId::of(id)).expect("JSON");
         assert_eq!(
             id_value("733584788375666689"),
             serde_json::json!(733584788375666689_i64)

@@ -2,7 +2,7 @@
 //! OpenMetrics text format: counter families are named without their `_total` suffix (their
 //! samples keep it), the content type is OpenMetrics', and the exposition ends with `# EOF`.
 
-use super::error::{respond, StError};
+use super::error::{respond, StDtleErrorBody, StError, StErrorBody};
 use super::Api;
 use std::collections::HashSet;
 use warp::http::StatusCode;
@@ -58,7 +58,28 @@ pub fn convert(prometheus: &str) -> String {
     out
 }
 
-/// The scrape.
+/// A failed scrape: the dtle API's error (the metrics do not render) or SeaTunnel's (the
+/// rendered text cannot be read back).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum StScrapeFailure {
+    /// The metrics do not render.
+    Dtle(StDtleErrorBody),
+    /// The rendered text cannot be read back.
+    SeaTunnel(StErrorBody),
+}
+
+/// `GET /openmetrics`: the scrape.
+#[utoipa::path(
+    get,
+    path = "/openmetrics",
+    operation_id = "st_openmetrics",
+    tag = "SeaTunnel",
+    responses(
+        (status = 200, description = "The metrics in the OpenMetrics text format, ending with `# EOF`", body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        (status = 500, description = "The metrics cannot be rendered", body = StScrapeFailure),
+    )
+)]
 pub async fn scrape(api: Api) -> Response {
     let response = crate::api::metrics::scrape(api.orchestrator.clone()).await;
     if !response.status().is_success() {
@@ -79,6 +100,22 @@ pub async fn scrape(api: Api) -> Response {
         }
         .await,
     )
+}
+
+/// `GET /hazelcast/rest/maps/metrics`: the Prometheus scrape of `GET /metrics` (v1 only: the
+/// root's `/metrics` is the dtle API's).
+#[utoipa::path(
+    get,
+    path = "/hazelcast/rest/maps/metrics",
+    operation_id = "st_v1_metrics",
+    tag = "SeaTunnel v1",
+    responses(
+        (status = 200, description = "The metrics in Prometheus' text format", body = String, content_type = "text/plain; version=0.0.4"),
+        (status = 500, description = "The metrics cannot be rendered", body = StDtleErrorBody),
+    )
+)]
+pub async fn v1_metrics(api: Api) -> Response {
+    crate::api::metrics::scrape(api.orchestrator.clone()).await
 }
 
 #[cfg(test)]

@@ -38,29 +38,45 @@
 //! agent does not know starts as posted; if its name has a position on the target (left by a
 //! purged job), it continues from there, as every dtle job does.
 
-use super::error::{ok_json, respond, StError};
+use super::error::StOrchestratorFailures;
+use super::error::{ok_json, respond, StBodyRejections, StError, StErrorBody};
 use super::view::{self, JobView};
-use super::{id_value, Api};
+use super::{Api, StJobId};
 use crate::orchestrator::OrchestratorError;
 use jobs::seatunnel::{self as st, ConfigFormat, SubmitParams};
 use jobs::ParsedJob;
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{Map, Value};
 use std::collections::HashMap;
+use utoipa::{IntoParams, ToSchema};
 use warp::reply::Response;
 
 /// SeaTunnel's default job name.
 const DEFAULT_NAME: &str = "SeaTunnel_Job";
 
-/// The request's own settings.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The request's own settings: `/submit-job`'s query, or `params` of a `/submit-jobs` entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, IntoParams, ToSchema)]
+#[into_params(parameter_in = Query)]
+#[schema(as = StSubmitParams)]
 pub struct Params {
-    /// `jobId`.
+    /// The dtle job ID: a number as SeaTunnel's, or letters, digits, `_` and `-` (at most 64).
+    /// Without it a SeaTunnel config gets a new number, a dtle job keeps its own.
+    #[param(rename = "jobId")]
+    #[schema(rename = "jobId")]
     pub job_id: Option<String>,
-    /// `jobName`.
+    /// The job's name: letters, digits, `_` and `-` (at most 64); else the config's
+    /// `env.job.name`, else the dtle job's `Name`.
+    #[param(rename = "jobName")]
+    #[schema(rename = "jobName")]
     pub job_name: Option<String>,
-    /// `isStartWithSavePoint` (Java's `Boolean.parseBoolean`: `true` in any case).
+    /// `true` (any case): start a known job from the position its target committed (needs
+    /// `jobId`); otherwise a known job starts afresh.
+    #[param(rename = "isStartWithSavePoint", required = false, value_type = Option<bool>)]
+    #[schema(rename = "isStartWithSavePoint", required = false, value_type = Option<bool>)]
     pub start_with_savepoint: bool,
-    /// `format`: `json` (default) or `hocon`.
+    /// How the body is written: `json` (default) or `hocon` (also `conf`, `config`).
+    #[param(example = "hocon")]
+    #[schema(example = "hocon")]
     pub format: Option<String>,
 }
 
@@ -246,7 +262,151 @@ async fn start(api: &Api, sub: Submission, known: Known) -> Result<(String, Stri
     Ok((id, name))
 }
 
+/// What `/submit-job` answers: the job's ID and name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StSubmitted {
+    /// The job ID (a number when it is one).
+    pub job_id: StJobId,
+    /// The job's name.
+    pub job_name: String,
+}
+
+/// What `/submit-jobs` answers for each job: its ID (as text) and name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StSubmittedItem {
+    /// The job ID, as text.
+    pub job_id: String,
+    /// The job's name.
+    pub job_name: String,
+}
+
+/// `env` of a SeaTunnel config.
+#[derive(Debug, Clone, ToSchema)]
+pub struct StConfigEnv {
+    /// `STREAMING` (snapshot, then the binlog) or `BATCH` (SeaTunnel's default: the snapshot only).
+    #[schema(rename = "job.mode")]
+    pub job_mode: Option<String>,
+    /// The job's name (unless the request's `jobName` gives one).
+    #[schema(rename = "job.name")]
+    pub job_name: Option<String>,
+}
+
+/// The source of a SeaTunnel config: `MySQL-CDC`.
+#[derive(Debug, Clone, ToSchema)]
+pub struct StSourceConfig {
+    /// `MySQL-CDC` (any other connector is refused by name).
+    #[schema(example = "MySQL-CDC")]
+    pub plugin_name: String,
+    /// `jdbc:mysql://host:port/...`.
+    #[schema(rename = "base-url")]
+    pub base_url: String,
+    /// The source server's user.
+    pub username: String,
+    /// Its password (never shown back).
+    pub password: String,
+    /// The tables to replicate, `db.table`.
+    #[schema(rename = "table-names")]
+    pub table_names: Option<Vec<String>>,
+    /// The schemas to replicate.
+    #[schema(rename = "database-names")]
+    pub database_names: Option<Vec<String>>,
+    /// `initial` (a snapshot first), `latest` (from now) or `specific`.
+    #[schema(rename = "startup.mode")]
+    pub startup_mode: Option<String>,
+    /// With `specific`: `gtid-set`, or `file` and `pos`.
+    #[schema(rename = "startup.specific-offset", value_type = Option<Object>)]
+    pub startup_specific_offset: Option<Value>,
+    /// Rows per snapshot chunk.
+    #[schema(rename = "snapshot.split.size")]
+    pub snapshot_split_size: Option<u64>,
+}
+
+/// The sink of a SeaTunnel config: `Jdbc` to MySQL/MariaDB.
+#[derive(Debug, Clone, ToSchema)]
+pub struct StSinkConfig {
+    /// `Jdbc`.
+    #[schema(example = "Jdbc")]
+    pub plugin_name: String,
+    /// `jdbc:mysql://host:port/...` (or `jdbc:mariadb:`).
+    pub url: String,
+    /// The target server's user.
+    pub user: String,
+    /// Its password (never shown back).
+    pub password: String,
+    /// The target schema (`${database_name}`: the source's).
+    pub database: Option<String>,
+    /// The target table, for one source table (`${table_name}`: the source's).
+    pub table: Option<String>,
+    /// The JDBC driver class (not used).
+    pub driver: Option<String>,
+}
+
+/// A SeaTunnel job config as JSON: one `MySQL-CDC` source and one `Jdbc` sink (a list of one,
+/// or HOCON's layout `{"MySQL-CDC": {...}}`). Options with no dtle meaning are accepted and
+/// ignored; transforms, a sink `query` and other connectors are refused by name.
+#[derive(Debug, Clone, ToSchema)]
+pub struct StSeaTunnelConfig {
+    /// The job's settings.
+    pub env: Option<StConfigEnv>,
+    /// The source.
+    pub source: Vec<StSourceConfig>,
+    /// Must be empty: dtle has no transforms.
+    #[schema(value_type = Option<Vec<Object>>, max_items = 0)]
+    pub transform: Option<Vec<Value>>,
+    /// The sink.
+    pub sink: Vec<StSinkConfig>,
+}
+
+/// A job as `POST /v1/jobs` takes it: dtle 2.x JSON (`{"Name", "Tasks": [{"Type": "Src"}, {"Type":
+/// "Dest"}]}`, or a client's `{"Job": {...}}`) or Nomad JSON (`{"Job": {"TaskGroups": ...}}`);
+/// see `docs/job-format.md`.
+#[derive(Debug, Clone, ToSchema)]
+#[schema(as = StDtleJob, value_type = Object)]
+pub struct StDtleJob(pub Map<String, Value>);
+
+/// A JSON body of `/submit-job`: a SeaTunnel config (it has `source` or `sink`) or a dtle job.
+#[derive(Debug, Clone, ToSchema)]
+#[serde(untagged)]
+pub enum StSubmitBody {
+    /// A SeaTunnel config.
+    SeaTunnel(StSeaTunnelConfig),
+    /// A dtle or Nomad job.
+    Dtle(StDtleJob),
+}
+
+/// One entry of `/submit-jobs`: a job as `/submit-job` takes it (JSON), with its `params`.
+#[derive(Debug, Clone, ToSchema)]
+pub struct StSubmitItem {
+    /// The config or job.
+    #[serde(flatten)]
+    pub job: StSubmitBody,
+    /// `jobId`, `jobName`, `isStartWithSavePoint` (`format` does not apply).
+    pub params: Option<Params>,
+}
+
 /// `POST /submit-job?jobId=&jobName=&isStartWithSavePoint=&format=`: `{"jobId", "jobName"}`.
+#[utoipa::path(
+    post,
+    path = "/submit-job",
+    operation_id = "st_submit_job",
+    tag = "SeaTunnel",
+    params(Params),
+    request_body(description = "A SeaTunnel config (JSON, or HOCON with `format=hocon`) whose source is MySQL-CDC and sink Jdbc, or a dtle job (dtle 2.x JSON, Nomad JSON or HCL)", content(
+        (StSubmitBody = "application/json"),
+        (String = "text/plain"),
+    )),
+    responses(
+        (status = 200, description = "The job is registered", body = StSubmitted),
+        (status = 400, description = "The body or a parameter is not valid, or asks for what dtle cannot do", body = StErrorBody),
+        (status = 404, description = "The job was removed while being replaced", body = StErrorBody),
+        (status = 409, description = "The job runs or waits to run, or its name is another job's", body = StErrorBody),
+        (status = 501, description = "The orchestrator cannot do what the submission needs", body = StErrorBody),
+        StBodyRejections,
+        StOrchestratorFailures,
+    )
+)]
 pub async fn submit_job(api: Api, query: HashMap<String, String>, body: bytes::Bytes) -> Response {
     respond(
         async {
@@ -266,7 +426,10 @@ pub async fn submit_job(api: Api, query: HashMap<String, String>, body: bytes::B
                 start_with_savepoint: params.start_with_savepoint,
             };
             let (id, name) = start(&api, submission, known).await?;
-            Ok(ok_json(&json!({"jobId": id_value(&id), "jobName": name})))
+            Ok(ok_json(&StSubmitted {
+                job_id: StJobId::of(&id),
+                job_name: name,
+            }))
         }
         .await,
     )
@@ -274,6 +437,24 @@ pub async fn submit_job(api: Api, query: HashMap<String, String>, body: bytes::B
 
 /// `POST /submit-jobs`: an array of configs, each with its `params`. Every job is read and
 /// checked before any is started: one bad job fails the request and starts none.
+#[utoipa::path(
+    post,
+    path = "/submit-jobs",
+    operation_id = "st_submit_jobs",
+    tag = "SeaTunnel",
+    request_body(description = "The jobs, each with its `params`", content(
+        (Vec<StSubmitItem> = "application/json"),
+    )),
+    responses(
+        (status = 200, description = "Every job is registered, in order", body = Vec<StSubmittedItem>),
+        (status = 400, description = "A job or its params is not valid (`job <n> of <count>: ...`)", body = StErrorBody),
+        (status = 404, description = "A job was removed while being replaced", body = StErrorBody),
+        (status = 409, description = "A job runs or waits to run, its name is another job's, or it is given twice", body = StErrorBody),
+        (status = 501, description = "The orchestrator cannot do what a submission needs", body = StErrorBody),
+        StBodyRejections,
+        StOrchestratorFailures,
+    )
+)]
 pub async fn submit_jobs(api: Api, body: bytes::Bytes) -> Response {
     respond(
         async {
@@ -321,9 +502,12 @@ pub async fn submit_jobs(api: Api, body: bytes::Bytes) -> Response {
                 let (id, name) = start(&api, submission, known)
                     .await
                     .map_err(|e| e.for_item(i + 1, count))?;
-                answers.push(json!({"jobId": id, "jobName": name}));
+                answers.push(StSubmittedItem {
+                    job_id: id,
+                    job_name: name,
+                });
             }
-            Ok(ok_json(&Value::Array(answers)))
+            Ok(ok_json(&answers))
         }
         .await,
     )
@@ -357,13 +541,50 @@ fn json_body(body: &[u8]) -> Result<Value, StError> {
         .map_err(|e| StError::bad_request(format!("Invalid JSON format in request body: {e}")))
 }
 
+/// A job ID given as a JSON number, written back as it was read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(transparent)]
+#[schema(value_type = i64)]
+pub struct StJobNumber(pub serde_json::Number);
+
+/// A job ID as a stop request gave it: a number or a string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum StGivenJobId {
+    /// A number.
+    Number(StJobNumber),
+    /// A string.
+    Text(String),
+}
+
+/// A request to stop a job.
+#[derive(Debug, Clone, ToSchema)]
+pub struct StStopRequest {
+    /// The job ID (a number or a string).
+    #[schema(rename = "jobId")]
+    pub job_id: StGivenJobId,
+    /// `true` (or `"true"`, any case): stop with a savepoint, keeping the committed position to
+    /// resume from.
+    #[schema(rename = "isStopWithSavePoint", value_type = Option<bool>)]
+    pub is_stop_with_save_point: Option<Value>,
+}
+
+/// What a stop answers: the job ID as it was given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StStopped {
+    /// The job ID as given.
+    pub job_id: StGivenJobId,
+}
+
 /// One entry of a stop request: the job ID as given (a number or a string) and whether to keep
 /// a savepoint.
-fn stop_request(value: &Map<String, Value>) -> Result<(Value, String, bool), StError> {
-    let given = value.get("jobId").cloned().unwrap_or(Value::Null);
-    let id = match &given {
-        Value::Number(n) => n.to_string(),
-        Value::String(s) if !s.trim().is_empty() => s.trim().to_owned(),
+fn stop_request(value: &Map<String, Value>) -> Result<(StGivenJobId, String, bool), StError> {
+    let (given, id) = match value.get("jobId") {
+        Some(Value::Number(n)) => (StGivenJobId::Number(StJobNumber(n.clone())), n.to_string()),
+        Some(Value::String(s)) if !s.trim().is_empty() => {
+            (StGivenJobId::Text(s.clone()), s.trim().to_owned())
+        }
         _ => return Err(StError::bad_request("jobId cannot be empty.")),
     };
     let savepoint = match value.get("isStopWithSavePoint") {
@@ -412,6 +633,22 @@ async fn stop(api: &Api, id: &str, savepoint: bool) -> Result<(), StError> {
 }
 
 /// `POST /stop-job` `{"jobId", "isStopWithSavePoint"}`: `{"jobId"}`.
+#[utoipa::path(
+    post,
+    path = "/stop-job",
+    operation_id = "st_stop_job",
+    tag = "SeaTunnel",
+    request_body(content((StStopRequest = "application/json"))),
+    responses(
+        (status = 200, description = "The job is stopped", body = StStopped),
+        (status = 400, description = "The body is not a JSON object with a jobId", body = StErrorBody),
+        (status = 404, description = "No such job", body = StErrorBody),
+        (status = 409, description = "The job has ended: there is no position to save", body = StErrorBody),
+        (status = 501, description = "The orchestrator can neither stop with a savepoint nor pause", body = StErrorBody),
+        StBodyRejections,
+        StOrchestratorFailures,
+    )
+)]
 pub async fn stop_job(api: Api, body: bytes::Bytes) -> Response {
     respond(
         async {
@@ -420,7 +657,7 @@ pub async fn stop_job(api: Api, body: bytes::Bytes) -> Response {
             };
             let (given, id, savepoint) = stop_request(&request)?;
             stop(&api, &id, savepoint).await?;
-            Ok(ok_json(&json!({"jobId": given})))
+            Ok(ok_json(&StStopped { job_id: given }))
         }
         .await,
     )
@@ -428,6 +665,22 @@ pub async fn stop_job(api: Api, body: bytes::Bytes) -> Response {
 
 /// `POST /stop-jobs` `[{"jobId", "isStopWithSavePoint"}, ...]`: `[{"jobId"}, ...]`. Stops them
 /// in order; the first failure ends the request (the jobs before it are stopped).
+#[utoipa::path(
+    post,
+    path = "/stop-jobs",
+    operation_id = "st_stop_jobs",
+    tag = "SeaTunnel",
+    request_body(content((Vec<StStopRequest> = "application/json"))),
+    responses(
+        (status = 200, description = "Every job is stopped, in order", body = Vec<StStopped>),
+        (status = 400, description = "The body is not a JSON array of objects with a jobId", body = StErrorBody),
+        (status = 404, description = "No such job (`job <n> of <count>: ...`; the jobs before it are stopped)", body = StErrorBody),
+        (status = 409, description = "A job has ended: there is no position to save", body = StErrorBody),
+        (status = 501, description = "The orchestrator can neither stop with a savepoint nor pause", body = StErrorBody),
+        StBodyRejections,
+        StOrchestratorFailures,
+    )
+)]
 pub async fn stop_jobs(api: Api, body: bytes::Bytes) -> Response {
     respond(
         async {
@@ -443,14 +696,14 @@ pub async fn stop_jobs(api: Api, body: bytes::Bytes) -> Response {
                 };
                 requests.push(stop_request(request).map_err(|e| e.for_item(i + 1, count))?);
             }
-            let mut answers = Vec::with_capacity(count);
+            let mut answers: Vec<StStopped> = Vec::with_capacity(count);
             for (i, (given, id, savepoint)) in requests.into_iter().enumerate() {
                 stop(&api, &id, savepoint)
                     .await
                     .map_err(|e| e.for_item(i + 1, count))?;
-                answers.push(json!({"jobId": given}));
+                answers.push(StStopped { job_id: given });
             }
-            Ok(ok_json(&Value::Array(answers)))
+            Ok(ok_json(&answers))
         }
         .await,
     )
@@ -461,6 +714,7 @@ mod tests {
     use super::*;
     use crate::api::seatunnel::tests::NoJobs;
     use crate::api::seatunnel::ApiState;
+    use serde_json::json;
     use std::sync::Arc;
 
     fn config(source: &str) -> String {
@@ -549,6 +803,7 @@ mod tests {
         let (given, id, savepoint) =
             request(json!({"jobId": 733584788375666689_i64, "isStopWithSavePoint": true}))
                 .expect("read");
+        let given = serde_json::to_value(given).expect("JSON");
         assert_eq!(
             (given, id.as_str(), savepoint),
             (json!(733584788375666689_i64), "733584788375666689", true)

@@ -24,8 +24,11 @@ use driver::stats::StatsSnapshot;
 use jobs::{JobSpec, NameMatch, Role};
 use std::collections::BTreeMap;
 
-/// SeaTunnel's job states that a dtle job can be in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// SeaTunnel's job states that a dtle job can be in (`jobStatus`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum StStatus {
     /// Waiting for a task to start or to be restarted.
     Pending,
