@@ -92,8 +92,11 @@ mysql_at "$DTLE_TEST_SRC" "CREATE DATABASE $SCHEMA;
     INSERT INTO $SCHEMA.t (v, d, at) SELECT CONCAT('row ', seq), seq / 7, NOW(6) FROM seq_1_to_500;"
 
 rm -rf "$WORK/state"
-"$DTLE_BIN" agent --listen "127.0.0.1:$PORT" --nats "$DTLE_TEST_NATS" --state-dir "$WORK/state" \
-    2>"$WORK/agent.log" &
+# Every call carries the admin token: the document's 401 and 403 are the gate's, held apart.
+TOKEN=contract-$("$PY" -c 'import secrets; print(secrets.token_hex(16))')
+export DTLE_CONTRACT_TOKEN=$TOKEN
+DTLE_ADMIN_TOKEN=$TOKEN "$DTLE_BIN" agent --listen "127.0.0.1:$PORT" --nats "$DTLE_TEST_NATS" \
+    --state-dir "$WORK/state" 2>"$WORK/agent.log" &
 agent_pid=$!
 BASE=http://127.0.0.1:$PORT
 for _ in $(seq 100); do
@@ -121,14 +124,15 @@ log "job $JOB_ID runs; schemathesis (seed $SEED, $MAX_EXAMPLES examples per oper
 done) &
 writer_pid=$!
 
-export DTLE_CONTRACT_IDS DTLE_CONTRACT_SECRETS=$DTLE_TEST_PASSWORD DTLE_CONTRACT_SEED=$SEED
+export DTLE_CONTRACT_IDS DTLE_CONTRACT_SECRETS=$DTLE_TEST_PASSWORD,$TOKEN DTLE_CONTRACT_SEED=$SEED
 DTLE_CONTRACT_IDS=$("$PY" tests/contract/prepare.py ids "$BASE" "$JOB_ID")
 st() { # CONFIG PHASES: one schemathesis pass over every operation
     PYTHONPATH=$ROOT/tests/contract SCHEMATHESIS_HOOKS=hooks "$VENV/bin/st" \
         --config-file "$ROOT/tests/contract/$1" run "$BASE/openapi.json" \
+        -H "Authorization: Bearer $TOKEN" \
         --phases "$2" \
         --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,no_secret_leaks \
-        --max-examples "$MAX_EXAMPLES" --seed "$SEED" --workers 2 --request-timeout 30 \
+        --max-examples "$MAX_EXAMPLES" --seed "$SEED" --workers 1 --request-timeout 30 \
         --suppress-health-check all --no-color
 }
 status=0
@@ -151,5 +155,12 @@ fi
 # reused values pause, resume, stop and purge it, and the answers about a job in each of those
 # states are held to the document.
 st follow-answers.toml fuzzing,stateful || status=$?
+# Neither the job's password nor the token is in the agent's log or its state folder.
+for secret in "$DTLE_TEST_PASSWORD" "$TOKEN"; do
+    if grep -rlF -- "$secret" "$WORK/agent.log" "$WORK/state" >&2; then
+        log "a secret is written in clear in the file(s) above"
+        status=1
+    fi
+done
 [ "$status" -eq 0 ] && log "passed: $src rows replicated during the run" || log "failed (seed $SEED)"
 exit "$status"

@@ -6,6 +6,10 @@
   generated path parameters are replaced by the real IDs of the running job
   (DTLE_CONTRACT_IDS: a JSON object, parameter name -> list of values). Writes keep their
   random IDs: the job must keep running for the whole run.
+- `map_query`: blocking reads wait a second at most.
+
+One worker only: CPython 3.11 may fail to compile in two threads at once ("AST constructor
+recursion depth mismatch"), which schemathesis reports as an error of the operation.
 """
 
 import json
@@ -42,3 +46,14 @@ def map_path_parameters(context, path_parameters):
         if values and _pick.random() < 0.5:
             mapped[name] = _pick.choice(values)
     return mapped
+
+
+@schemathesis.hook
+def map_query(context, query):
+    """A blocking read (`?index=N`) waits up to 5 minutes for a change, by design: keep the
+    generated ones to a second, so the run does not time out waiting for a job to change."""
+    if query and "index" in query:
+        mapped = dict(query)
+        mapped["wait"] = "1s"
+        return mapped
+    return query

@@ -6,6 +6,7 @@
 """
 
 import json
+import os
 import sys
 import time
 import urllib.error
@@ -16,6 +17,9 @@ def call(method, url, body=None):
     data = body.encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method)
     request.add_header("Content-Type", "application/json")
+    token = os.environ.get("DTLE_CONTRACT_TOKEN")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(request, timeout=30) as answer:
             return answer.status, json.loads(answer.read() or b"null")

@@ -69,7 +69,91 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(super::seatunnel::openapi::document());
     doc.merge(super::flink::openapi::document());
     unique_operation_ids(&mut doc);
+    guarded(&mut doc);
     doc
+}
+
+/// The gate in front of every route ([`crate::access`]): a bearer token (or Nomad's
+/// `X-Nomad-Token`) when the agent has tokens configured, 401 without a valid one, 403 for a
+/// read-only token on a write.
+fn guarded(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::schema::{AnyOfBuilder, Schema};
+    use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder};
+    use utoipa::openapi::security::{SecurityRequirement, SecurityScheme};
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some(
+                    "An API token of the agent (DTLE_ADMIN_TOKEN, DTLE_READ_TOKEN or \
+                     [[api.tokens]]); none when the agent has no token (loopback only)",
+                ))
+                .build(),
+        ),
+    );
+    components.add_security_scheme(
+        "nomad_token",
+        SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Nomad-Token"))),
+    );
+    doc.security = Some(vec![
+        SecurityRequirement::new("bearer", Vec::<String>::new()),
+        SecurityRequirement::new("nomad_token", Vec::<String>::new()),
+        SecurityRequirement::default(),
+    ]);
+    let refused = |what: &str| {
+        ResponseBuilder::new()
+            .description(what)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("DtleError")))
+                    .build(),
+            )
+            .build()
+    };
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            (false, &mut item.get),
+            (true, &mut item.put),
+            (true, &mut item.post),
+            (true, &mut item.delete),
+            (true, &mut item.patch),
+        ];
+        for (writes, operation) in operations {
+            let Some(operation) = operation else { continue };
+            let responses = &mut operation.responses.responses;
+            responses
+                .entry("401".to_owned())
+                .or_insert_with(|| refused("No valid API token").into());
+            if writes {
+                match responses.get_mut("403") {
+                    // The API's own 403 (Nomad refusing the agent): the gate's body is the other
+                    // possible one.
+                    Some(RefOr::T(own)) => {
+                        for content in own.content.values_mut() {
+                            if let Some(schema) = content.schema.take() {
+                                let either = AnyOfBuilder::new()
+                                    .item(schema)
+                                    .item(Ref::from_schema_name("DtleError"))
+                                    .build();
+                                content.schema = Some(RefOr::T(Schema::AnyOf(either)));
+                            }
+                        }
+                    }
+                    Some(RefOr::Ref(_)) => {}
+                    None => {
+                        responses.insert(
+                            "403".to_owned(),
+                            refused("A read-only token on a write").into(),
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// One handler documented for several methods (`POST` and `PUT`) gets one operation ID per
