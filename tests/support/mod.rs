@@ -268,6 +268,17 @@ impl Agent {
 
     /// As [`Agent::start_with`], with the tasks on the NATS server at `nats_url`.
     pub fn start_on(test: &str, port: u16, nats_url: &str, args: &[&str]) -> Agent {
+        Self::start_env(test, port, nats_url, args, &[])
+    }
+
+    /// As [`Agent::start_on`], with extra environment variables.
+    pub fn start_env(
+        test: &str,
+        port: u16,
+        nats_url: &str,
+        args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Agent {
         let dir = scratch(test);
         let state_dir = dir.join("agent-state");
         let n = std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0);
@@ -285,6 +296,7 @@ impl Agent {
             .arg(&state_dir)
             .args(args)
             .env("DTLE_LOG", "info")
+            .envs(envs.iter().copied())
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()

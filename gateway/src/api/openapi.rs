@@ -11,7 +11,7 @@
 //!
 //! `scripts/contract.sh` holds the server to this document with schemathesis.
 
-use super::{handlers, metrics};
+use super::{encrypt, handlers, metrics};
 use std::collections::HashSet;
 use std::sync::OnceLock;
 use utoipa::OpenApi as _;
@@ -40,6 +40,7 @@ use warp::Filter;
         handlers::nodes,
         handlers::members,
         metrics::scrape,
+        encrypt::encrypt_config,
         served,
     ),
     tags(
@@ -66,6 +67,15 @@ fn served() {}
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = DtleApi::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    let v1_encrypt = doc.paths.paths.get("/encrypt-config").cloned();
+    if let Some(mut item) = v1_encrypt {
+        if let Some(post) = item.post.as_mut() {
+            post.operation_id = Some("encrypt_config_v1".into());
+        }
+        doc.paths
+            .paths
+            .insert("/hazelcast/rest/maps/encrypt-config".into(), item);
+    }
     doc.merge(super::seatunnel::openapi::document());
     doc.merge(super::flink::openapi::document());
     unique_operation_ids(&mut doc);
@@ -220,6 +230,8 @@ mod tests {
             ("/v1/members", &["get"]),
             ("/metrics", &["get"]),
             ("/openapi.json", &["get"]),
+            ("/encrypt-config", &["post"]),
+            ("/hazelcast/rest/maps/encrypt-config", &["post"]),
         ];
         for (path, methods) in routes {
             for method in methods {

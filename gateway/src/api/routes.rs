@@ -88,6 +88,16 @@ pub fn routes(
         .and(warp::get())
         .and(o())
         .then(handlers::members);
+    // SeaTunnel's endpoint, at its v2 and v1 paths.
+    let encrypt = warp::path!("encrypt-config")
+        .or(warp::path!(
+            "hazelcast" / "rest" / "maps" / "encrypt-config"
+        ))
+        .unify()
+        .and(warp::post())
+        .and(o())
+        .and(job_body())
+        .then(super::encrypt::encrypt_config);
     let metrics = warp::path!("metrics")
         .and(warp::get())
         .and(o())
@@ -96,6 +106,8 @@ pub fn routes(
         .or(metrics)
         .unify()
         .or(super::openapi::route())
+        .unify()
+        .or(encrypt)
         .unify()
         .or(jobs_post)
         .unify()

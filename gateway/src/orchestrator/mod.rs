@@ -355,6 +355,14 @@ pub trait Orchestrator: Send + Sync {
             "this orchestrator cannot stop a job with a savepoint".into(),
         ))
     }
+    /// `plain` sealed under the key that seals job passwords at rest ([`crate::secrets`]), in
+    /// the form every job endpoint accepts in place of a password.
+    fn seal_secret(&self, plain: &str) -> Result<String, OrchestratorError> {
+        let _ = plain;
+        Err(OrchestratorError::Unsupported(
+            "this orchestrator keeps no key to seal passwords with".into(),
+        ))
+    }
     /// The folder of the per-job log files ([`crate::joblog`]) of the tasks this process runs;
     /// `None` when it runs none (in front of Nomad).
     fn job_log_dir(&self) -> Option<std::path::PathBuf> {

@@ -374,6 +374,10 @@ impl Orchestrator for EmbeddedOrchestrator {
         self.savepoint_stop(id).await
     }
 
+    fn seal_secret(&self, plain: &str) -> Result<String, OrchestratorError> {
+        Ok(self.inner.store.keys().seal(plain))
+    }
+
     fn job_log_dir(&self) -> Option<PathBuf> {
         // Where the agent's `JobLogLayer` writes (see `dtle agent`).
         Some(self.inner.config.state_dir.join("logs"))

@@ -159,6 +159,20 @@ impl Store {
                 job.record.status = "dead".into();
                 job.record.status_description =
                     format!("cannot be started: the job's passwords were {err}");
+                let message = format!("the job's passwords were {err}");
+                for alloc in &mut job.allocations {
+                    alloc.desired_status = "stop".into();
+                    alloc.client_status = "failed".into();
+                    alloc.task_state.state = "dead".into();
+                    alloc.task_state.failed = true;
+                    super::supervisor::push_event(
+                        alloc,
+                        "Setup Failure",
+                        &message,
+                        &message,
+                        std::time::Duration::ZERO,
+                    );
+                }
             }
         }
         job
