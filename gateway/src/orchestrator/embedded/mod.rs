@@ -45,6 +45,7 @@ use super::now_ns;
 use super::{Allocation, JobRecord, OrchestratorError, Registered, TaskNode, TaskState};
 use driver::retry::RetryPolicy;
 use driver::stats::TaskStats;
+use driver::transport::security::NatsSecurity;
 use index::Seen;
 use jobs::Role;
 use lifecycle::{stop_all, Outcome, RunHandle};
@@ -132,6 +133,9 @@ pub struct EmbeddedOrchestrator {
 
 struct Inner {
     config: EmbeddedConfig,
+    /// The tasks' NATS credentials and TLS (apart from [`EmbeddedConfig`]: never shown, never
+    /// stored in the state folder).
+    nats_security: NatsSecurity,
     node_id: String,
     store: Store,
     state: Mutex<State>,
@@ -159,12 +163,31 @@ impl EmbeddedOrchestrator {
         Self::start_with(config, Arc::new(DriverRunner))
     }
 
+    /// As [`EmbeddedOrchestrator::start`], the tasks connecting to NATS with `nats_security`.
+    ///
+    /// # Errors
+    /// When the state folder cannot be used.
+    pub fn start_secured(
+        config: EmbeddedConfig,
+        nats_security: NatsSecurity,
+    ) -> Result<Self, OrchestratorError> {
+        Self::open(config, nats_security, Arc::new(DriverRunner))
+    }
+
     /// As [`EmbeddedOrchestrator::start`], with tasks run by `runner`.
     ///
     /// # Errors
     /// When the state folder cannot be used.
     pub fn start_with(
         config: EmbeddedConfig,
+        runner: Arc<dyn TaskRunner>,
+    ) -> Result<Self, OrchestratorError> {
+        Self::open(config, NatsSecurity::default(), runner)
+    }
+
+    fn open(
+        config: EmbeddedConfig,
+        nats_security: NatsSecurity,
         runner: Arc<dyn TaskRunner>,
     ) -> Result<Self, OrchestratorError> {
         let store = Store::open(&config.state_dir)?;
@@ -174,6 +197,7 @@ impl EmbeddedOrchestrator {
             .map_err(|e| OrchestratorError::Internal(e.to_string()))?;
         let inner = Arc::new(Inner {
             config,
+            nats_security,
             node_id,
             store,
             state: Mutex::new(State {
@@ -314,6 +338,7 @@ impl EmbeddedOrchestrator {
                 stats: task.stats.clone(),
                 cancel,
                 nats_url: self.inner.config.nats_url.clone(),
+                nats_security: self.inner.nats_security.clone(),
                 policy: self.inner.config.restart.clone(),
                 retry: self.inner.config.task_retry.clone(),
                 on_change: Arc::new(move || persist.touch(&job_id)),
