@@ -108,7 +108,10 @@ fn read_ssl(r: &mut ObjectReader<'_>, diags: &mut Diagnostics) -> Option<SslConf
             let names: Vec<&str> = SslMode::ALL.iter().map(|m| m.as_str()).collect();
             diags.error(
                 &mode_path,
-                format!("{text:?} is not an SSL mode; use one of {}", names.join(", ")),
+                format!(
+                    "{text:?} is not an SSL mode; use one of {}",
+                    names.join(", ")
+                ),
             );
             None
         }),
@@ -228,10 +231,7 @@ mod tests {
             "{err}"
         );
         let err = errors(r#", "SslMode": "REQUIRED", "SslCert": "/c.pem""#);
-        assert!(
-            err.contains("ConnectionConfig.SslKey: missing"),
-            "{err}"
-        );
+        assert!(err.contains("ConnectionConfig.SslKey: missing"), "{err}");
     }
 
     #[test]

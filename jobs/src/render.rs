@@ -48,7 +48,11 @@ fn connection(c: &ConnectionConfig) -> Value {
     let ssl = &c.ssl;
     if ssl.mode != SslMode::Disabled {
         out.insert("SslMode".into(), json!(ssl.mode.as_str()));
-        for (key, file) in [("SslCa", &ssl.ca), ("SslCert", &ssl.cert), ("SslKey", &ssl.key)] {
+        for (key, file) in [
+            ("SslCa", &ssl.ca),
+            ("SslCert", &ssl.cert),
+            ("SslKey", &ssl.key),
+        ] {
             if let Some(file) = file {
                 out.insert(key.into(), json!(file));
             }
@@ -180,7 +184,9 @@ mod tests {
         let text = include_str!("../tests/fixtures/same_dtle2x.json");
         let mut spec = crate::parse_job(text).expect("fixture parses").spec;
         let plain = dtle_tasks(&spec);
-        assert!(plain[0]["Config"]["ConnectionConfig"].get("SslMode").is_none());
+        assert!(plain[0]["Config"]["ConnectionConfig"]
+            .get("SslMode")
+            .is_none());
         spec.dest.connection.ssl = crate::spec::SslConfig {
             mode: SslMode::VerifyCa,
             ca: Some("/etc/dtle/ca.pem".into()),
