@@ -141,7 +141,7 @@ impl Refusal {
                 },
                 CertificateError::NotValidForNameContext { presented, .. } => {
                     Refusal::NameMismatch {
-                        presented: presented.clone(),
+                        presented: presented.iter().filter_map(|n| plain_name(n)).collect(),
                     }
                 }
                 CertificateError::Expired
@@ -153,6 +153,26 @@ impl Refusal {
             other => Refusal::Other(other.to_string()),
         }
     }
+}
+
+/// A name as rustls (webpki) presents it, `DnsName("db.example")` or `IpAddress(127.0.0.1)`,
+/// as a plain host name or address; `None` for the kinds a host cannot be (directory names,
+/// URIs).
+fn plain_name(presented: &str) -> Option<String> {
+    let inner = |prefix: &str| {
+        presented
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.strip_suffix(')'))
+            .map(str::to_owned)
+    };
+    if let Some(quoted) = inner("DnsName(") {
+        return Some(quoted.trim_matches('"').to_owned());
+    }
+    if let Some(address) = inner("IpAddress(") {
+        return Some(address);
+    }
+    // Another rustls might print the bare name; a host name has no parenthesis.
+    (!presented.contains('(')).then(|| presented.to_owned())
 }
 
 #[cfg(test)]
@@ -176,12 +196,16 @@ mod tests {
             expected: rustls::pki_types::ServerName::try_from("db.example")
                 .expect("a name")
                 .to_owned(),
-            presented: vec!["127.0.0.1".into()],
+            presented: vec![
+                "IpAddress(127.0.0.1)".into(),
+                "DnsName(\"db.example\")".into(),
+                "DirectoryName".into(),
+            ],
         });
         assert_eq!(
             Refusal::of(&err),
             Refusal::NameMismatch {
-                presented: vec!["127.0.0.1".into()]
+                presented: vec!["127.0.0.1".into(), "db.example".into()]
             }
         );
     }

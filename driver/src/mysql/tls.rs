@@ -139,14 +139,24 @@ pub fn after_failure(
         Refusal::NameMismatch { presented },
     ) = (ssl.mode, attempt, &refusal)
     {
-        if let Some(name) = presented.first() {
+        if let Some(name) = presented.iter().find_map(|name| concrete(name)) {
             return Next::Retry(Attempt::Tls {
                 verify: true,
-                name: Some(name.clone()),
+                name: Some(name),
             });
         }
     }
     Next::Refused(DefiniteCause::BadConfig(explain(ssl, host, &refusal)))
+}
+
+/// A name to verify the certificate against: `name` itself, or for a wildcard (`*.db.example`)
+/// one name it covers (`dtle.db.example`); `None` for a pattern that is neither.
+fn concrete(name: &str) -> Option<String> {
+    let name = match name.strip_prefix("*.") {
+        Some(domain) => format!("dtle.{domain}"),
+        None => name.to_owned(),
+    };
+    (!name.contains('*')).then_some(name)
 }
 
 /// The message for a refused certificate.
@@ -260,7 +270,9 @@ mod tests {
             verify: true,
             name: None,
         };
-        let err = name_error("127.0.0.1");
+        assert_eq!(concrete("*.db.example").as_deref(), Some("dtle.db.example"));
+        assert_eq!(concrete("db*.example"), None);
+        let err = name_error("IpAddress(127.0.0.1)");
         match after_failure(
             &ssl(SslMode::VerifyCa, Some("/ca")),
             "localhost",

@@ -130,7 +130,15 @@ pub enum NatsSettingsError {
     },
     /// A TLS file cannot be used.
     #[error("NATS: {0}")]
-    TlsFile(#[from] TlsFileError),
+    TlsFile(TlsFileError),
+}
+
+// Not `#[from]`: that would make the file's error this one's source, and a chain printed whole
+// (anyhow's `{:#}`) would say it twice.
+impl From<TlsFileError> for NatsSettingsError {
+    fn from(err: TlsFileError) -> Self {
+        NatsSettingsError::TlsFile(err)
+    }
 }
 
 /// How the connection authenticates (checked).
@@ -302,10 +310,13 @@ impl NatsSecurity {
             Auth::NKey { .. } => "an NKey seed".to_owned(),
             Auth::Credentials { path, .. } => format!("the credentials file {}", path.display()),
         };
-        let tls = match (&self.ca_file, self.require_tls) {
-            (Some(ca), _) => format!("TLS verified against {}", ca.display()),
-            (None, true) => "TLS required (system authorities)".to_owned(),
-            (None, false) => "TLS if the server asks for it".to_owned(),
+        let authorities = match &self.ca_file {
+            Some(ca) => ca.display().to_string(),
+            None => "the system's authorities".to_owned(),
+        };
+        let tls = match self.require_tls {
+            true => format!("TLS required, verified against {authorities}"),
+            false => format!("TLS when the server asks for it, verified against {authorities}"),
         };
         let client = match &self.client_cert {
             Some((cert, _)) => format!(", client certificate {}", cert.display()),
