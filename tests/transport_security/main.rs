@@ -3,9 +3,10 @@
 //! nats-server on 8194 with a NATS user per job, MariaDB offering TLS and a `REQUIRE SSL` user).
 //!
 //! - [`nats`]: replication through the TLS + auth server (a user and password, an NKey), every
-//!   refusal (wrong password, no credentials, an untrusted CA, bad settings), and job isolation
-//!   (job A's user cannot read or inject job B's stream; B keeps replicating, and frames of a
-//!   foreign epoch on its own subject change nothing);
+//!   refusal (wrong password, no credentials, an untrusted CA, bad settings), a token (on a
+//!   nats-server of the test's own), and job isolation (job A's user cannot read or inject job
+//!   B's stream; B keeps replicating, and frames of a foreign epoch on its own subject change
+//!   nothing);
 //! - [`db`]: `SslMode` against the servers, each refusal by `dtle task run`;
 //! - [`agent`]: `dtle agent` with a `[nats]` section and `DTLE_NATS_PASSWORD`, a job using
 //!   `VERIFY_CA` (by a name the certificate does not hold) and `REQUIRED`, shown by the API;
@@ -113,6 +114,7 @@ pub fn secrets() -> Vec<String> {
         .iter()
         .map(|job| nats_password(job))
         .collect();
+    all.push("sec-token-value".into());
     all.extend([
         bed.nkey_seed.clone(),
         bed.password.clone(),

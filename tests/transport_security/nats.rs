@@ -300,3 +300,79 @@ async fn one_jobs_user_cannot_read_or_inject_another_jobs_stream() {
         assert_no_secret("a task of sec_b", &task.log_text());
     }
 }
+
+/// A nats-server of this test's own, protected by a token (nats-server takes a token or users,
+/// not both, so the test bed's secure server cannot hold one): killed when dropped.
+struct TokenServer {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for TokenServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn token_server(token: &str) -> TokenServer {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let binary = [
+        "/usr/sbin/nats-server",
+        "/usr/bin/nats-server",
+        "/usr/local/bin/nats-server",
+    ]
+    .into_iter()
+    .find(|path| Path::new(path).exists())
+    .unwrap_or("nats-server");
+    let child = Command::new(binary)
+        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "--auth", token])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nats-server starts (scripts/testbed.sh up installs it)");
+    eventually_blocking(
+        "the token nats-server listens",
+        Duration::from_secs(10),
+        || {
+            std::net::TcpStream::connect(("127.0.0.1", port))
+                .map(drop)
+                .map_err(|e| e.to_string())
+        },
+    );
+    TokenServer {
+        child,
+        url: format!("nats://127.0.0.1:{port}"),
+    }
+}
+
+/// `DTLE_NATS_TOKEN` against a server that wants a token: the right one replicates, a wrong one
+/// is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_replicates_and_a_wrong_token_is_refused() {
+    let name = "sec_token";
+    reset(name, name).await;
+    let token = "sec-token-value";
+    let server = token_server(token);
+    let file = job_file(name, &plain_job(name));
+    refused(
+        "a wrong token",
+        ("dest", &file, &server.url),
+        &[],
+        &[("DTLE_NATS_TOKEN", "sec-not-the-token")],
+        2,
+        &["authorization violation", "a token"],
+    );
+    let env = [("DTLE_NATS_TOKEN", token)];
+    let dest = Task::start("dest", &file, &server.url, &[], &env);
+    let src = Task::start("src", &file, &server.url, &[], &env);
+    converge(name).await;
+    for task in [&src, &dest] {
+        let log = task.log_text();
+        assert!(!log.contains(token), "the token is logged:\n{log}");
+        assert_no_secret("a task of sec_token", &log);
+    }
+}
