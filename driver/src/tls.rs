@@ -171,8 +171,9 @@ fn plain_name(presented: &str) -> Option<String> {
     if let Some(address) = inner("IpAddress(") {
         return Some(address);
     }
-    // Another rustls might print the bare name; a host name has no parenthesis.
-    (!presented.contains('(')).then(|| presented.to_owned())
+    // Another rustls might print the bare name; a host name has no parenthesis, and a
+    // directory name is printed as its kind alone.
+    (!presented.contains('(') && presented != "DirectoryName").then(|| presented.to_owned())
 }
 
 #[cfg(test)]

@@ -425,7 +425,8 @@ mod tests {
         let security = good.load().expect("a user seed");
         assert_eq!(
             security.describe(),
-            "an NKey seed; TLS if the server asks for it"
+            "an NKey seed; TLS when the server asks for it, verified against the system's \
+             authorities"
         );
         assert!(!format!("{good:?}").contains("SU"), "{good:?}");
     }
