@@ -7,7 +7,8 @@
 //! - [`applier`]: the Dest task: statements, the position tables that make resume exact;
 //! - [`change`]: the change model both tasks share (items, rows, values, positions);
 //! - [`transport`]: frames over NATS, flow control, the sync protocol;
-//! - [`mysql`]: connecting, quoting, parameters; [`retry`]: backoff for what may heal;
+//! - [`mysql`]: connecting (TLS as the job's `SslMode` says), quoting, parameters; [`tls`]: TLS
+//!   files checked and TLS refusals told apart; [`retry`]: backoff for what may heal;
 //!   [`error`]: definite vs transient;
 //! - [`stats`]: the counters the API shows;
 //! - [`plugin`]: plugin mode, Nomad's task-driver protocol over gRPC (adapts it to the task API).
@@ -21,4 +22,5 @@ pub mod plugin;
 pub mod retry;
 pub mod stats;
 pub mod task;
+pub mod tls;
 pub mod transport;

@@ -4,9 +4,10 @@
 use crate::error::{DefiniteCause, TaskError};
 use crate::retry::RetryPolicy;
 use crate::stats::TaskStats;
-use crate::transport::connection;
+use crate::transport::connection::{self, ConnectFailure, Endpoint};
 use crate::transport::protocol::Subjects;
 use crate::transport::receiver::Receiver;
+use crate::transport::security::NatsSecurity;
 use crate::transport::sender::{Sender, SenderConfig};
 use jobs::{JobSpec, Role};
 use std::sync::Arc;
@@ -19,6 +20,8 @@ use tracing::Instrument;
 pub struct TaskContext {
     /// NATS server URL, e.g. `nats://127.0.0.1:8193`.
     pub nats_url: String,
+    /// Credentials and TLS for the NATS server (none by default).
+    pub nats_security: NatsSecurity,
     /// Fires to stop the task (it then returns `Ok`).
     pub cancel: CancellationToken,
     /// The task's counters, shared with whoever shows them.
@@ -55,42 +58,61 @@ impl Drop for Sampler {
 }
 
 async fn run_task(spec: &JobSpec, role: Role, ctx: TaskContext) -> Result<(), TaskError> {
-    let nats = connection::connect(
-        &ctx.nats_url,
-        &format!("dtle {} {role}", spec.name),
-        ctx.stats.clone(),
-    )
-    .await
-    .map_err(|e| {
-        TaskError::definite(
-            format!("connecting to NATS at {}", ctx.nats_url),
-            DefiniteCause::BadConfig(e.to_string()),
-        )
-    })?;
-    let subjects = Subjects::for_job(&spec.name);
-    match role {
-        Role::Src => {
-            let extract = &spec.src.extract;
-            let sender = Sender::new(
-                nats,
-                subjects,
-                SenderConfig {
-                    window: extract.repl_chan_buffer_size.max(1),
-                    group_max_size: usize::try_from(extract.group_max_size).unwrap_or(usize::MAX),
-                    group_timeout: Duration::from_millis(extract.group_timeout_ms),
-                },
-                ctx.stats.clone(),
-            )
-            .await
-            .map_err(|e| TaskError::transient("subscribing on NATS", e))?;
-            crate::extractor::run(spec, sender, ctx.stats, ctx.retry, ctx.cancel).await
+    let name = format!("dtle {} {role}", spec.name);
+    let endpoint = Endpoint {
+        url: &ctx.nats_url,
+        security: &ctx.nats_security,
+        job: &spec.name,
+        name: &name,
+    };
+    let nats = match connection::connect(&endpoint, ctx.stats.clone(), &ctx.cancel).await {
+        Ok(nats) => nats,
+        Err(ConnectFailure::Cancelled) => return Ok(()),
+        Err(ConnectFailure::Refused(why)) => {
+            return Err(TaskError::definite(
+                format!("connecting to NATS at {}", ctx.nats_url),
+                DefiniteCause::BadConfig(why),
+            ))
         }
-        Role::Dest => {
-            let receiver = Receiver::new(nats, subjects, ctx.stats.clone())
+    };
+    let subjects = Subjects::for_job(&spec.name);
+    let watched = nats.clone();
+    let work = async move {
+        match role {
+            Role::Src => {
+                let extract = &spec.src.extract;
+                let sender = Sender::new(
+                    nats,
+                    subjects,
+                    SenderConfig {
+                        window: extract.repl_chan_buffer_size.max(1),
+                        group_max_size: usize::try_from(extract.group_max_size)
+                            .unwrap_or(usize::MAX),
+                        group_timeout: Duration::from_millis(extract.group_timeout_ms),
+                    },
+                    ctx.stats.clone(),
+                )
                 .await
                 .map_err(|e| TaskError::transient("subscribing on NATS", e))?;
-            crate::applier::run(spec, receiver, ctx.stats, ctx.retry, ctx.cancel).await
+                crate::extractor::run(spec, sender, ctx.stats, ctx.retry, ctx.cancel).await
+            }
+            Role::Dest => {
+                let receiver = Receiver::new(nats, subjects, ctx.stats.clone())
+                    .await
+                    .map_err(|e| TaskError::transient("subscribing on NATS", e))?;
+                crate::applier::run(spec, receiver, ctx.stats, ctx.retry, ctx.cancel).await
+            }
         }
+    };
+    // A refusal by the server (credentials revoked, a subject this task's NATS user may not use)
+    // ends the task: nothing it sends or awaits would get through. Its work is dropped as a
+    // stopped task's is (the target commits nothing half-done).
+    tokio::select! {
+        result = work => result,
+        why = watched.refusal() => Err(TaskError::definite(
+            "using NATS",
+            DefiniteCause::BadConfig(why),
+        )),
     }
 }
 

@@ -31,6 +31,7 @@
 //! show anyone.
 
 mod assemble;
+mod connection;
 pub mod diagnostic;
 mod dtle_json;
 pub mod gtid;

@@ -6,7 +6,7 @@
 
 use crate::spec::{
     ApplyConfig, ColumnMap, ConnectionConfig, ExtractConfig, JobSpec, NameMatch, Placement,
-    SchemaRule, StartPosition, TableRule,
+    SchemaRule, SslMode, StartPosition, TableRule,
 };
 use serde_json::{json, Map, Value};
 
@@ -36,14 +36,29 @@ fn task(kind: &str, placement: &Placement, config: Value) -> Value {
     })
 }
 
+/// dtle's five fields; the TLS fields (dtle-rs's own) only for a connection that uses TLS, so a
+/// job without them renders as dtle rendered it.
 fn connection(c: &ConnectionConfig) -> Value {
-    json!({
-        "Host": c.host,
-        "Port": c.port,
-        "User": c.user,
-        "Password": c.password.expose(),
-        "Charset": c.charset,
-    })
+    let mut out = Map::new();
+    out.insert("Host".into(), json!(c.host));
+    out.insert("Port".into(), json!(c.port));
+    out.insert("User".into(), json!(c.user));
+    out.insert("Password".into(), json!(c.password.expose()));
+    out.insert("Charset".into(), json!(c.charset));
+    let ssl = &c.ssl;
+    if ssl.mode != SslMode::Disabled {
+        out.insert("SslMode".into(), json!(ssl.mode.as_str()));
+        for (key, file) in [
+            ("SslCa", &ssl.ca),
+            ("SslCert", &ssl.cert),
+            ("SslKey", &ssl.key),
+        ] {
+            if let Some(file) = file {
+                out.insert(key.into(), json!(file));
+            }
+        }
+    }
+    Value::Object(out)
 }
 
 fn src_config(e: &ExtractConfig, c: &ConnectionConfig) -> Value {
@@ -158,6 +173,32 @@ mod tests {
             "Tasks": dtle_tasks(&spec),
         });
         let again = crate::from_json_value(&rendered)
+            .expect("rendered job parses")
+            .spec;
+        assert_eq!(again, spec);
+    }
+
+    /// The TLS settings come back when used, and not at all when not (dtle's own shape).
+    #[test]
+    fn tls_settings_are_rendered_when_used() {
+        let text = include_str!("../tests/fixtures/same_dtle2x.json");
+        let mut spec = crate::parse_job(text).expect("fixture parses").spec;
+        let plain = dtle_tasks(&spec);
+        assert!(plain[0]["Config"]["ConnectionConfig"]
+            .get("SslMode")
+            .is_none());
+        spec.dest.connection.ssl = crate::spec::SslConfig {
+            mode: SslMode::VerifyCa,
+            ca: Some("/etc/dtle/ca.pem".into()),
+            cert: None,
+            key: None,
+        };
+        let tasks = dtle_tasks(&spec);
+        let dest = &tasks[1]["Config"]["ConnectionConfig"];
+        assert_eq!(dest["SslMode"], "VERIFY_CA");
+        assert_eq!(dest["SslCa"], "/etc/dtle/ca.pem");
+        assert!(dest.get("SslCert").is_none());
+        let again = crate::from_json_value(&json!({"Name": spec.name, "Tasks": tasks}))
             .expect("rendered job parses")
             .spec;
         assert_eq!(again, spec);

@@ -127,6 +127,88 @@ pub struct ConnectionConfig {
     pub password: Password,
     /// Connection character set (default `utf8mb4`).
     pub charset: String,
+    /// Whether and how the connection is encrypted and the server verified (`SslMode`, `SslCa`,
+    /// `SslCert`, `SslKey`; dtle-rs's additions, absent from jobs stored before them).
+    #[serde(default)]
+    pub ssl: SslConfig,
+}
+
+/// TLS to a server, as MySQL's client options say it (`--ssl-mode`, `--ssl-ca`, `--ssl-cert`,
+/// `--ssl-key`). The files are paths on the node the task runs on; the job model does no I/O, so
+/// the task checks that they can be read when it connects.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SslConfig {
+    /// How much TLS the connection needs (default [`SslMode::Disabled`], dtle's behaviour).
+    pub mode: SslMode,
+    /// PEM file of the certificate authorities that may have signed the server's certificate
+    /// (`SslCa`); used by [`SslMode::VerifyCa`] and [`SslMode::VerifyIdentity`], which trust a
+    /// built-in set of public authorities without it.
+    pub ca: Option<String>,
+    /// PEM file of the client certificate (chain) presented to the server (`SslCert`); given
+    /// together with [`SslConfig::key`].
+    pub cert: Option<String>,
+    /// PEM file of the client certificate's private key (`SslKey`).
+    pub key: Option<String>,
+}
+
+/// MySQL's `--ssl-mode` values, from the weakest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum SslMode {
+    /// No TLS (`DISABLED`): what dtle did, so the default.
+    #[default]
+    Disabled,
+    /// TLS when the server offers it, plain otherwise; the certificate is not verified
+    /// (`PREFERRED`).
+    Preferred,
+    /// TLS or no connection; the certificate is not verified (`REQUIRED`).
+    Required,
+    /// TLS, with the server's certificate signed by a trusted authority; its name is not checked
+    /// (`VERIFY_CA`).
+    VerifyCa,
+    /// As [`SslMode::VerifyCa`], and the certificate is valid for the host the job names
+    /// (`VERIFY_IDENTITY`).
+    VerifyIdentity,
+}
+
+impl SslMode {
+    /// Every mode, from the weakest.
+    pub const ALL: [SslMode; 5] = [
+        SslMode::Disabled,
+        SslMode::Preferred,
+        SslMode::Required,
+        SslMode::VerifyCa,
+        SslMode::VerifyIdentity,
+    ];
+
+    /// MySQL's spelling: `DISABLED`, `PREFERRED`, `REQUIRED`, `VERIFY_CA`, `VERIFY_IDENTITY`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SslMode::Disabled => "DISABLED",
+            SslMode::Preferred => "PREFERRED",
+            SslMode::Required => "REQUIRED",
+            SslMode::VerifyCa => "VERIFY_CA",
+            SslMode::VerifyIdentity => "VERIFY_IDENTITY",
+        }
+    }
+
+    /// Reads MySQL's spelling, in any case.
+    pub fn parse(text: &str) -> Option<SslMode> {
+        let text = text.trim();
+        Self::ALL
+            .into_iter()
+            .find(|mode| mode.as_str().eq_ignore_ascii_case(text))
+    }
+
+    /// Whether the server's certificate is checked against the authorities.
+    pub fn verifies_certificate(self) -> bool {
+        self >= SslMode::VerifyCa
+    }
+}
+
+impl fmt::Display for SslMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A password: printed as `*` by `Debug` and `Display`, so it cannot reach a log by accident.

@@ -12,8 +12,7 @@ use crate::gtid::GtidSet;
 use crate::read::ObjectReader;
 use crate::replicate::{read_rules, RuleList};
 use crate::spec::{
-    ApplyConfig, ConnectionConfig, DestTask, ExtractConfig, Password, Placement, Role, SrcTask,
-    StartPosition,
+    ApplyConfig, ConnectionConfig, DestTask, ExtractConfig, Placement, Role, SrcTask, StartPosition,
 };
 use crate::sql_filter::{SqlFilter, SqlFilterWord};
 use std::collections::BTreeSet;
@@ -209,69 +208,8 @@ fn pick_connection<'a>(
         Role::Src => s,
         Role::Dest => d,
     };
-    let connection = read_connection(config.object(key, diags)?, diags);
+    let connection = crate::connection::read_connection(config.object(key, diags)?, diags);
     connection.filter(|_| rest.is_empty())
-}
-
-fn read_connection(mut r: ObjectReader<'_>, diags: &mut Diagnostics) -> Option<ConnectionConfig> {
-    let mut ok = true;
-    let mut required = |r: &mut ObjectReader<'_>, key: &str, diags: &mut Diagnostics| {
-        let value = r.string(key, diags).map(|v| v.trim().to_owned());
-        if value.as_deref().is_none_or(str::is_empty) {
-            diags.error(
-                &r.field_path(key),
-                if r.has(key) {
-                    "must not be empty"
-                } else {
-                    "missing"
-                },
-            );
-            ok = false;
-        }
-        value.unwrap_or_default()
-    };
-    let host = required(&mut r, "Host", diags);
-    let user = required(&mut r, "User", diags);
-    let port = if r.has("Port") {
-        let before = diags.errors.len();
-        let port = r.integer("Port", 1, 65535, 0, diags);
-        ok &= diags.errors.len() == before;
-        port
-    } else {
-        diags.error(&r.field_path("Port"), "missing");
-        ok = false;
-        0
-    };
-    let password = r.string("Password", diags).unwrap_or_default();
-    let charset = r
-        .string("Charset", diags)
-        .map(|c| c.trim().to_owned())
-        .filter(|c| !c.is_empty())
-        .unwrap_or_else(|| "utf8mb4".to_owned());
-    if !charset
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'_')
-    {
-        diags.error(
-            &r.field_path("Charset"),
-            format!("{charset:?} is not a character set name (e.g. utf8mb4, latin1)"),
-        );
-        ok = false;
-    }
-    for left in r.finish() {
-        diags.keep_unrecognised(
-            &left.path,
-            &left.value,
-            "unknown field; kept but not used (a connection has Host, Port, User, Password, Charset)",
-        );
-    }
-    ok.then(|| ConnectionConfig {
-        host,
-        port: u16::try_from(port).unwrap_or_default(),
-        user,
-        password: Password::new(password),
-        charset,
-    })
 }
 
 /// `DestType` (later shape): only MySQL targets exist in dtle-rs.

@@ -6,7 +6,9 @@
 //! then defaults. The address the API advertises (`/v1/leader`, members, nodes) is `--advertise`
 //! (or `advertise`), else derived from the listen address, never `0.0.0.0` ([`super::advertise`]). Logs go to stderr; passwords are never logged (jobs are logged by ID only).
 //! Nomad's ACL token comes from the config file or `NOMAD_TOKEN`, never from a flag (a flag would
-//! show in the process list).
+//! show in the process list). So do the NATS secrets: the config file's `[nats]` section or
+//! `DTLE_NATS_PASSWORD`, `DTLE_NATS_TOKEN`, `DTLE_NATS_NKEY_SEED` ([`super::nats`]); the tasks
+//! connect with them, and they are checked (files read, the seed parsed) before the agent starts.
 //!
 //! On Ctrl-C or SIGTERM the HTTP server stops taking requests, then every task is cancelled and
 //! awaited, at most `kill_timeout_s` (the orchestrator's shutdown); a task still running after
@@ -90,6 +92,9 @@ pub struct AgentArgs {
         value_name = "KEYS"
     )]
     secret_key_previous: Option<String>,
+    /// The tasks' NATS credentials and TLS (over the config file's `[nats]` section).
+    #[command(flatten)]
+    nats_security: super::nats::NatsArgs,
 }
 
 /// The keys that seal job passwords: the environment's, else the state folder's.
@@ -126,8 +131,10 @@ struct FileConfig {
     listen: Option<SocketAddr>,
     /// `host[:port]` others reach the HTTP API at (`--advertise` wins).
     advertise: Option<String>,
-    /// NATS URL (default nats://127.0.0.1:8193).
+    /// NATS URL (default nats://127.0.0.1:8193); or `url` in the `nats` section.
     nats_url: Option<String>,
+    /// The tasks' NATS URL, credentials and TLS.
+    nats: Option<super::nats::NatsSection>,
     /// State folder (default ./state/agent).
     state_dir: Option<PathBuf>,
     /// Log filter, e.g. `info` or `driver=debug` (default info; DTLE_LOG overrides).
@@ -396,6 +403,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
                 args.nats.is_some() || file.nats_url.is_some(),
                 "the NATS URL",
             ),
+            (file.nats.is_some(), "the nats section"),
             (
                 args.state_dir.is_some() || file.state_dir.is_some(),
                 "the state folder",
@@ -422,6 +430,15 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         args.advertise.as_deref().or(file.advertise.as_deref()),
         listen,
     )?;
+    let nats_security = super::nats::security(&args.nats_security, file.nats.as_ref())
+        .context("the agent's NATS settings")?;
+    let section_url = file.nats.as_ref().and_then(|n| n.url.clone());
+    if let (Some(top), Some(section)) = (&file.nats_url, &section_url) {
+        anyhow::bail!(
+            "the config file gives the NATS URL twice (nats_url = {top:?} and [nats] url = \
+             {section:?}); keep one"
+        );
+    }
     let restart = file.restart.unwrap_or_default();
     let defaults = RestartPolicy::default();
     let config = EmbeddedConfig {
@@ -429,6 +446,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         nats_url: args
             .nats
             .or(file.nats_url)
+            .or(section_url)
             .unwrap_or_else(|| "nats://127.0.0.1:8193".into()),
         node_name: file.node_name.unwrap_or_else(|| {
             std::fs::read_to_string("/etc/hostname")
@@ -466,15 +484,17 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     )?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
-        let orchestrator = EmbeddedOrchestrator::start_with_keys(config.clone(), Arc::new(keys))
-            .map_err(|e| anyhow::anyhow!("starting the orchestrator: {e}"))?;
+        let nats = nats_security.describe();
+        let orchestrator =
+            EmbeddedOrchestrator::start_secured(config.clone(), Arc::new(keys), nats_security)
+                .map_err(|e| anyhow::anyhow!("starting the orchestrator: {e}"))?;
         let shared: gateway::api::handlers::Shared = Arc::new(orchestrator.clone());
         let routes = gateway::api::routes::routes(shared.clone()).boxed();
         let audit_path = config.state_dir.join("audit.log");
         let audit = AuditLog::open(&audit_path)
             .with_context(|| format!("opening the audit log {}", audit_path.display()))?;
         let (addr, server) = serve(&listener, audit, routes, stopping(shared))?;
-        tracing::info!(%addr, tls = listener.tls.is_some(), advertise = %config.http_addr, state_dir = %config.state_dir.display(), nats = %config.nats_url, "dtle agent listening");
+        tracing::info!(%addr, tls = listener.tls.is_some(), advertise = %config.http_addr, state_dir = %config.state_dir.display(), nats = %config.nats_url, nats_security = %nats, "dtle agent listening");
         server.await;
         tracing::info!("stopping the tasks");
         // Waits until every task has ended, at most the kill timeout.

@@ -3,6 +3,7 @@
 mod advertise;
 pub mod agent;
 pub mod job;
+pub mod nats;
 pub mod plugin;
 pub mod task;
 

@@ -35,6 +35,9 @@ pub struct RunArgs {
     /// Attempts at a transient failure before the task gives up.
     #[arg(long, default_value_t = 6)]
     retries: u32,
+    /// NATS credentials and TLS.
+    #[command(flatten)]
+    nats_security: super::nats::NatsArgs,
 }
 
 /// Logs the task's counters every [`REPORT_EVERY`], and once more when it stops: what a user
@@ -82,6 +85,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         RoleArg::Src => jobs::Role::Src,
         RoleArg::Dest => jobs::Role::Dest,
     };
+    let nats_security =
+        super::nats::security(&args.nats_security, None).context("the NATS settings")?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let result = runtime.block_on(async move {
         let cancel = CancellationToken::new();
@@ -95,6 +100,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         tokio::spawn(report(stats.clone(), cancel.clone()));
         let ctx = TaskContext {
             nats_url: args.nats,
+            nats_security,
             cancel,
             stats,
             retry: RetryPolicy {

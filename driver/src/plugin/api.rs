@@ -204,6 +204,7 @@ mod tests {
             job: TaskJob::Spec(Box::new(spec)),
             hand_over: None,
             nats_url: "nats://127.0.0.1:1".into(),
+            nats_security: Default::default(),
             paused: true,
         });
         let api = routes(Arc::clone(&registry), None);

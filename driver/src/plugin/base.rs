@@ -146,6 +146,7 @@ impl BasePlugin for BaseService {
         }
         tracing::info!(
             nats_url = %config.nats_url,
+            nats = %config.nats_security.describe(),
             data_dir = ?config.data_dir,
             api_addr = ?config.api_addr,
             ?client_ports,

@@ -17,10 +17,20 @@
 //!   `/metrics`, bounds memory per task); `rsa_private_key_path`, `cert_file_path`,
 //!   `key_file_path`: unused, with a note that the API is served without TLS and RSA-encrypted
 //!   passwords are not read.
+//!
+//! dtle-rs adds the NATS credentials and TLS of the tasks ([`NATS_KEYS`], all optional):
+//! `nats_user` and `nats_password`, `nats_token`, `nats_nkey_seed` or `nats_nkey_seed_file`,
+//! `nats_credentials_file`; `nats_ca_file`, `nats_cert_file`, `nats_key_file`,
+//! `nats_require_tls`. A secret left out of the block is taken from the plugin's environment
+//! (the Nomad client's: `DTLE_NATS_PASSWORD`, `DTLE_NATS_TOKEN`, `DTLE_NATS_NKEY_SEED`), so it
+//! need not be written in the client's config file. They are checked at SetConfig (files read,
+//! the seed parsed): a wrong one fails SetConfig with its name.
 
 use super::cty::{decode_object, CtyError, CtyObject};
 use super::hclspec::{attr, object};
 use super::proto::hclspec::Spec;
+use crate::transport::security::{self, NatsSecurity, NatsSettings, NatsSettingsError};
+use jobs::Password;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -59,6 +69,20 @@ const NOT_SUPPORTED: [(&str, &str); 3] = [
     ),
 ];
 
+/// dtle-rs's NATS keys, with their HCL types.
+pub const NATS_KEYS: [(&str, &str); 10] = [
+    ("nats_user", "string"),
+    ("nats_password", "string"),
+    ("nats_token", "string"),
+    ("nats_nkey_seed", "string"),
+    ("nats_nkey_seed_file", "string"),
+    ("nats_credentials_file", "string"),
+    ("nats_ca_file", "string"),
+    ("nats_cert_file", "string"),
+    ("nats_key_file", "string"),
+    ("nats_require_tls", "bool"),
+];
+
 /// What the `config` block of `plugin "dtle"` may hold.
 pub fn schema() -> Spec {
     let mut members: Vec<(&str, Spec)> = vec![
@@ -76,6 +100,7 @@ pub fn schema() -> Spec {
             .iter()
             .map(|(name, _)| (*name, attr("string"))),
     );
+    members.extend(NATS_KEYS.iter().map(|(name, ty)| (*name, attr(ty))));
     object(members)
 }
 
@@ -84,6 +109,8 @@ pub fn schema() -> Spec {
 pub struct PluginConfig {
     /// The NATS server the Src and Dest tasks on this node publish to and read from.
     pub nats_url: String,
+    /// The tasks' NATS credentials and TLS, checked.
+    pub nats_security: NatsSecurity,
     /// Where the plugin keeps its own state; none: nothing is kept beyond the task handles.
     pub data_dir: Option<PathBuf>,
     /// Where the plugin serves its HTTP API; none: not served.
@@ -100,6 +127,7 @@ impl Default for PluginConfig {
     fn default() -> Self {
         PluginConfig {
             nats_url: DEFAULT_NATS_URL.to_owned(),
+            nats_security: NatsSecurity::default(),
             data_dir: None,
             api_addr: None,
             nomad_addr: None,
@@ -122,6 +150,8 @@ pub enum ConfigError {
     BadApiAddr(String),
     #[error("`log_level` in the plugin config is `{0}`; use trace, debug, info, warn or error")]
     BadLogLevel(String),
+    #[error("the nats_* keys of the plugin config: {0}")]
+    Nats(#[from] NatsSettingsError),
 }
 
 /// A set string attribute, `None` when unset or empty.
@@ -133,8 +163,19 @@ impl PluginConfig {
     /// Reads go-cty msgpack of the block decoded with [`schema`]. Empty bytes (a caller that sent
     /// no config at all) mean every default.
     pub fn from_msgpack(bytes: &[u8]) -> Result<PluginConfig, ConfigError> {
+        Self::from_msgpack_with(bytes, |name| std::env::var(name).ok())
+    }
+
+    /// As [`PluginConfig::from_msgpack`], with the environment read through `env`.
+    pub fn from_msgpack_with(
+        bytes: &[u8],
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<PluginConfig, ConfigError> {
         if bytes.is_empty() {
-            return Ok(PluginConfig::default());
+            return Ok(PluginConfig {
+                nats_security: nats_settings(None, &env)?.load()?,
+                ..PluginConfig::default()
+            });
         }
         let mut o = decode_object(bytes, WHAT)?;
         let nats_url = o.string("nats_url")?;
@@ -160,7 +201,9 @@ impl PluginConfig {
                 notes.push(format!("`{name}` is set, but {why}"));
             }
         }
+        let nats_settings = nats_settings(Some(&mut o), &env)?;
         o.finish()?;
+        let nats_security = nats_settings.load()?;
 
         let nats_url = match (nats_url, &nats_advertise) {
             (Some(url), _) if url.trim().is_empty() => return Err(ConfigError::EmptyNatsUrl),
@@ -199,6 +242,7 @@ impl PluginConfig {
         };
         Ok(PluginConfig {
             nats_url,
+            nats_security,
             data_dir,
             api_addr,
             nomad_addr,
@@ -206,6 +250,48 @@ impl PluginConfig {
             notes,
         })
     }
+}
+
+/// The `nats_*` keys of the block (none: no block), each secret left out taken from `env`.
+fn nats_settings(
+    mut o: Option<&mut CtyObject>,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<NatsSettings, CtyError> {
+    let mut text = |name: &str| match o.as_deref_mut() {
+        Some(o) => non_empty(o, name),
+        None => Ok(None),
+    };
+    let secret = |given: Option<String>, variable: &str| {
+        given
+            .or_else(|| env(variable).filter(|v| !v.is_empty()))
+            .map(Password::new)
+    };
+    let user = text("nats_user")?;
+    let password = secret(text("nats_password")?, security::ENV_PASSWORD);
+    let token = secret(text("nats_token")?, security::ENV_TOKEN);
+    let nkey_seed = secret(text("nats_nkey_seed")?, security::ENV_NKEY_SEED);
+    let path = |value: Option<String>| value.map(PathBuf::from);
+    let nkey_seed_file = path(text("nats_nkey_seed_file")?);
+    let credentials_file = path(text("nats_credentials_file")?);
+    let ca_file = path(text("nats_ca_file")?);
+    let cert_file = path(text("nats_cert_file")?);
+    let key_file = path(text("nats_key_file")?);
+    let require_tls = match o {
+        Some(o) => o.bool("nats_require_tls")?.unwrap_or(false),
+        None => false,
+    };
+    Ok(NatsSettings {
+        user,
+        password,
+        token,
+        nkey_seed,
+        nkey_seed_file,
+        credentials_file,
+        ca_file,
+        cert_file,
+        key_file,
+        require_tls,
+    })
 }
 
 /// Every attribute name of [`schema`], sorted: go-cty sends each, nil when unset.
@@ -265,7 +351,10 @@ mod tests {
         ] {
             assert!(names.iter().any(|n| n == name), "{name} missing");
         }
-        assert_eq!(names.len(), 16, "{names:?}");
+        for (name, _) in NATS_KEYS {
+            assert!(names.iter().any(|n| n == name), "{name} missing");
+        }
+        assert_eq!(names.len(), 16 + NATS_KEYS.len(), "{names:?}");
     }
 
     #[test]
@@ -282,6 +371,7 @@ mod tests {
             config,
             PluginConfig {
                 nats_url: "nats://10.0.0.1:4222".into(),
+                nats_security: NatsSecurity::default(),
                 data_dir: Some("/var/lib/dtle".into()),
                 api_addr: Some("127.0.0.1:8191".parse().unwrap()),
                 nomad_addr: Some("10.0.0.2:4646".into()),
@@ -321,6 +411,32 @@ mod tests {
             !notes.contains("key_file_path"),
             "unset keys say nothing: {notes}"
         );
+    }
+
+    #[test]
+    fn nats_keys_are_read_and_secrets_come_from_the_environment_too() {
+        let bytes = cty(&[
+            ("nats_url", Value::from("tls://10.0.0.1:4222")),
+            ("nats_user", Value::from("job_a")),
+            ("nats_require_tls", Value::from(true)),
+        ]);
+        let env = |name: &str| (name == "DTLE_NATS_PASSWORD").then(|| "from-env".to_owned());
+        let config = PluginConfig::from_msgpack_with(&bytes, env).expect("valid");
+        let shown = format!("{config:?}");
+        assert!(
+            shown.contains("job_a") && !shown.contains("from-env"),
+            "{shown}"
+        );
+        let no_env = |_: &str| None;
+        let err = PluginConfig::from_msgpack_with(&bytes, no_env)
+            .expect_err("a user without a password")
+            .to_string();
+        assert!(err.contains("nats_*") && err.contains("password"), "{err}");
+        let bytes = cty(&[("nats_ca_file", Value::from("/nonexistent/ca.pem"))]);
+        let err = PluginConfig::from_msgpack_with(&bytes, no_env)
+            .expect_err("unreadable CA")
+            .to_string();
+        assert!(err.contains("/nonexistent/ca.pem"), "{err}");
     }
 
     #[test]

@@ -14,12 +14,15 @@
 //! recovered Dest asks again; what the target has committed is on the target, as always.
 //!
 //! The job carries the servers' passwords: whoever may subscribe to the job's subjects on the
-//! NATS server can read them, as it can read the replicated rows.
+//! NATS server can read them, as it can read the replicated rows. Give each job a NATS user of
+//! its own (docs/security.md, "NATS"): the request and its answer stay on `dtle.<job>.job` and
+//! the job's inboxes (`_INBOX.dtle.<job>.`).
 
 use crate::error::{DefiniteCause, TaskError};
 use crate::stats::TaskStats;
-use crate::transport::connection;
+use crate::transport::connection::{self, ConnectFailure, Endpoint};
 use crate::transport::protocol::Subjects;
+use crate::transport::security::NatsSecurity;
 use futures::StreamExt;
 use jobs::JobSpec;
 use serde_json::Value;
@@ -40,6 +43,7 @@ pub const WAITING_STAGE: &str =
 /// Serves `job` (the Src's whole job JSON) on the job's subject until `cancel` fires.
 pub async fn serve(
     nats_url: String,
+    security: NatsSecurity,
     job_name: String,
     job: Value,
     stats: Arc<TaskStats>,
@@ -55,7 +59,13 @@ pub async fn serve(
     let subject = Subjects::for_job(&job_name).job;
     let name = format!("dtle {job_name} Src job handoff");
     let served = async {
-        let nats = connection::connect(&nats_url, &name, stats).await?;
+        let endpoint = Endpoint {
+            url: &nats_url,
+            security: &security,
+            job: &job_name,
+            name: &name,
+        };
+        let nats = connection::connect(&endpoint, stats, &cancel).await?;
         let mut requests = nats.client.subscribe(subject.clone()).await?;
         tracing::debug!(%subject, "handing the job over to a Dest task that asks");
         while let Some(request) = requests.next().await {
@@ -84,19 +94,29 @@ pub async fn serve(
 /// transient one when NATS cannot be used at all.
 pub async fn fetch(
     nats_url: &str,
+    security: &NatsSecurity,
     job_name: &str,
     stats: Arc<TaskStats>,
     cancel: &CancellationToken,
 ) -> Result<Option<JobSpec>, TaskError> {
     stats.set_stage(WAITING_STAGE);
-    let nats = connection::connect(nats_url, &format!("dtle {job_name} Dest"), stats)
-        .await
-        .map_err(|e| {
-            TaskError::definite(
+    let name = format!("dtle {job_name} Dest");
+    let endpoint = Endpoint {
+        url: nats_url,
+        security,
+        job: job_name,
+        name: &name,
+    };
+    let nats = match connection::connect(&endpoint, stats, cancel).await {
+        Ok(nats) => nats,
+        Err(ConnectFailure::Cancelled) => return Ok(None),
+        Err(ConnectFailure::Refused(why)) => {
+            return Err(TaskError::definite(
                 format!("connecting to NATS at {nats_url}"),
-                DefiniteCause::BadConfig(e.to_string()),
-            )
-        })?;
+                DefiniteCause::BadConfig(why),
+            ))
+        }
+    };
     let subject = Subjects::for_job(job_name).job;
     loop {
         let asked = tokio::time::timeout(
@@ -105,6 +125,10 @@ pub async fn fetch(
         );
         let answer = tokio::select! {
             () = cancel.cancelled() => return Ok(None),
+            why = nats.refusal() => return Err(TaskError::definite(
+                "asking the Src task for the job over NATS",
+                DefiniteCause::BadConfig(why),
+            )),
             answer = asked => answer,
         };
         match answer {

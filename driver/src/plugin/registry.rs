@@ -22,6 +22,7 @@ use crate::error::TaskError;
 use crate::retry::RetryPolicy;
 use crate::stats::TaskStats;
 use crate::task::TaskContext;
+use crate::transport::security::NatsSecurity;
 use jobs::Role;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -133,6 +134,8 @@ pub struct StartRequest {
     /// The job a Src hands over to a Dest that asks for it ([`super::job_handoff`]).
     pub hand_over: Option<serde_json::Value>,
     pub nats_url: String,
+    /// The NATS credentials and TLS (from the plugin config; never kept in a task handle).
+    pub nats_security: NatsSecurity,
     /// Start paused (a task recovered after it was paused): it waits for a resume.
     pub paused: bool,
 }
@@ -197,6 +200,7 @@ impl Registry {
             job,
             hand_over,
             nats_url,
+            nats_security,
             paused,
         } = request;
         let (done_tx, done_rx) = watch::channel(None);
@@ -227,6 +231,7 @@ impl Registry {
         if let Some(whole) = hand_over {
             tokio::spawn(job_handoff::serve(
                 nats_url.clone(),
+                nats_security.clone(),
                 job_name,
                 whole,
                 task.stats.clone(),
@@ -235,7 +240,9 @@ impl Registry {
         }
         let registry = Arc::clone(self);
         tokio::spawn(async move {
-            let completion = registry.run_until_done(&task, job, nats_url).await;
+            let completion = registry
+                .run_until_done(&task, job, nats_url, nats_security)
+                .await;
             let message = match completion.exit_code {
                 0 => format!("dtle {role} task stopped"),
                 _ => format!("dtle {role} task failed: {}", completion.err),
@@ -252,13 +259,19 @@ impl Registry {
         task: &RunningTask,
         job: TaskJob,
         nats_url: String,
+        nats_security: NatsSecurity,
     ) -> Completion {
         let spec = match job {
             TaskJob::Spec(spec) => *spec,
             TaskJob::FromSrc { job_name } => {
-                let fetched =
-                    job_handoff::fetch(&nats_url, &job_name, task.stats.clone(), &task.cancel)
-                        .await;
+                let fetched = job_handoff::fetch(
+                    &nats_url,
+                    &nats_security,
+                    &job_name,
+                    task.stats.clone(),
+                    &task.cancel,
+                )
+                .await;
                 match fetched {
                     Ok(Some(spec)) => {
                         self.emit(
@@ -288,6 +301,7 @@ impl Registry {
             *task.current.lock().unwrap_or_else(|p| p.into_inner()) = run.clone();
             let ctx = TaskContext {
                 nats_url: nats_url.clone(),
+                nats_security: nats_security.clone(),
                 cancel: run,
                 stats: task.stats.clone(),
                 retry: RetryPolicy::default(),

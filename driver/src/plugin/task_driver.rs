@@ -41,6 +41,7 @@ use super::registry::{pause_signal, Completion, Registry, RunningTask, StartRequ
 use super::streams::{self, GrpcStream};
 use super::task_schema;
 use super::task_spec::{self, DriverState, TaskSpecError};
+use crate::transport::security::NatsSecurity;
 use futures::stream::Empty;
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,6 +84,14 @@ impl DriverService {
 
     fn nats_url(&self) -> Option<String> {
         self.state.settings().map(|s| s.config.nats_url)
+    }
+
+    /// The NATS credentials and TLS of the plugin config (none before SetConfig).
+    fn nats_security(&self) -> NatsSecurity {
+        self.state
+            .settings()
+            .map(|s| s.config.nats_security)
+            .unwrap_or_default()
     }
 
     /// Where pauses are kept across plugin restarts, when the config names a `data_dir`.
@@ -175,6 +184,7 @@ impl Driver for DriverService {
             job,
             hand_over: state.handed_over_job().cloned(),
             nats_url,
+            nats_security: self.nats_security(),
             paused,
         });
         Ok(Response::new(RecoverTaskResponse {}))
@@ -209,6 +219,7 @@ impl Driver for DriverService {
             job,
             hand_over: state.handed_over_job().cloned(),
             nats_url,
+            nats_security: self.nats_security(),
             paused: false,
         });
         if !started {

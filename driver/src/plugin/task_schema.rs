@@ -85,7 +85,8 @@ const BOOLS: [&str; 11] = [
 /// String fields dtle accepted that dtle-rs ignores or refuses.
 const STRINGS: [&str; 4] = ["NatsAddr", "TimeZone", "TwoWaySyncGtid", "WaitOnJob"];
 
-/// A server: `Host`, `Port`, `User` required, as dtle's schema had them.
+/// A server: `Host`, `Port`, `User` required, as dtle's schema had them; dtle-rs's TLS settings
+/// (`SslMode`, `SslCa`, `SslCert`, `SslKey`) optional.
 fn connection() -> Spec {
     block(object([
         ("Host", required("string")),
@@ -93,6 +94,10 @@ fn connection() -> Spec {
         ("User", required("string")),
         ("Password", attr("string")),
         ("Charset", attr("string")),
+        ("SslMode", attr("string")),
+        ("SslCa", attr("string")),
+        ("SslCert", attr("string")),
+        ("SslKey", attr("string")),
     ]))
 }
 
@@ -160,7 +165,10 @@ mod tests {
                 panic!("{name} is not a block");
             };
             let inner = members(b.nested.as_deref().expect("a nested object"));
-            for key in ["Host", "Port", "User", "Password", "Charset"] {
+            for key in [
+                "Host", "Port", "User", "Password", "Charset", "SslMode", "SslCa", "SslCert",
+                "SslKey",
+            ] {
                 assert!(inner.contains_key(key), "{name}.{key}");
             }
         }

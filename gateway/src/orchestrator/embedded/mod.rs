@@ -46,6 +46,7 @@ use super::{Allocation, JobRecord, OrchestratorError, Registered, TaskNode, Task
 use crate::secrets::KeyRing;
 use driver::retry::RetryPolicy;
 use driver::stats::TaskStats;
+use driver::transport::security::NatsSecurity;
 use index::Seen;
 use jobs::Role;
 use lifecycle::{stop_all, Outcome, RunHandle};
@@ -133,6 +134,9 @@ pub struct EmbeddedOrchestrator {
 
 struct Inner {
     config: EmbeddedConfig,
+    /// The tasks' NATS credentials and TLS (apart from [`EmbeddedConfig`]: never shown, never
+    /// stored in the state folder).
+    nats_security: NatsSecurity,
     node_id: String,
     store: Store,
     state: Mutex<State>,
@@ -160,15 +164,18 @@ impl EmbeddedOrchestrator {
         Self::start_with(config, Arc::new(DriverRunner))
     }
 
-    /// As [`EmbeddedOrchestrator::start`], sealing the jobs' passwords with `keys`.
+    /// As [`EmbeddedOrchestrator::start`], the jobs' passwords sealed with `keys` (the agent's,
+    /// from its environment or its state folder) and the tasks connecting to NATS with
+    /// `nats_security`.
     ///
     /// # Errors
     /// When the state folder cannot be used.
-    pub fn start_with_keys(
+    pub fn start_secured(
         config: EmbeddedConfig,
         keys: Arc<KeyRing>,
+        nats_security: NatsSecurity,
     ) -> Result<Self, OrchestratorError> {
-        Self::start_sealed(config, Arc::new(DriverRunner), keys)
+        Self::open(config, Arc::new(DriverRunner), keys, nats_security)
     }
 
     /// As [`EmbeddedOrchestrator::start`], with tasks run by `runner`.
@@ -181,18 +188,14 @@ impl EmbeddedOrchestrator {
     ) -> Result<Self, OrchestratorError> {
         let keys = KeyRing::for_state_dir(&config.state_dir)
             .map_err(|e| OrchestratorError::Internal(e.to_string()))?;
-        Self::start_sealed(config, runner, Arc::new(keys))
+        Self::open(config, runner, Arc::new(keys), NatsSecurity::default())
     }
 
-    /// As [`EmbeddedOrchestrator::start_with`], the jobs' passwords sealed with `keys` (the
-    /// agent's, from its environment) rather than the state folder's own key.
-    ///
-    /// # Errors
-    /// When the state folder cannot be used.
-    pub fn start_sealed(
+    fn open(
         config: EmbeddedConfig,
         runner: Arc<dyn TaskRunner>,
         keys: Arc<KeyRing>,
+        nats_security: NatsSecurity,
     ) -> Result<Self, OrchestratorError> {
         let store = Store::open(&config.state_dir, keys)?;
         let node_id = node_id(&config.state_dir)?;
@@ -201,6 +204,7 @@ impl EmbeddedOrchestrator {
             .map_err(|e| OrchestratorError::Internal(e.to_string()))?;
         let inner = Arc::new(Inner {
             config,
+            nats_security,
             node_id,
             store,
             state: Mutex::new(State {
@@ -365,6 +369,7 @@ impl EmbeddedOrchestrator {
                 stats: task.stats.clone(),
                 cancel,
                 nats_url: self.inner.config.nats_url.clone(),
+                nats_security: self.inner.nats_security.clone(),
                 policy: self.inner.config.restart.clone(),
                 retry: self.inner.config.task_retry.clone(),
                 on_change: Arc::new(move || persist.touch(&job_id)),

@@ -11,6 +11,7 @@ use driver::error::TaskError;
 use driver::retry::RetryPolicy;
 use driver::stats::TaskStats;
 use driver::task::TaskContext;
+use driver::transport::security::NatsSecurity;
 use jobs::{JobSpec, Role};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -109,6 +110,8 @@ pub struct Supervised {
     pub cancel: CancellationToken,
     /// The NATS server.
     pub nats_url: String,
+    /// The credentials and TLS for it.
+    pub nats_security: NatsSecurity,
     /// Restarts.
     pub policy: RestartPolicy,
     /// Retries inside the task.
@@ -137,6 +140,7 @@ pub async fn supervise(task: Supervised) {
         });
         let ctx = TaskContext {
             nats_url: task.nats_url.clone(),
+            nats_security: task.nats_security.clone(),
             cancel: task.cancel.clone(),
             stats: task.stats.clone(),
             retry: task.retry.clone(),
