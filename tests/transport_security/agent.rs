@@ -93,7 +93,7 @@ async fn the_agent_runs_a_job_through_the_secure_server_over_tls_to_both_databas
     let password = nats_password(name);
     let (agent, state_dir) = start_agent(
         name,
-        18780,
+        18810,
         &config,
         &[("DTLE_NATS_PASSWORD", password.as_str())],
     );
@@ -164,7 +164,7 @@ fn the_agent_refuses_to_start_with_a_bad_nats_setting() {
         command.env_remove(variable);
     }
     let out = command
-        .args(["agent", "--listen", "127.0.0.1:18781", "--config"])
+        .args(["agent", "--listen", "127.0.0.1:18811", "--config"])
         .arg(&config_file)
         .arg("--state-dir")
         .arg(dir.join("agent-state"))

@@ -15,7 +15,7 @@
 //!
 //! Every test ends by reading the logs it captured for the secrets it used. The test bed is found
 //! by running `scripts/testbed.sh env`, so `DTLE_TESTBED_*` move these tests to a second test bed.
-//! Jobs and schemas are named `sec_*`; agents listen on 18780-18789.
+//! Jobs and schemas are named `sec_*`; agents listen on 18810-18819.
 
 #[path = "../support/mod.rs"]
 mod support;
