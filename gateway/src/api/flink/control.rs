@@ -93,14 +93,17 @@ fn client_trigger(trigger: Option<&str>) -> Result<Option<String>, FlinkError> {
     }
 }
 
-/// An optional JSON object body, read as `T` (no body is `{}`).
+/// An optional JSON object body, read as `T` (no body, or `null`, is `{}`).
 fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, FlinkError> {
-    let value = if body.iter().all(u8::is_ascii_whitespace) {
-        Value::Object(Map::new())
+    let mut value = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
     } else {
         serde_json::from_slice(body)
             .map_err(|e| FlinkError::bad_request(format!("the body is not JSON: {e}")))?
     };
+    if value.is_null() {
+        value = Value::Object(Map::new());
+    }
     if !value.is_object() {
         return Err(FlinkError::bad_request("the body must be a JSON object"));
     }
@@ -151,7 +154,7 @@ pub struct SavepointRequest {
     summary = "Stops a job with a savepoint",
     description = "Stops the Src, lets the Dest apply everything the Src had sent, stops the Dest and records the position it committed as a savepoint. The job is then FINISHED; posted again to /v1/jobs, it resumes from there. A body without Content-Length is ignored.",
     params(("jobid" = String, Path, description = JOBID)),
-    request_body(content = Option<StopRequest>, content_type = "application/json", description = "Optional"),
+    request_body(content = Option<StopRequest>, content_type = "application/json", description = "Optional: no body (or `null`) is `{}`"),
     responses(
         (status = 202, description = "The stop started: ask `/jobs/{jobid}/savepoints/{request-id}` how it goes", body = TriggerResponse),
         (status = 400, description = "The body is not a JSON object of this shape, or `triggerId` is not 32 hex digits", body = ErrorBody),
@@ -183,7 +186,7 @@ pub async fn stop(api: Api, jobid: String, body: Body) -> Response {
     summary = "With `cancel-job` true, stops a job with a savepoint",
     description = "As POST /jobs/{jobid}/stop. Without `\"cancel-job\": true`, 400: a dtle savepoint is taken by stopping the job. A body without Content-Length is ignored.",
     params(("jobid" = String, Path, description = JOBID)),
-    request_body(content = Option<SavepointRequest>, content_type = "application/json", description = "`cancel-job` must be true"),
+    request_body(content = SavepointRequest, content_type = "application/json", description = "`cancel-job` must be true (no body is refused)"),
     responses(
         (status = 202, description = "The stop started: ask `/jobs/{jobid}/savepoints/{request-id}` how it goes", body = TriggerResponse),
         (status = 400, description = "`cancel-job` is not true, the body is not a JSON object of this shape, or `triggerId` is not 32 hex digits", body = ErrorBody),

@@ -15,7 +15,13 @@
 //! Every path is served at the root and under `/v1` (Flink's versioned prefix), except
 //! `GET /v1/jobs` and `POST /v1/jobs`, which stay dtle 2.x's (the dtle routes are tried first).
 //! Job lists and states come from the job history, so ended and purged jobs stay visible with
-//! their end, exceptions and checkpoints.
+//! their end, exceptions and checkpoints. `GET /overview` at the root is answered by SeaTunnel's
+//! handler, with Flink's keys too ([`handlers::overview_fields`]); `/v1/overview` by this API.
+//!
+//! # Contract
+//! Every response body is a typed struct (`#[derive(Serialize, ToSchema)]`, schemas named
+//! `Flink…`), every handler carries its `#[utoipa::path]`, and [`openapi::document`] builds this
+//! API's part of `GET /openapi.json` from them.
 //!
 //! # What does not apply
 //! Jar upload, plan and run, job submission through Flink's client, rescaling, savepoint

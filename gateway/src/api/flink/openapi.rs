@@ -5,6 +5,11 @@
 //! IDs (`flink_v1_…`). Two paths are left out where another API answers them: `/v1/jobs` (GET
 //! and POST are dtle 2.x's) and `/overview` at the root (SeaTunnel's handler answers it, with
 //! Flink's keys too, and documents it); `/v1/overview` is this API's.
+//!
+//! Every status a path answers is listed with its body: the handler's own (`FlinkErrorBody`),
+//! and those of the orchestrator behind it (403, 500, 502, 503). The router adds none on these
+//! paths: query strings are read as a map, which any query fits (so the dtle API's 400 for a
+//! query that does not parse cannot happen), and a body too large is the handler's 413.
 
 use super::{control, handlers, inapplicable};
 use utoipa::openapi::path::{Operation, PathItem};
