@@ -1,7 +1,8 @@
 //! Errors as Flink's REST API answers them: a status and `{"errors": ["..."]}`.
 
 use crate::orchestrator::OrchestratorError;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::{IntoResponses, ToSchema};
 use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::Reply;
@@ -38,7 +39,9 @@ impl FlinkError {
     /// The response.
     pub fn into_response(self) -> Response {
         warp::reply::with_status(
-            warp::reply::json(&json!({ "errors": [self.message] })),
+            warp::reply::json(&ErrorBody {
+                errors: vec![self.message],
+            }),
             self.status,
         )
         .into_response()
@@ -49,6 +52,31 @@ impl From<OrchestratorError> for FlinkError {
     fn from(err: OrchestratorError) -> Self {
         Self::new(crate::api::error::status_of(&err), err.to_string())
     }
+}
+
+/// The body of every error (Flink's `ErrorResponseBody`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = FlinkErrorBody)]
+pub struct ErrorBody {
+    /// What went wrong: one message.
+    pub errors: Vec<String>,
+}
+
+/// The errors of the orchestrator behind every call that reads jobs.
+#[derive(IntoResponses)]
+pub enum OrchestratorErrors {
+    /// The scheduler (Nomad) refused the agent's credentials.
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
+    /// The orchestrator itself failed (its state folder, say).
+    #[response(status = 500)]
+    Internal(ErrorBody),
+    /// The scheduler (or a plugin) failed, or answered what the agent cannot read.
+    #[response(status = 502)]
+    Upstream(ErrorBody),
+    /// The scheduler behind the agent (Nomad), or a node, cannot be reached.
+    #[response(status = 503)]
+    Unavailable(ErrorBody),
 }
 
 /// The answer of a handler: a response, or the error to answer with.
@@ -68,7 +96,7 @@ mod tests {
             .await
             .expect("body");
         let value: serde_json::Value = serde_json::from_slice(&body).expect("json");
-        assert_eq!(value, json!({"errors": ["Job x not found"]}));
+        assert_eq!(value, serde_json::json!({"errors": ["Job x not found"]}));
         let conflict: FlinkError = OrchestratorError::Conflict("busy".into()).into();
         assert_eq!(conflict.status, StatusCode::CONFLICT);
     }

@@ -15,16 +15,27 @@
 //! Every path is served at the root and under `/v1` (Flink's versioned prefix), except
 //! `GET /v1/jobs` and `POST /v1/jobs`, which stay dtle 2.x's (the dtle routes are tried first).
 //! Job lists and states come from the job history, so ended and purged jobs stay visible with
-//! their end, exceptions and checkpoints.
+//! their end, exceptions and checkpoints. `GET /overview` at the root is answered by SeaTunnel's
+//! handler, with Flink's keys too ([`handlers::overview_fields`]); `/v1/overview` by this API.
+//!
+//! # Contract
+//! Every response body is a typed struct (`#[derive(Serialize, ToSchema)]`, schemas named
+//! `Flink…`), every handler carries its `#[utoipa::path]`, and [`openapi::document`] builds this
+//! API's part of `GET /openapi.json` from them.
 //!
 //! # What does not apply
 //! Jar upload, plan and run, job submission through Flink's client, rescaling, savepoint
 //! disposal and cluster shutdown answer 400 `{"errors": ["...why..."]}`.
 
 pub mod checkpoints;
+pub mod cluster;
+pub mod control;
 pub mod error;
+pub mod exceptions;
 pub mod handlers;
 pub mod ids;
+pub mod inapplicable;
+pub mod metrics;
 pub mod models;
 pub mod openapi;
 pub mod savepoints;
@@ -33,24 +44,16 @@ mod tests;
 pub mod view;
 
 use super::handlers::Shared;
-use handlers::{Api, Query};
+use error::FlinkError;
+use handlers::{Api, Body, Query};
 use std::sync::Arc;
 use warp::filters::BoxedFilter;
+use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::Filter;
 
 /// Largest request body accepted (stop and savepoint requests are a few bytes).
 const MAX_BODY: u64 = 64 * 1024;
-
-const JARS: &str = "dtle runs replication jobs, not jars: post a dtle job to /v1/jobs instead";
-const SUBMIT: &str =
-    "jobs are not submitted through Flink's client here: post a dtle job to /v1/jobs instead";
-const RESCALE: &str = "a dtle job has one Src and one Dest task: it cannot be rescaled (the \
-                       Dest's parallelism is its ParallelWorkers setting; post the job again to \
-                       change it)";
-const DISPOSE: &str = "a dtle savepoint is a position committed on the target: there is nothing \
-                       to dispose of";
-const CLUSTER: &str = "the agent is not shut down through this API: stop its process (SIGTERM)";
 
 /// Every Flink route, at the root and under `/v1`.
 pub fn routes(orchestrator: Shared) -> BoxedFilter<(Response,)> {
@@ -84,11 +87,22 @@ fn relative(api: Api) -> BoxedFilter<(Response,)> {
         warp::any().map(move || api.clone())
     };
     let query = || warp::query::<Query>();
+    // No body (or one without a length) is an empty one; one too large is the handler's 413.
     let body = || {
         warp::body::content_length_limit(MAX_BODY)
             .and(warp::body::bytes())
-            .or(warp::any().map(bytes::Bytes::new))
+            .map(Ok)
+            .or(
+                warp::header::optional::<u64>("content-length").map(|length| match length {
+                    Some(n) if n > MAX_BODY => Err(FlinkError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        format!("the request body is too large (at most {MAX_BODY} bytes)"),
+                    )),
+                    _ => Ok(bytes::Bytes::new()),
+                }),
+            )
             .unify()
+            .map(|body: Body| body)
             .boxed()
     };
     let get = warp::get;
@@ -127,7 +141,7 @@ fn relative(api: Api) -> BoxedFilter<(Response,)> {
             .and(warp::patch())
             .and(with())
             .and(query())
-            .then(|id, api, q| handlers::terminate(api, id, q))
+            .then(|id, api, q| control::terminate(api, id, q))
             .boxed(),
         warp::path!("jobs" / String / "plan")
             .and(get())
@@ -175,18 +189,18 @@ fn relative(api: Api) -> BoxedFilter<(Response,)> {
             .and(warp::post())
             .and(with())
             .and(body())
-            .then(|id, api, b| handlers::stop(api, id, b))
+            .then(|id, api, b| control::stop(api, id, b))
             .boxed(),
         warp::path!("jobs" / String / "savepoints")
             .and(warp::post())
             .and(with())
             .and(body())
-            .then(|id, api, b| handlers::savepoint(api, id, b))
+            .then(|id, api, b| control::savepoint(api, id, b))
             .boxed(),
         warp::path!("jobs" / String / "savepoints" / String)
             .and(get())
             .and(with())
-            .then(|id, tid, api| handlers::savepoint_status(api, id, tid))
+            .then(|id, tid, api| control::savepoint_status(api, id, tid))
             .boxed(),
         warp::path!("jars").and(get()).then(handlers::jars).boxed(),
         not_applicable(),
@@ -195,47 +209,51 @@ fn relative(api: Api) -> BoxedFilter<(Response,)> {
 
 /// The paths that do not apply to replication jobs.
 fn not_applicable() -> BoxedFilter<(Response,)> {
-    use handlers::not_applicable as says;
+    use inapplicable as says;
     any_of(vec![
         warp::path!("jobs")
             .and(warp::post())
-            .then(|| says(SUBMIT))
+            .then(says::submit_job)
             .boxed(),
         warp::path!("jars" / "upload")
             .and(warp::post())
-            .then(|| says(JARS))
+            .then(says::jar_upload)
             .boxed(),
         warp::path!("jars" / String)
             .and(warp::delete())
-            .then(|_: String| says(JARS))
+            .then(says::jar_delete)
             .boxed(),
         warp::path!("jars" / String / "plan")
-            .and(warp::get().or(warp::post()).unify())
-            .then(|_: String| says(JARS))
+            .and(warp::get())
+            .then(says::jar_plan)
+            .boxed(),
+        warp::path!("jars" / String / "plan")
+            .and(warp::post())
+            .then(says::jar_plan_post)
             .boxed(),
         warp::path!("jars" / String / "run")
             .and(warp::post())
-            .then(|_: String| says(JARS))
+            .then(says::jar_run)
             .boxed(),
         warp::path!("jobs" / String / "rescaling")
             .and(warp::patch())
-            .then(|_: String| says(RESCALE))
+            .then(says::rescale)
             .boxed(),
         warp::path!("jobs" / String / "rescaling" / String)
             .and(warp::get())
-            .then(|_: String, _: String| says(RESCALE))
+            .then(says::rescale_status)
             .boxed(),
         warp::path!("savepoint-disposal")
             .and(warp::post())
-            .then(|| says(DISPOSE))
+            .then(says::dispose)
             .boxed(),
         warp::path!("savepoint-disposal" / String)
             .and(warp::get())
-            .then(|_: String| says(DISPOSE))
+            .then(says::dispose_status)
             .boxed(),
         warp::path!("cluster")
             .and(warp::delete())
-            .then(|| says(CLUSTER))
+            .then(says::shutdown)
             .boxed(),
     ])
 }

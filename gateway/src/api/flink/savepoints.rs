@@ -4,9 +4,10 @@
 //! are in the job history.
 
 use crate::orchestrator::history::Checkpoint;
-use serde_json::{json, Value};
+use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use utoipa::ToSchema;
 
 /// Most operations remembered (the oldest are forgotten).
 pub const MAX_OPERATIONS: usize = 100;
@@ -91,22 +92,106 @@ impl Triggers {
     }
 }
 
+/// `POST /jobs/{jobid}/stop`, `/savepoints` and `PATCH /jobs/{jobid}?mode=stop` (Flink's
+/// `TriggerResponse`): the ID to ask how the stop goes.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = FlinkTriggerResponse)]
+pub struct TriggerResponse {
+    /// The trigger ID (32 hex digits): the client's `triggerId`, else a new one.
+    #[serde(rename = "request-id")]
+    #[schema(pattern = "^[0-9a-f]{32}$")]
+    pub request_id: String,
+}
+
+/// Where an operation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[schema(as = FlinkOperationStatusId)]
+pub enum OperationStatusId {
+    /// Still stopping.
+    InProgress,
+    /// Done: the operation says how.
+    Completed,
+}
+
+/// An operation's status (Flink's `QueueStatus`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = FlinkOperationStatus)]
+pub struct OperationStatus {
+    /// Where it stands.
+    pub id: OperationStatusId,
+}
+
+/// Why a stop with savepoint failed (Flink's `SerializedThrowable`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+#[schema(as = FlinkFailureCause)]
+pub struct FailureCause {
+    /// Always `dtle.SavepointFailure`.
+    pub class: String,
+    /// What went wrong.
+    pub stack_trace: String,
+    /// Always null.
+    pub serialized_throwable: Option<String>,
+}
+
+/// How a stop with savepoint ended (Flink's `SavepointInfo`): the savepoint, or why not.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(untagged)]
+#[schema(as = FlinkSavepointInfo)]
+pub enum SavepointInfo {
+    /// The savepoint taken.
+    Completed {
+        /// Its position: the GTID set, else `binlog file:offset` (empty while the job was
+        /// still copying its snapshot).
+        location: String,
+        /// Its checkpoint ID.
+        #[serde(rename = "savepoint-id")]
+        savepoint_id: u64,
+    },
+    /// It could not be done.
+    Failed {
+        /// Why.
+        #[serde(rename = "failure-cause")]
+        failure_cause: FailureCause,
+    },
+}
+
+/// `GET /jobs/{jobid}/savepoints/{triggerid}` (Flink's `AsynchronousOperationResult`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = FlinkSavepointOperation)]
+pub struct SavepointOperation {
+    /// Where it stands.
+    pub status: OperationStatus,
+    /// How it ended; null while in progress.
+    pub operation: Option<SavepointInfo>,
+}
+
 /// Flink's `AsynchronousOperationResult` of a savepoint operation.
-pub fn result(outcome: &Outcome) -> Value {
-    match outcome {
-        Outcome::InProgress => json!({"status": {"id": "IN_PROGRESS"}, "operation": null}),
-        Outcome::Completed(c) => json!({
-            "status": {"id": "COMPLETED"},
-            "operation": {"location": c.position_text(), "savepoint-id": c.id},
-        }),
-        Outcome::Failed(message) => json!({
-            "status": {"id": "COMPLETED"},
-            "operation": {"failure-cause": {
-                "class": "dtle.SavepointFailure",
-                "stack-trace": message,
-                "serialized-throwable": null,
-            }},
-        }),
+pub fn result(outcome: &Outcome) -> SavepointOperation {
+    let (id, operation) = match outcome {
+        Outcome::InProgress => (OperationStatusId::InProgress, None),
+        Outcome::Completed(c) => (
+            OperationStatusId::Completed,
+            Some(SavepointInfo::Completed {
+                location: c.position_text(),
+                savepoint_id: c.id,
+            }),
+        ),
+        Outcome::Failed(message) => (
+            OperationStatusId::Completed,
+            Some(SavepointInfo::Failed {
+                failure_cause: FailureCause {
+                    class: "dtle.SavepointFailure".into(),
+                    stack_trace: message.clone(),
+                    serialized_throwable: None,
+                },
+            }),
+        ),
+    };
+    SavepointOperation {
+        status: OperationStatus { id },
+        operation,
     }
 }
 
@@ -125,11 +210,9 @@ mod tests {
         assert_eq!(triggers.get("j", &t), Some(Outcome::InProgress));
         triggers.finish("j", &t, Outcome::Failed("no".into()));
         assert_eq!(triggers.in_progress("j"), 0);
-        assert_eq!(
-            result(&triggers.get("j", &t).expect("kept"))["operation"]["failure-cause"]
-                ["stack-trace"],
-            "no"
-        );
+        let failed =
+            serde_json::to_value(result(&triggers.get("j", &t).expect("kept"))).expect("json");
+        assert_eq!(failed["operation"]["failure-cause"]["stack-trace"], "no");
         assert_eq!(triggers.get("k", &t), None, "another job's trigger");
         for i in 0..MAX_OPERATIONS + 5 {
             let job = format!("job{i}");

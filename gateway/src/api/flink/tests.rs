@@ -46,7 +46,7 @@ impl TaskRunner for Replicating {
     }
 }
 
-fn orchestrator(dir: &tempfile::TempDir) -> EmbeddedOrchestrator {
+pub(super) fn orchestrator(dir: &tempfile::TempDir) -> EmbeddedOrchestrator {
     let config = EmbeddedConfig {
         state_dir: dir.path().to_owned(),
         nats_url: "nats://127.0.0.1:1".into(),

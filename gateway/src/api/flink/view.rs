@@ -9,36 +9,133 @@ use crate::orchestrator::history::{JobHistory, JobState, VertexTotals};
 use crate::orchestrator::{Allocation, JobRecord, OrchestratorError};
 use driver::stats::{StatsSnapshot, Wait};
 use jobs::Role;
+use serde::Serialize;
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
 
 /// Flink's job states (`JobStatus`), in the order Flink declares them.
-pub const JOB_STATES: [&str; 11] = [
-    "INITIALIZING",
-    "CREATED",
-    "RUNNING",
-    "FAILING",
-    "FAILED",
-    "CANCELLING",
-    "CANCELED",
-    "FINISHED",
-    "RESTARTING",
-    "SUSPENDED",
-    "RECONCILING",
-];
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[schema(as = FlinkJobStatus)]
+pub enum JobStatus {
+    /// Being initialised.
+    Initializing,
+    /// Registered, its tasks not started yet.
+    Created,
+    /// Its tasks run.
+    Running,
+    /// Failing (not used by dtle).
+    Failing,
+    /// A task failed for good.
+    Failed,
+    /// Being canceled (not used by dtle).
+    Cancelling,
+    /// Stopped.
+    Canceled,
+    /// Ended by itself, or stopped with a savepoint.
+    Finished,
+    /// A task waits to be restarted after a failure.
+    Restarting,
+    /// Paused.
+    Suspended,
+    /// Reconciling (not used by dtle).
+    Reconciling,
+}
+
+impl JobStatus {
+    /// Its name, as Flink writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Initializing => "INITIALIZING",
+            Self::Created => "CREATED",
+            Self::Running => "RUNNING",
+            Self::Failing => "FAILING",
+            Self::Failed => "FAILED",
+            Self::Cancelling => "CANCELLING",
+            Self::Canceled => "CANCELED",
+            Self::Finished => "FINISHED",
+            Self::Restarting => "RESTARTING",
+            Self::Suspended => "SUSPENDED",
+            Self::Reconciling => "RECONCILING",
+        }
+    }
+}
+
+impl std::fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Flink's task states (`ExecutionState`), in the order Flink declares them.
-pub const TASK_STATES: [&str; 10] = [
-    "CREATED",
-    "SCHEDULED",
-    "DEPLOYING",
-    "RUNNING",
-    "FINISHED",
-    "CANCELING",
-    "CANCELED",
-    "FAILED",
-    "RECONCILING",
-    "INITIALIZING",
-];
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[schema(as = FlinkExecutionState)]
+pub enum ExecutionState {
+    /// Not started yet (only the history is left of a job still running).
+    Created,
+    /// Waiting to be started (or restarted).
+    Scheduled,
+    /// Being deployed (not used by dtle).
+    Deploying,
+    /// Running.
+    Running,
+    /// Ended by itself.
+    Finished,
+    /// Being stopped.
+    Canceling,
+    /// Stopped.
+    Canceled,
+    /// Failed.
+    Failed,
+    /// Reconciling (not used by dtle).
+    Reconciling,
+    /// Initialising (not used by dtle).
+    Initializing,
+}
+
+/// How many tasks are in each Flink task state, in Flink's order of the states.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[schema(as = FlinkExecutionStateCounts)]
+pub struct ExecutionStateCounts {
+    pub created: u32,
+    pub scheduled: u32,
+    pub deploying: u32,
+    pub running: u32,
+    pub finished: u32,
+    pub canceling: u32,
+    pub canceled: u32,
+    pub failed: u32,
+    pub reconciling: u32,
+    pub initializing: u32,
+}
+
+impl ExecutionStateCounts {
+    /// The counts of `states`.
+    pub fn of(states: impl IntoIterator<Item = ExecutionState>) -> Self {
+        let mut counts = Self::default();
+        for state in states {
+            *counts.slot(state) += 1;
+        }
+        counts
+    }
+
+    fn slot(&mut self, state: ExecutionState) -> &mut u32 {
+        match state {
+            ExecutionState::Created => &mut self.created,
+            ExecutionState::Scheduled => &mut self.scheduled,
+            ExecutionState::Deploying => &mut self.deploying,
+            ExecutionState::Running => &mut self.running,
+            ExecutionState::Finished => &mut self.finished,
+            ExecutionState::Canceling => &mut self.canceling,
+            ExecutionState::Canceled => &mut self.canceled,
+            ExecutionState::Failed => &mut self.failed,
+            ExecutionState::Reconciling => &mut self.reconciling,
+            ExecutionState::Initializing => &mut self.initializing,
+        }
+    }
+}
 
 /// One task and, while it exists, its counters.
 #[derive(Debug, Clone)]
@@ -172,28 +269,26 @@ impl JobView {
     }
 
     /// The job's Flink state.
-    pub fn state(&self) -> &'static str {
+    pub fn state(&self) -> JobStatus {
         if let Some(history) = &self.history {
             match history.state {
-                JobState::Finished | JobState::SavepointDone => return "FINISHED",
-                JobState::Canceled => return "CANCELED",
-                JobState::Failed => return "FAILED",
-                JobState::Paused => return "SUSPENDED",
+                JobState::Finished | JobState::SavepointDone => return JobStatus::Finished,
+                JobState::Canceled => return JobStatus::Canceled,
+                JobState::Failed => return JobStatus::Failed,
+                JobState::Paused => return JobStatus::Suspended,
                 JobState::Running => {}
             }
         }
-        let states: Vec<&str> = [Role::Src, Role::Dest]
-            .into_iter()
-            .map(|r| self.vertex_state(r))
-            .collect();
+        let states = [Role::Src, Role::Dest].map(|r| self.vertex_state(r));
+        let failed = states.contains(&ExecutionState::Failed);
         match self.record.as_ref().map(|r| r.status.as_str()) {
-            Some("paused") => "SUSPENDED",
-            Some("dead") | None if states.contains(&"FAILED") => "FAILED",
-            Some("dead") | None => "CANCELED",
-            _ if states.contains(&"FAILED") => "FAILED",
-            _ if self.restarting() => "RESTARTING",
-            _ if states.contains(&"RUNNING") => "RUNNING",
-            _ => "CREATED",
+            Some("paused") => JobStatus::Suspended,
+            Some("dead") | None if failed => JobStatus::Failed,
+            Some("dead") | None => JobStatus::Canceled,
+            _ if failed => JobStatus::Failed,
+            _ if self.restarting() => JobStatus::Restarting,
+            _ if states.contains(&ExecutionState::Running) => JobStatus::Running,
+            _ => JobStatus::Created,
         }
     }
 
@@ -211,26 +306,33 @@ impl JobView {
 
     /// Whether the job is still to end (Flink: not globally terminal).
     pub fn is_active(&self) -> bool {
-        !matches!(self.state(), "FINISHED" | "CANCELED" | "FAILED")
+        !matches!(
+            self.state(),
+            JobStatus::Finished | JobStatus::Canceled | JobStatus::Failed
+        )
     }
 
     /// The Flink state of the `role` task.
-    pub fn vertex_state(&self, role: Role) -> &'static str {
+    pub fn vertex_state(&self, role: Role) -> ExecutionState {
         let Some(task) = self.task(role) else {
             // Only the history is left: what the job's end says of its tasks.
             return match self.history.as_ref().map(|h| h.state) {
-                Some(JobState::Finished | JobState::SavepointDone) => "FINISHED",
-                Some(JobState::Failed) if self.failed_task() == Some(role) => "FAILED",
-                Some(JobState::Running) => "CREATED",
-                _ => "CANCELED",
+                Some(JobState::Finished | JobState::SavepointDone) => ExecutionState::Finished,
+                Some(JobState::Failed) if self.failed_task() == Some(role) => {
+                    ExecutionState::Failed
+                }
+                Some(JobState::Running) => ExecutionState::Created,
+                _ => ExecutionState::Canceled,
             };
         };
         let alloc = &task.alloc;
         match alloc.task_state.state.as_str() {
-            "running" => "RUNNING",
-            "pending" if alloc.desired_status == "stop" => "CANCELING",
-            "pending" => "SCHEDULED",
-            _ if alloc.task_state.failed || alloc.client_status == "failed" => "FAILED",
+            "running" => ExecutionState::Running,
+            "pending" if alloc.desired_status == "stop" => ExecutionState::Canceling,
+            "pending" => ExecutionState::Scheduled,
+            _ if alloc.task_state.failed || alloc.client_status == "failed" => {
+                ExecutionState::Failed
+            }
             _ if alloc.desired_status == "run"
                 && alloc
                     .task_state
@@ -238,9 +340,9 @@ impl JobView {
                     .last()
                     .is_some_and(|e| e.kind == "Terminated" && e.driver_error.is_empty()) =>
             {
-                "FINISHED"
+                ExecutionState::Finished
             }
-            _ => "CANCELED",
+            _ => ExecutionState::Canceled,
         }
     }
 
@@ -356,12 +458,8 @@ impl JobView {
         live.max(kept)
     }
 
-    /// How many of its tasks are in each Flink task state, in Flink's order of the states.
-    pub fn task_counts(&self) -> Vec<(&'static str, u32)> {
-        let states = [self.vertex_state(Role::Src), self.vertex_state(Role::Dest)];
-        TASK_STATES
-            .iter()
-            .map(|s| (*s, states.iter().filter(|t| *t == s).count() as u32))
-            .collect()
+    /// How many of its tasks are in each Flink task state.
+    pub fn task_counts(&self) -> ExecutionStateCounts {
+        ExecutionStateCounts::of([Role::Src, Role::Dest].map(|r| self.vertex_state(r)))
     }
 }
