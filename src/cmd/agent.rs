@@ -97,18 +97,22 @@ pub struct AgentArgs {
     nats_security: super::nats::NatsArgs,
 }
 
+/// `DTLE_SECRET_KEY_PREVIOUS`: former keys, comma-separated.
+fn previous_keys(text: Option<&str>) -> Result<Vec<[u8; 32]>, secrets::SecretError> {
+    text.unwrap_or_default()
+        .split(',')
+        .filter(|k| !k.trim().is_empty())
+        .map(|k| secrets::parse_key(k, "DTLE_SECRET_KEY_PREVIOUS"))
+        .collect()
+}
+
 /// The keys that seal job passwords: the environment's, else the state folder's.
 fn key_ring(
     secret_key: Option<&str>,
     secret_key_previous: Option<&str>,
     state_dir: &Path,
 ) -> anyhow::Result<KeyRing> {
-    let previous = secret_key_previous
-        .unwrap_or_default()
-        .split(',')
-        .filter(|k| !k.trim().is_empty())
-        .map(|k| secrets::parse_key(k, "DTLE_SECRET_KEY_PREVIOUS"))
-        .collect::<Result<Vec<_>, _>>()?;
+    let previous = previous_keys(secret_key_previous)?;
     let ring = match secret_key.filter(|k| !k.trim().is_empty()) {
         Some(key) => {
             let key = secrets::parse_key(key, "DTLE_SECRET_KEY")?;
@@ -423,7 +427,16 @@ pub fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
             }
         }
         let listener = listener(&args, &file, listen)?;
-        return run_nomad(listener, nomad);
+        // No state folder in front of Nomad: a key only from the environment.
+        let keys = match args.secret_key.as_deref().filter(|k| !k.trim().is_empty()) {
+            Some(key) => {
+                let key = secrets::parse_key(key, "DTLE_SECRET_KEY")?;
+                let previous = previous_keys(args.secret_key_previous.as_deref())?;
+                Some(KeyRing::from_keys(&key, &previous))
+            }
+            None => None,
+        };
+        return run_nomad(listener, nomad, keys);
     }
     let listener = listener(&args, &file, listen)?;
     let http_addr = super::advertise::advertised(
@@ -544,7 +557,11 @@ fn nomad_config(args: &AgentArgs, file: &FileConfig) -> Option<NomadConfig> {
 
 /// Serves the API in front of Nomad until Ctrl-C or SIGTERM: nothing runs here, so nothing is
 /// left to stop.
-fn run_nomad(listener: Listener, config: NomadConfig) -> anyhow::Result<ExitCode> {
+fn run_nomad(
+    listener: Listener,
+    config: NomadConfig,
+    keys: Option<KeyRing>,
+) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let client = &config.client;
@@ -555,8 +572,11 @@ fn run_nomad(listener: Listener, config: NomadConfig) -> anyhow::Result<ExitCode
             token = if client.token.is_some() { "set" } else { "none" },
             "serving the API in front of Nomad"
         );
-        let orchestrator = NomadOrchestrator::new(config.clone())
+        let mut orchestrator = NomadOrchestrator::new(config.clone())
             .map_err(|e| anyhow::anyhow!("the Nomad orchestrator: {e}"))?;
+        if let Some(keys) = keys {
+            orchestrator = orchestrator.with_keys(Arc::new(keys));
+        }
         let shared: gateway::api::handlers::Shared = Arc::new(orchestrator);
         let routes = gateway::api::routes::routes(shared.clone()).boxed();
         // No state folder in front of Nomad: the audit lines go to the log only.

@@ -82,6 +82,9 @@ pub struct NomadOrchestrator {
     stop_timeout: Duration,
     /// Ends the blocking queries' waits (the agent is shutting down).
     watchers: tokio_util::sync::CancellationToken,
+    /// Opens passwords posted sealed (`/encrypt-config`) before the job goes to Nomad, and
+    /// seals for `/encrypt-config`; none without `DTLE_SECRET_KEY` (no state folder here).
+    keys: Option<std::sync::Arc<crate::secrets::KeyRing>>,
 }
 
 impl NomadOrchestrator {
@@ -94,7 +97,36 @@ impl NomadOrchestrator {
             client: NomadClient::new(config.client)?,
             stop_timeout: config.stop_timeout,
             watchers: tokio_util::sync::CancellationToken::new(),
+            keys: None,
         })
+    }
+
+    /// This orchestrator, opening and sealing passwords with `keys`.
+    #[must_use]
+    pub fn with_keys(mut self, keys: std::sync::Arc<crate::secrets::KeyRing>) -> Self {
+        self.keys = Some(keys);
+        self
+    }
+
+    /// Opens the sealed passwords of `spec`: Nomad's tasks get them in clear, as they get any.
+    fn open_passwords(&self, spec: &mut jobs::JobSpec) -> Result<(), OrchestratorError> {
+        match &self.keys {
+            Some(keys) => keys.open_job(spec).map(drop).map_err(|why| {
+                OrchestratorError::Rejected(format!("a password of the job was {why}"))
+            }),
+            None if spec
+                .passwords_mut()
+                .iter()
+                .any(|p| crate::secrets::is_sealed(p.expose())) =>
+            {
+                Err(OrchestratorError::Rejected(
+                    "a password of the job is sealed, and this agent has no key to open it: \
+                     start it with DTLE_SECRET_KEY set to the key of the agent that sealed it"
+                        .into(),
+                ))
+            }
+            None => Ok(()),
+        }
     }
 
     /// The Nomad job with this ID, `None` if Nomad has none.
@@ -366,6 +398,7 @@ impl Orchestrator for NomadOrchestrator {
             explicit_id,
             ..
         } = parsed;
+        self.open_passwords(&mut spec)?;
         if let Some(region) = self
             .client
             .config()
@@ -586,6 +619,16 @@ impl Orchestrator for NomadOrchestrator {
         }
     }
 
+    fn seal_secret(&self, plain: &str) -> Result<String, OrchestratorError> {
+        match &self.keys {
+            Some(keys) => Ok(keys.seal(plain)),
+            None => Err(OrchestratorError::Unsupported(
+                "this agent has no key to seal passwords with: start it with DTLE_SECRET_KEY"
+                    .into(),
+            )),
+        }
+    }
+
     fn release_watchers(&self) {
         self.watchers.cancel();
     }
@@ -602,5 +645,54 @@ impl Orchestrator for NomadOrchestrator {
             Value::String(leader) => Ok(leader),
             other => Err(unreadable("the leader", &other)),
         }
+    }
+}
+
+#[cfg(test)]
+mod sealed_tests {
+    use super::*;
+    use crate::secrets::KeyRing;
+
+    fn orchestrator() -> NomadOrchestrator {
+        NomadOrchestrator::new(NomadConfig {
+            client: ClientConfig {
+                address: "http://127.0.0.1:1".into(),
+                region: None,
+                namespace: None,
+                token: None,
+                timeout: Duration::from_secs(1),
+            },
+            stop_timeout: Duration::from_secs(1),
+        })
+        .expect("orchestrator")
+    }
+
+    #[test]
+    fn sealed_passwords_are_opened_with_the_key_and_refused_without_one() {
+        let keys = std::sync::Arc::new(KeyRing::from_keys(&[9; 32], &[]));
+        let sealed = keys.seal("s3cret");
+        let text = format!(
+            r#"{{"Name": "n", "Tasks": [
+              {{"Type": "Src", "Config": {{"ConnectionConfig": {{"Host": "h", "Port": 1, "User": "u", "Password": "{sealed}"}}}}}},
+              {{"Type": "Dest", "Config": {{"ConnectionConfig": {{"Host": "h", "Port": 2, "User": "u", "Password": "plain"}}}}}}]}}"#
+        );
+        let spec = jobs::parse_job(&text).expect("valid").spec;
+        let mut without = spec.clone();
+        assert!(matches!(
+            orchestrator().open_passwords(&mut without),
+            Err(OrchestratorError::Rejected(_))
+        ));
+        let with = orchestrator().with_keys(keys.clone());
+        let mut opened = spec;
+        with.open_passwords(&mut opened).expect("opened");
+        assert_eq!(opened.src.connection.password.expose(), "s3cret");
+        assert_eq!(opened.dest.connection.password.expose(), "plain");
+        assert!(with
+            .seal_secret("x")
+            .is_ok_and(|s| crate::secrets::is_sealed(&s)));
+        assert!(matches!(
+            orchestrator().seal_secret("x"),
+            Err(OrchestratorError::Unsupported(_))
+        ));
     }
 }
