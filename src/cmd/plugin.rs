@@ -86,8 +86,45 @@ fn dtle_api_in_front_of_nomad(
         stop_timeout: std::time::Duration::from_secs(60),
     })
     .map_err(|e| format!("`nomad_addr`: {e}"))?;
+    let orchestrator = match std::env::var("DTLE_SECRET_KEY")
+        .ok()
+        .filter(|k| !k.is_empty())
+    {
+        Some(key) => {
+            let key =
+                gateway::secrets::parse_key(&key, "DTLE_SECRET_KEY").map_err(|e| e.to_string())?;
+            orchestrator.with_keys(std::sync::Arc::new(gateway::secrets::KeyRing::from_keys(
+                &key,
+                &[],
+            )))
+        }
+        None => orchestrator,
+    };
+    // The same tokens as `dtle agent`, from the Nomad client's environment.
+    let mut access = gateway::access::AccessPolicy::open();
+    for (name, role, variable) in [
+        ("admin", gateway::access::Role::Admin, "DTLE_ADMIN_TOKEN"),
+        ("read", gateway::access::Role::Read, "DTLE_READ_TOKEN"),
+    ] {
+        if let Some(secret) = std::env::var(variable).ok().filter(|t| !t.is_empty()) {
+            access = access
+                .with_token(name, role, &secret)
+                .map_err(|e| format!("{variable}: {e}"))?;
+        }
+    }
+    if !access.is_enforced() {
+        tracing::warn!(
+            "the dtle API at api_addr has no token: set DTLE_ADMIN_TOKEN (and DTLE_READ_TOKEN) in \
+             the Nomad client's environment, or keep api_addr on loopback"
+        );
+    }
     let shared: gateway::api::handlers::Shared = std::sync::Arc::new(orchestrator);
-    Ok(gateway::api::routes::routes(shared).boxed())
+    let routes = gateway::api::routes::routes(shared).boxed();
+    Ok(gateway::access::guarded(
+        std::sync::Arc::new(access),
+        std::sync::Arc::new(gateway::access::AuditLog::to_tracing()),
+        routes,
+    ))
 }
 
 /// A log event as the JSON line a Go plugin's hclog logger writes and go-plugin's client parses:
