@@ -62,9 +62,19 @@ fn free_port() -> u16 {
 /// `dtle agent` with `args`, `NOMAD_TOKEN` as given; killed when dropped.
 struct Agent(Child, u16);
 
+/// Each agent its own fixed port (18820-18829): a port found free and released may be taken by
+/// a test running beside, whose agent would then answer this one's requests.
+fn agent_port(test: &str) -> u16 {
+    match test {
+        "nomad_agent_toml" => 18820,
+        "nomad_agent_hcl" => 18821,
+        _ => 18822,
+    }
+}
+
 impl Agent {
     fn start(test: &str, args: &[&str], nomad_token: Option<&str>) -> Agent {
-        let port = free_port();
+        let port = agent_port(test);
         let log = scratch(test).join("agent.log");
         let mut command = Command::new(env!("CARGO_BIN_EXE_dtle"));
         command

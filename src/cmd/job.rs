@@ -15,12 +15,66 @@ pub struct Agent {
     /// value on the command line is refused.
     #[arg(long, env = "DTLE_TOKEN", hide_env_values = true, value_name = "TOKEN")]
     token: Option<String>,
+    /// A PEM CA bundle to trust for an `https://` agent (default: the system's web roots).
+    #[arg(long, env = "DTLE_CACERT", value_name = "FILE")]
+    cacert: Option<PathBuf>,
+    /// The HTTP client trusting `cacert`, once built.
+    #[arg(skip)]
+    client: Option<ureq::Agent>,
+}
+
+impl Agent {
+    /// Builds the HTTP client when a CA bundle is given.
+    ///
+    /// # Errors
+    /// An unreadable bundle, or one without a certificate.
+    fn connect(mut self) -> anyhow::Result<Self> {
+        let Some(path) = &self.cacert else {
+            return Ok(self);
+        };
+        let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls_pemfile_certs(&pem) {
+            roots
+                .add(cert)
+                .with_context(|| format!("a certificate of {} is not valid", path.display()))?;
+        }
+        anyhow::ensure!(
+            !roots.is_empty(),
+            "{} holds no PEM certificate",
+            path.display()
+        );
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .context("TLS versions")?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        self.client = Some(
+            ureq::AgentBuilder::new()
+                .tls_config(std::sync::Arc::new(config))
+                .build(),
+        );
+        Ok(self)
+    }
+}
+
+/// The certificates of a PEM bundle (the DER of each `CERTIFICATE` block).
+fn rustls_pemfile_certs(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    use rustls::pki_types::pem::PemObject as _;
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem)
+        .filter_map(Result::ok)
+        .collect()
 }
 
 impl Agent {
     /// A request to the agent, with the token.
     fn request(&self, method: &str, path: &str) -> ureq::Request {
-        let request = ureq::request(method, &format!("{}{path}", self.address));
+        let url = format!("{}{path}", self.address);
+        let request = match &self.client {
+            Some(client) => client.request(method, &url),
+            None => ureq::request(method, &url),
+        };
         match self.token.as_deref().filter(|t| !t.is_empty()) {
             Some(token) => request.set("Authorization", &format!("Bearer {token}")),
             None => request,
@@ -71,14 +125,14 @@ pub enum JobCommand {
 pub fn run(command: JobCommand) -> anyhow::Result<ExitCode> {
     match command {
         JobCommand::Validate { file } => validate(&file),
-        JobCommand::Run { file, agent } => submit(&file, &agent),
-        JobCommand::Status { id, agent } => status(id.as_deref(), &agent),
+        JobCommand::Run { file, agent } => submit(&file, &agent.connect()?),
+        JobCommand::Status { id, agent } => status(id.as_deref(), &agent.connect()?),
         JobCommand::Stop {
             id,
             purge,
             purge_position,
             agent,
-        } => stop(&id, purge, purge_position, &agent),
+        } => stop(&id, purge, purge_position, &agent.connect()?),
     }
 }
 

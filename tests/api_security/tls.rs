@@ -115,6 +115,30 @@ async fn the_api_over_tls_trusts_only_its_ca_and_can_require_client_certificates
         plain.map(|r| r.status().as_u16() != 200).unwrap_or(true),
         "plain HTTP is not served"
     );
+    // The CLI: trusts the agent's CA through DTLE_CACERT, else refuses the connection.
+    let cli = |cacert: Option<&Path>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_dtle"));
+        command
+            .args(["job", "status", "--address", "https://127.0.0.1:18803"])
+            .env_remove("DTLE_CACERT")
+            .env("DTLE_TOKEN", READ);
+        if let Some(ca) = cacert {
+            command.env("DTLE_CACERT", ca);
+        }
+        let out = command.output().expect("dtle runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = cli(Some(&pki.dir.join("ca.pem")));
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, stderr) = cli(None);
+    assert_ne!(
+        code,
+        Some(0),
+        "an agent signed by an unknown CA is trusted: {stderr}"
+    );
     drop(a);
 
     let mtls_config = config(&pki, true);
