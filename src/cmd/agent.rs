@@ -215,15 +215,8 @@ struct ApiTls {
 /// loopback.
 fn listener(args: &AgentArgs, file: &FileConfig, addr: SocketAddr) -> anyhow::Result<Listener> {
     let section = file.api.as_ref();
-    let mut access = AccessPolicy::open();
-    for (name, role, secret) in [
-        ("admin", Role::Admin, &args.admin_token),
-        ("read", Role::Read, &args.read_token),
-    ] {
-        if let Some(secret) = secret.as_deref().filter(|s| !s.is_empty()) {
-            access = access.with_token(name, role, secret)?;
-        }
-    }
+    let mut access = AccessPolicy::open()
+        .with_admin_and_read(args.admin_token.as_deref(), args.read_token.as_deref())?;
     for entry in section.map(|s| s.tokens.as_slice()).unwrap_or_default() {
         let role = Role::parse(&entry.role).ok_or_else(|| TokenError::UnknownRole {
             name: entry.name.clone(),

@@ -101,17 +101,13 @@ fn dtle_api_in_front_of_nomad(
         None => orchestrator,
     };
     // The same tokens as `dtle agent`, from the Nomad client's environment.
-    let mut access = gateway::access::AccessPolicy::open();
-    for (name, role, variable) in [
-        ("admin", gateway::access::Role::Admin, "DTLE_ADMIN_TOKEN"),
-        ("read", gateway::access::Role::Read, "DTLE_READ_TOKEN"),
-    ] {
-        if let Some(secret) = std::env::var(variable).ok().filter(|t| !t.is_empty()) {
-            access = access
-                .with_token(name, role, &secret)
-                .map_err(|e| format!("{variable}: {e}"))?;
-        }
-    }
+    let env = |variable: &str| std::env::var(variable).ok();
+    let access = gateway::access::AccessPolicy::open()
+        .with_admin_and_read(
+            env("DTLE_ADMIN_TOKEN").as_deref(),
+            env("DTLE_READ_TOKEN").as_deref(),
+        )
+        .map_err(|e| format!("DTLE_ADMIN_TOKEN/DTLE_READ_TOKEN: {e}"))?;
     if !access.is_enforced() {
         tracing::warn!(
             "the dtle API at api_addr has no token: set DTLE_ADMIN_TOKEN (and DTLE_READ_TOKEN) in \

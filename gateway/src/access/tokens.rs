@@ -112,6 +112,25 @@ impl AccessPolicy {
         Ok(self)
     }
 
+    /// Adds the unnamed pair a deployment gives in its environment (`DTLE_ADMIN_TOKEN`,
+    /// `DTLE_READ_TOKEN`), named `admin` and `read`; an absent or empty one is skipped.
+    ///
+    /// # Errors
+    /// As [`AccessPolicy::with_token`].
+    pub fn with_admin_and_read(
+        self,
+        admin: Option<&str>,
+        read: Option<&str>,
+    ) -> Result<Self, TokenError> {
+        let mut policy = self;
+        for (name, role, secret) in [("admin", Role::Admin, admin), ("read", Role::Read, read)] {
+            if let Some(secret) = secret.filter(|s| !s.is_empty()) {
+                policy = policy.with_token(name, role, secret)?;
+            }
+        }
+        Ok(policy)
+    }
+
     /// Whether any token is configured (else the API is open).
     pub fn is_enforced(&self) -> bool {
         !self.tokens.is_empty()

@@ -331,20 +331,10 @@ impl EmbeddedOrchestrator {
             entry.record.status = "dead".into();
             entry.record.status_description =
                 format!("cannot be started: the job's passwords were {why}");
+            let message = format!("the job's passwords were {why}");
             for task in &entry.tasks {
                 if let Ok(mut alloc) = task.alloc.lock() {
-                    alloc.desired_status = "stop".into();
-                    alloc.client_status = "failed".into();
-                    alloc.task_state.state = "dead".into();
-                    alloc.task_state.failed = true;
-                    let message = format!("the job's passwords were {why}");
-                    push_event(
-                        &mut alloc,
-                        "Setup Failure",
-                        &message,
-                        &message,
-                        Duration::ZERO,
-                    );
+                    supervisor::refuse_start(&mut alloc, &message);
                 }
             }
             tracing::error!(job = %id, %why, "not starting the job's tasks");

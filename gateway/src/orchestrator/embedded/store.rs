@@ -161,17 +161,7 @@ impl Store {
                     format!("cannot be started: the job's passwords were {err}");
                 let message = format!("the job's passwords were {err}");
                 for alloc in &mut job.allocations {
-                    alloc.desired_status = "stop".into();
-                    alloc.client_status = "failed".into();
-                    alloc.task_state.state = "dead".into();
-                    alloc.task_state.failed = true;
-                    super::supervisor::push_event(
-                        alloc,
-                        "Setup Failure",
-                        &message,
-                        &message,
-                        std::time::Duration::ZERO,
-                    );
+                    super::supervisor::refuse_start(alloc, &message);
                 }
             }
         }

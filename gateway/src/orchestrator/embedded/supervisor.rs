@@ -72,6 +72,16 @@ pub fn now_rfc3339() -> String {
     rfc3339(now_ns())
 }
 
+/// Marks an allocation that will not be started: stopped, failed, with `message` as a setup
+/// failure (a job whose passwords this agent cannot open).
+pub fn refuse_start(alloc: &mut Allocation, message: &str) {
+    alloc.desired_status = "stop".into();
+    alloc.client_status = "failed".into();
+    alloc.task_state.state = "dead".into();
+    alloc.task_state.failed = true;
+    push_event(alloc, "Setup Failure", message, message, Duration::ZERO);
+}
+
 /// Adds an event to an allocation.
 pub fn push_event(
     alloc: &mut Allocation,
